@@ -1,0 +1,38 @@
+"""Shared CLI plumbing: option aliases, output helpers, the error boundary."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+RepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo",
+        help="Governed repository (default: $PROMPTGOV_REPO, else walk up from the current directory).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def repo_path(repo: Path | None) -> Path | None:
+    """The ``--repo`` value, else ``$PROMPTGOV_REPO``, else None (walk up)."""
+    if repo is not None:
+        return repo
+    env = os.environ.get("PROMPTGOV_REPO")
+    return Path(env) if env else None
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")

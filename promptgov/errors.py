@@ -1,0 +1,106 @@
+"""The one exception tree of promptgov.
+
+::
+
+    PromptGovError                      exit 2, HTTP 400 (root; never raised bare)
+    ├── InputError                      exit 2, HTTP 400  bad file, bad argument
+    │   ├── NotFound                    exit 2, HTTP 404  unknown prompt / version / env / file
+    │   ├── Conflict                    exit 2, HTTP 409  pointer moved, duplicate content, locked
+    │   ├── InvalidFile                 exit 2, HTTP 422  malformed YAML/JSON, schema violation
+    │   ├── UnsafePath                  exit 2, HTTP 400  path traversal, separators in names
+    │   └── PermissionDenied            exit 2, HTTP 403  approver not allowed, self-approval
+    ├── IntegrityError                  exit 1, HTTP 422  stored bytes do not match their hash
+    └── CheckFailed                     exit 1, HTTP 422  a check ran and said no
+        ├── GateFailed                  exit 1, HTTP 422  eval gate verdict is fail
+        ├── GateInconclusive            exit 3, HTTP 422  eval gate cannot tell
+        └── VerificationFailed          exit 1, HTTP 422  verify / audit verify found problems
+
+Messages are written where the error is raised: what is wrong, then what to do.
+Every class carries ``exit_code`` (CLI) and ``http_status`` (server) so the two
+shells map errors the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PromptGovError(Exception):
+    """Root of every error promptgov raises on purpose."""
+
+    exit_code: int = 2
+    http_status: int = 400
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        #: Objects the error is about (``version=``, ``env=``…), for JSON bodies.
+        self.context = context
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready problem description."""
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            **{k: v for k, v in self.context.items() if isinstance(v, str | int | float | bool)},
+        }
+
+
+class InputError(PromptGovError):
+    """The caller gave something promptgov cannot use (exit 2)."""
+
+
+class NotFound(InputError):
+    """An unknown prompt, version, environment or file."""
+
+    http_status = 404
+
+
+class Conflict(InputError):
+    """The state changed under the caller, or the thing already exists."""
+
+    http_status = 409
+
+
+class InvalidFile(InputError):
+    """A file is malformed or violates its schema."""
+
+    http_status = 422
+
+
+class UnsafePath(InputError):
+    """A name or path would escape the repository."""
+
+
+class PermissionDenied(InputError):
+    """The actor may not do this (approver not allowed, self-approval…)."""
+
+    http_status = 403
+
+
+class IntegrityError(PromptGovError):
+    """Stored bytes no longer match their recorded hash: never served."""
+
+    exit_code = 1
+    http_status = 422
+
+
+class CheckFailed(PromptGovError):
+    """A check ran and its answer is no (exit 1)."""
+
+    exit_code = 1
+    http_status = 422
+
+
+class GateFailed(CheckFailed):
+    """The eval gate's verdict is *fail*."""
+
+
+class GateInconclusive(CheckFailed):
+    """The eval gate cannot tell with the samples at hand (exit 3)."""
+
+    exit_code = 3
+
+
+class VerificationFailed(CheckFailed):
+    """``verify`` or ``audit verify`` found at least one problem."""
