@@ -77,6 +77,10 @@ class CallContext:
     timeout_s: float | None = None
     #: Bypass the on-disk response cache for this call.
     no_cache: bool = False
+    #: promptfoo's ``repeatIndex``/``testIdx``/``evaluationId`` context keys (python/exec see them).
+    repeat_index: int = 0
+    test_idx: int = 0
+    evaluation_id: str | None = None
 
 
 class Provider(abc.ABC):
@@ -88,6 +92,12 @@ class Provider(abc.ABC):
     label: str
     #: The provider's ``config:`` mapping from the promptfoo config.
     config: dict[str, Any]
+    #: ``delay:`` in ms: the runner sleeps this long after each uncached call (promptfoo).
+    delay: int = 0
+    #: ``prompts:`` filter: the prompt labels/ids this provider runs, None for all.
+    prompts: list[str] | None = None
+    #: ``transform:`` applied by the runner to this provider's output, None for none.
+    transform: str | None = None
 
     def __init__(self, id: str, config: Mapping[str, Any] | None = None, label: str | None = None):
         self.id = id

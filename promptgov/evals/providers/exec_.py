@@ -1,0 +1,109 @@
+"""The ``exec:`` provider: runs a command with the prompt, options and context as arguments."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..types import CallContext, Provider, ProviderConfigError, ProviderError, ProviderResponse
+from .cache import ResponseCache, cache_key
+from .python import script_context
+
+_PARTS = re.compile(r"""[^\s"']+|"([^"]*)"|'([^']*)'""")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def split_command(command: str) -> list[str]:
+    """Split a command line the way promptfoo does: whitespace, with '…' and "…" quoting."""
+    parts: list[str] = []
+    for match in _PARTS.finditer(command):
+        parts.append(match.group(1) or match.group(2) or match.group(0))
+    return parts
+
+
+class ExecProvider(Provider):
+    """``exec:<command>``: the output is the command's trimmed stdout; it reports no cost.
+
+    A non-zero exit, or stderr with an empty stdout, is an error (promptfoo). Results
+    are cached only when the command names a file, keyed on that file's content.
+    """
+
+    def __init__(
+        self,
+        id: str,
+        config: Mapping[str, Any] | None = None,
+        label: str | None = None,
+        *,
+        command: str,
+        base_dir: Path,
+        cache: ResponseCache | None = None,
+    ):
+        super().__init__(id, config, label)
+        self.command = command.strip()
+        self.argv = split_command(self.command)
+        if not self.argv:
+            raise ProviderConfigError(f"provider {id!r} names no command: write exec:<command>")
+        self.base_dir = base_dir
+        self.cache = cache or ResponseCache.disabled()
+
+    def _file_hashes(self) -> list[str]:
+        hashes = []
+        for part in self.argv:
+            path = self.base_dir / part
+            if path.is_file():
+                hashes.append(hashlib.sha256(path.read_bytes()).hexdigest())
+        return hashes
+
+    async def call(self, prompt: str, context: CallContext) -> ProviderResponse:
+        """Run the command once; stdout (ANSI codes stripped, trimmed) is the output."""
+        options = {"id": self.id, "config": {**self.config, "basePath": str(self.base_dir)}}
+        key = ""
+        hashes = self._file_hashes() if not context.no_cache and self.cache.enabled else []
+        if hashes:
+            key = cache_key(self.id, self.config, prompt, files=hashes)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        args = [*self.argv[1:], prompt, json.dumps(options), json.dumps(script_context(context))]
+        stdout, stderr = await self._run(args, context.timeout_s)
+        out = _ANSI.sub("", stdout.decode("utf-8", "replace")).strip()
+        err = _ANSI.sub("", stderr.decode("utf-8", "replace")).strip()
+        if err and not out:
+            raise ProviderError(err)
+        response = ProviderResponse(output=out, raw=out)
+        if key:
+            self.cache.put(key, response)
+        return response
+
+    async def _run(self, args: list[str], timeout_s: float | None) -> tuple[bytes, bytes]:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.argv[0],
+                *args,
+                cwd=self.base_dir,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise ProviderError(
+                f"Command failed: {self.command}: cannot start {self.argv[0]}: {exc.strerror}"
+            ) from exc
+        try:
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout_s)
+        except TimeoutError as exc:
+            proc.kill()
+            await proc.wait()
+            raise ProviderError(f"Command timed out after {timeout_s:g}s: {self.command}") from exc
+        if proc.returncode != 0:
+            detail = stderr.decode("utf-8", "replace").strip()
+            raise ProviderError(
+                f"Command failed: {self.command} (exit {proc.returncode})"
+                + (f"\n{detail}" if detail else "")
+            )
+        return stdout, stderr
