@@ -1,0 +1,140 @@
+"""Message bodies for rollback, promotion, trigger and test notifications."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._model import Notification, NotifyEvent
+
+AUDIT_LOG_PATH = "audit/artifact-audit-log.md"
+_SLACK_SCHEMES = ("slack://",)
+_SLACK_HOSTS = ("://hooks.slack.com/",)
+_MAIL_SCHEMES = ("mailto://", "mailtos://")
+
+
+def audit_link(seq: int, base_url: str | None = None) -> str:
+    """Link to audit entry ``seq``: ``audit/artifact-audit-log.md#entry-<seq>``.
+
+    With ``base_url`` (e.g. the repository's web address) the link is absolute so it
+    can be clicked from chat.
+    """
+    rel = f"{AUDIT_LOG_PATH}#entry-{seq}"
+    return f"{base_url.rstrip('/')}/{rel}" if base_url else rel
+
+
+def _facts(pairs: Iterable[tuple[str, Any]]) -> list[str]:
+    return [f"- {label}: {value}" for label, value in pairs if value not in (None, "", [], ())]
+
+
+def _code(value: Any) -> str:
+    return f"`{value}`" if value not in (None, "") else "(none)"
+
+
+def render_notification(
+    event: NotifyEvent | str,
+    *,
+    prompt: str | None = None,
+    env: str | None = None,
+    from_version: str | None = None,
+    to_version: str | None = None,
+    reason: str | None = None,
+    authorized_by: str | None = None,
+    audit_link: str | None = None,
+    evidence: Iterable[str] = (),
+    owners: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
+    key: str | None = None,
+) -> Notification:
+    """Build the notification for ``event`` with a Markdown body and the same facts as data.
+
+    The body always names the prompt, the environment, both versions and the audit
+    link, because the person reading it at 3 a.m. should not need another tool.
+    """
+    kind = NotifyEvent(event)
+    extra = dict(extra or {})
+    evidence = list(evidence)
+    where = f"`{prompt}` in **{env}**" if prompt and env else _code(prompt or env)
+    if kind is NotifyEvent.ROLLBACK:
+        title = f"Rollback: {prompt} in {env} → {to_version}"
+        lead = f"**Rolled back** {where} from {_code(from_version)} to {_code(to_version)}."
+    elif kind is NotifyEvent.PROMOTION:
+        title = f"Promotion: {prompt} {to_version} → {env}"
+        was = f" (was {_code(from_version)})" if from_version else ""
+        lead = f"**Promoted** `{prompt}` {_code(to_version)} to **{env}**{was}."
+    elif kind is NotifyEvent.TRIGGER:
+        title = f"Rollback trigger: {prompt} in {env}"
+        lead = f"**Rollback trigger fired** for {where}, serving {_code(from_version)}."
+        if to_version:
+            lead += f" Last known good: {_code(to_version)}."
+    else:
+        title = "promptgov test notification"
+        lead = "This is a test message from promptgov: this target is configured correctly."
+    lines = [lead, ""]
+    lines += _facts(
+        [
+            ("Reason", reason),
+            ("Authorized by", authorized_by),
+            *[
+                (label.replace("_", " ").capitalize(), value)
+                for label, value in sorted(extra.items())
+            ],
+            ("Evidence", ", ".join(evidence)),
+            ("Audit entry", audit_link),
+        ]
+    )
+    data: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "event": kind.value,
+            "prompt": prompt,
+            "env": env,
+            "from_version": from_version,
+            "to_version": to_version,
+            "reason": reason,
+            "authorized_by": authorized_by,
+            "audit_link": audit_link,
+            "evidence": evidence or None,
+            **extra,
+        }.items()
+        if v is not None
+    }
+    return Notification(
+        event=kind,
+        title=title,
+        body="\n".join(lines).rstrip() + "\n",
+        data=data,
+        owners=tuple(dict.fromkeys(o.strip() for o in owners if o and o.strip())),
+        key=key,
+    )
+
+
+def is_email(owner: str) -> bool:
+    """True for ``someone@example.com`` (not for ``@handle``)."""
+    local, at, domain = owner.partition("@")
+    return bool(local and at and "." in domain)
+
+
+def mention(owner: str, url: str) -> str:
+    """How ``owner`` is written for the target at ``url``: Slack wants ``<@handle>``."""
+    if is_email(owner):
+        return owner
+    handle = owner.lstrip("@")
+    if url.startswith(_SLACK_SCHEMES) or any(h in url for h in _SLACK_HOSTS):
+        return f"<@{handle}>"
+    return f"@{handle}"
+
+
+def body_for(notification: Notification, url: str, *, mention_owners: bool = True) -> str:
+    """The notification's body as sent to ``url``, with its owners mentioned."""
+    if not (mention_owners and notification.owners):
+        return notification.body
+    names = ", ".join(mention(o, url) for o in notification.owners)
+    return f"{notification.body.rstrip()}\n\nOwners: {names}\n"
+
+
+def mail_recipients(notification: Notification, url: str) -> list[str]:
+    """Owner e-mail addresses to add as recipients when ``url`` is an e-mail target."""
+    if not url.startswith(_MAIL_SCHEMES):
+        return []
+    return [o for o in notification.owners if is_email(o)]
