@@ -1,0 +1,74 @@
+"""User Python scripts named by ``file://x.py[:fn]``: imported once, called in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+_modules: dict[tuple[str, int], ModuleType] = {}
+_guard = threading.Lock()
+
+
+class ScriptError(Exception):
+    """A script could not be imported, lacks the function, or the function raised."""
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``path.py:fn`` → (``path.py``, ``fn``); a bare path gives (path, None)."""
+    if ref.startswith("file://"):
+        ref = ref[len("file://") :]
+    head, sep, tail = ref.rpartition(":")
+    if sep and len(head) > 1 and tail and "/" not in tail and "\\" not in tail:
+        return head, tail
+    return ref, None
+
+
+def load_module(path: Path) -> ModuleType:
+    """Import ``path`` once per modification time; its folder joins ``sys.path``."""
+    resolved = path.resolve()
+    try:
+        stamp = resolved.stat().st_mtime_ns
+    except OSError as exc:
+        raise ScriptError(f"cannot read {path}: {exc.strerror}") from exc
+    key = (str(resolved), stamp)
+    with _guard:
+        module = _modules.get(key)
+        if module is not None:
+            return module
+        name = "_promptgov_evals_" + hashlib.sha256(key[0].encode()).hexdigest()[:16]
+        spec = importlib.util.spec_from_file_location(name, resolved)
+        if spec is None or spec.loader is None:
+            raise ScriptError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        folder = str(resolved.parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's script failed to import: report, don't crash
+            raise ScriptError(f"error importing {path}: {type(exc).__name__}: {exc}") from exc
+        _modules[key] = module
+        return module
+
+
+def get_function(path: Path, name: str) -> Callable[..., Any]:
+    """The function ``name`` defined in the script at ``path``."""
+    func = getattr(load_module(path), name, None)
+    if not callable(func):
+        raise ScriptError(f"{path} has no function {name!r}")
+    return func
+
+
+def call(path: Path, name: str, *args: Any) -> Any:
+    """Call ``name(*args)`` from the script at ``path``; its exceptions become ScriptError."""
+    func = get_function(path, name)
+    try:
+        return func(*args)
+    except Exception as exc:  # user code: any exception is the script's failure
+        raise ScriptError(f"{path}:{name} raised {type(exc).__name__}: {exc}") from exc
