@@ -66,8 +66,8 @@ def test_python_string_id_and_named_async_function(tmp_path: Path) -> None:
         tmp_path / "prov.py",
         """
         async def respond(prompt, options, context):
-            return {"output": prompt[::-1], "tokenUsage": {"total": 5, "prompt": 2, "completion": 3},
-                    "cost": 0.25}
+            usage = {"total": 5, "prompt": 2, "completion": 3}
+            return {"output": prompt[::-1], "tokenUsage": usage, "cost": 0.25}
         """,
     )
     provider = load_provider("file://prov.py:respond", base_dir=tmp_path, env=ENV)
