@@ -5,6 +5,7 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from ..results import EvalSummary, FailureReason
+from ..templating import js_str
 from ._base import Reporter, output_text
 
 
@@ -55,7 +56,7 @@ class JUnitReporter(Reporter):
 
 
 def _short(value: object, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else str(value)
+    text = js_str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
