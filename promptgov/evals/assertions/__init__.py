@@ -9,19 +9,34 @@ the final verdict. :func:`evaluate_assertion` adds what is common to every type:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidFile
 from ..types import AssertionContext, AssertionError_, AssertionSpec, GradingResult
-from . import _text
+from . import (
+    _code,
+    _jsregex,
+    _jsvalue,
+    _model_graded,
+    _runtime,
+    _similarity,
+    _structured,
+    _text,
+    _webhook,
+)
 
 __all__ = [
     "KNOWN_ASSERTION_TYPES",
     "assertion_from_config",
+    "close_javascript_worker",
     "evaluate_assertion",
 ]
+
+close_javascript_worker = _code.close_javascript_worker
 
 _Handler = Any  # Callable[[AssertionContext], GradingResult | Awaitable[GradingResult]]
 
@@ -35,7 +50,35 @@ _HANDLERS: dict[str, _Handler] = {
     "icontains-any": _text.handle_icontains_any,
     "starts-with": _text.handle_starts_with,
     "word-count": _text.handle_word_count,
+    "regex": _jsregex.handle_regex,
+    "is-json": _structured.handle_is_json,
+    "contains-json": _structured.handle_contains_json,
+    "is-xml": _structured.handle_xml,
+    "contains-xml": _structured.handle_xml,
+    "is-sql": _structured.handle_is_sql,
+    "levenshtein": _similarity.handle_levenshtein,
+    "rouge-n": _similarity.handle_rouge_n,
+    "bleu": _similarity.handle_bleu,
+    "latency": _runtime.handle_latency,
+    "cost": _runtime.handle_cost,
+    "finish-reason": _runtime.handle_finish_reason,
+    "is-refusal": _runtime.handle_is_refusal,
+    "python": _code.handle_python,
+    "javascript": _code.handle_javascript,
+    "webhook": _webhook.handle_webhook,
+    "llm-rubric": _model_graded.handle_llm_rubric,
+    "model-graded-closedqa": _model_graded.handle_closed_qa,
+    "factuality": _model_graded.handle_factuality,
+    "model-graded-factuality": _model_graded.handle_factuality,
+    "answer-relevance": _model_graded.handle_answer_relevance,
+    "similar": _model_graded.handle_similar,
+    "similar:cosine": _model_graded.handle_similar,
+    "similar:dot": _model_graded.handle_similar,
+    "similar:euclidean": _model_graded.handle_similar,
 }
+
+#: Types whose ``file://`` value is their own code, not a script computing the expected value.
+_SCRIPT_TYPES = frozenset({"python", "javascript"})
 
 #: Every assertion type this engine grades, with its ``not-`` forms; ``assert-set`` included.
 KNOWN_ASSERTION_TYPES: frozenset[str] = frozenset(
@@ -63,6 +106,12 @@ async def evaluate_assertion(ctx: AssertionContext) -> GradingResult:
     handler = _HANDLERS.get(spec.base_type)
     if handler is None:
         raise AssertionError_(f"Unknown assertion type: {spec.type}")
+    if spec.base_type not in _SCRIPT_TYPES:
+        resolved = await _resolve_value(ctx)
+        if isinstance(resolved, GradingResult):
+            resolved.assertion = dict(spec.raw) if spec.raw else _spec_to_dict(spec)
+            return resolved
+        ctx = resolved
     outcome = handler(ctx)
     result: GradingResult = await outcome if inspect.isawaitable(outcome) else outcome
     if result.assertion is None:
@@ -70,6 +119,72 @@ async def evaluate_assertion(ctx: AssertionContext) -> GradingResult:
     if spec.weight == 0:
         result.passed = True
     return result
+
+
+async def _resolve_value(ctx: AssertionContext) -> AssertionContext | GradingResult:
+    """promptfoo's value loading: ``file://`` scripts run, data files are read.
+
+    A Python script that raises fails the assertion (returned as a GradingResult); a
+    JavaScript script that throws, or a script returning a boolean or a GradingResult for a
+    non-script assertion, makes it an error.
+    """
+    spec = ctx.spec
+    value = spec.value
+    if isinstance(value, str) and value.startswith("file://"):
+        try:
+            is_script, computed = await _code.value_from_script(ctx)
+        except _code.ScriptFailed as exc:
+            return GradingResult(passed=False, score=0.0, reason=str(exc))
+        if is_script:
+            kind = _script_result_kind(computed)
+            if kind:
+                raise AssertionError_(
+                    f'Script for "{spec.type}" assertion returned a {kind}. Only '
+                    "javascript/python/ruby assertion types can return "
+                    f"{kind if kind == 'GradingResult' else kind + ' values'}. For other assertion "
+                    "types, return the expected value (string, number, array, or object)."
+                )
+            return dataclasses.replace(ctx, spec=dataclasses.replace(spec, value=computed))
+        return dataclasses.replace(
+            ctx, spec=dataclasses.replace(spec, value=_read_file_value(ctx.base_dir, value))
+        )
+    if isinstance(value, list) and any(
+        isinstance(v, str) and v.startswith("file://") for v in value
+    ):
+        items = [
+            _read_file_value(ctx.base_dir, v)
+            if isinstance(v, str) and v.startswith("file://")
+            else v
+            for v in value
+        ]
+        return dataclasses.replace(ctx, spec=dataclasses.replace(spec, value=items))
+    return ctx
+
+
+def _script_result_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, dict) and "pass" in value:
+        return "GradingResult"
+    return ""
+
+
+def _read_file_value(base_dir: str, ref: str) -> Any:
+    """promptfoo's ``processFileReference``: JSON/YAML files parsed, ``.txt`` trimmed."""
+    path = Path(base_dir) / ref[len("file://") :]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AssertionError_(f"cannot read assertion value file {path}: {exc.strerror}") from None
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".yaml", ".yml"):
+        try:
+            return _structured.load_yaml(text)
+        except Exception as exc:  # noqa: BLE001 - any YAML problem is the file's
+            raise AssertionError_(f"cannot parse assertion value file {path}: {exc}") from None
+    if suffix == ".txt":
+        return _jsvalue.js_trim(text)
+    raise AssertionError_(f"Unsupported file type: {path}")
 
 
 def _spec_to_dict(spec: AssertionSpec) -> dict[str, Any]:

@@ -1,0 +1,624 @@
+"""Code assertions: ``python`` run in-process and ``javascript`` run in one long-lived Node worker.
+
+promptfoo starts a Python process per python assertion; here inline code is compiled once per
+distinct source and ``file://`` modules are imported once per path (module-level state is
+therefore shared between calls, where promptfoo would re-import). Arguments and results still
+go through a JSON round trip, so a script sees exactly the values promptfoo would pass it and a
+result that JSON cannot carry fails as it would there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import importlib.util
+import inspect
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..types import AssertionContext, AssertionError_, AssertionSpec, GradingResult, TokenUsage
+from ._jsvalue import json_parse, json_stringify
+from ._text import invariant
+
+# --- shared: the context scripts receive, and promptfoo's result normalisation -------------
+
+
+def script_context(ctx: AssertionContext) -> dict[str, Any]:
+    """The ``context`` argument promptfoo passes to python/javascript assertions."""
+    response = ctx.response
+    provider_response: dict[str, Any] = {"output": response.output}
+    if response.error is not None:
+        provider_response["error"] = response.error
+    provider_response["tokenUsage"] = response.token_usage.to_dict()
+    if response.cost is not None:
+        provider_response["cost"] = response.cost
+    if response.cached:
+        provider_response["cached"] = True
+    if response.finish_reason is not None:
+        provider_response["finishReason"] = response.finish_reason
+    if response.metadata:
+        provider_response["metadata"] = response.metadata
+    out: dict[str, Any] = {
+        "prompt": ctx.prompt,
+        "vars": dict(ctx.vars),
+        "test": dict(ctx.test),
+        "providerResponse": provider_response,
+    }
+    if ctx.provider is not None:
+        out["provider"] = {"id": ctx.provider.id, "label": ctx.provider.label}
+    if ctx.spec.config:
+        out["config"] = ctx.spec.config
+    if response.metadata:
+        out["metadata"] = response.metadata
+    return out
+
+
+def _json_copy(value: Any) -> Any:
+    """Values as the other side of promptfoo's JSON hop sees them."""
+    return json_parse(json_stringify(value))
+
+
+def _is_grading_result(obj: Any) -> bool:
+    return (
+        isinstance(obj, dict)
+        and isinstance(obj.get("pass"), bool)
+        and isinstance(obj.get("score"), int | float)
+        and not isinstance(obj.get("score"), bool)
+        and isinstance(obj.get("reason"), str)
+        and (obj.get("namedScores") is None or isinstance(obj.get("namedScores"), dict))
+        and (obj.get("componentResults") is None or isinstance(obj.get("componentResults"), list))
+    )
+
+
+def _snake_to_camel(obj: dict[str, Any]) -> dict[str, Any]:
+    out = dict(obj)
+    for snake, camel in (
+        ("pass_", "pass"),
+        ("named_scores", "namedScores"),
+        ("component_results", "componentResults"),
+        ("tokens_used", "tokensUsed"),
+    ):
+        if snake in out and camel not in out:
+            out[camel] = out[snake]
+    if isinstance(out.get("componentResults"), list):
+        out["componentResults"] = [
+            _snake_to_camel(c) if isinstance(c, dict) else c for c in out["componentResults"]
+        ]
+    return out
+
+
+def _grading_from_dict(obj: dict[str, Any]) -> GradingResult:
+    named = obj.get("namedScores") or {}
+    tokens = obj.get("tokensUsed")
+    return GradingResult(
+        passed=bool(obj["pass"]),
+        score=float(obj["score"]),
+        reason=str(obj.get("reason", "")),
+        named_scores={str(k): float(v) for k, v in named.items() if isinstance(v, int | float)},
+        tokens_used=TokenUsage(
+            total=int(tokens.get("total", 0) or 0),
+            prompt=int(tokens.get("prompt", 0) or 0),
+            completion=int(tokens.get("completion", 0) or 0),
+            cached=int(tokens.get("cached", 0) or 0),
+            num_requests=int(tokens.get("numRequests", 0) or 0),
+        )
+        if isinstance(tokens, dict)
+        else None,
+        component_results=[
+            _grading_from_dict(c)
+            for c in obj.get("componentResults") or []
+            if _is_grading_result(c)
+        ],
+        assertion=obj.get("assertion") if isinstance(obj.get("assertion"), dict) else None,
+        metadata=dict(obj["metadata"]) if isinstance(obj.get("metadata"), dict) else {},
+    )
+
+
+def _with_suffix(reason: str, suffix: Any) -> str:
+    return f"{reason}\n{suffix}" if isinstance(suffix, str) and suffix else reason
+
+
+def _normalize(spec: AssertionSpec, result: Any, code_label: str, suffix: Any) -> GradingResult:
+    """promptfoo's ``normalizeScriptAssertionResult``: bool, number or GradingResult, inverted."""
+    inverse = spec.negated
+    if isinstance(result, bool):
+        passed = result != inverse
+        return GradingResult(
+            passed=passed,
+            score=1.0 if passed else 0.0,
+            reason="Assertion passed"
+            if passed
+            else _with_suffix(f"{code_label} returned {'true' if result else 'false'}", suffix),
+        )
+    if isinstance(result, int | float):
+        raw = result > 0 if spec.threshold is None else result >= spec.threshold
+        passed = raw != inverse
+        return GradingResult(
+            passed=passed,
+            score=float(result),
+            reason="Assertion passed"
+            if passed
+            else _with_suffix(f"{code_label} returned {'true' if raw else 'false'}", suffix),
+        )
+    graded = _grading_from_dict(result)
+    passed = graded.passed != inverse
+    if passed != graded.passed:
+        graded.reason = (
+            "Assertion passed"
+            if passed
+            else f"{code_label} returned {'true' if graded.passed else 'false'}"
+        )
+    graded.passed = passed
+    return graded
+
+
+def _normalize_script_result(spec: AssertionSpec, result: Any, suffix: Any) -> GradingResult:
+    """promptfoo's ``normalizeScriptResult`` for Python results (strings, snake_case keys…).
+
+    Raises:
+        ValueError: the result is not a boolean, number or GradingResult.
+    """
+    lower = result.lower() if isinstance(result, str) else None
+    if result is True or lower == "true":
+        return _normalize(spec, True, "Python code", suffix)
+    if result is False or lower == "false":
+        return _normalize(spec, False, "Python code", suffix)
+    if isinstance(result, str) and result.startswith("{"):
+        try:
+            parsed = json_parse(result)
+        except ValueError as exc:
+            raise ValueError(f"Invalid JSON: {exc} when parsing result: {result}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError(
+                "Python assertion must return a boolean, number, or {pass, score, reason} "
+                f"object. Got instead: {result}"
+            )
+        result = parsed
+    if isinstance(result, dict):
+        mapped = _snake_to_camel(result)
+        if not _is_grading_result(mapped):
+            raise ValueError(
+                "Python assertion must return a boolean, number, or {pass, score, reason} "
+                f"object. Got instead:\n{json.dumps(mapped, indent=2)}"
+            )
+        if spec.threshold is not None and mapped["score"] < spec.threshold:
+            mapped["pass"] = False
+            message = f"Python score {mapped['score']} is less than threshold {spec.threshold}"
+            mapped["reason"] = f"{message}: {mapped['reason']}" if mapped["reason"] else message
+        return _normalize(spec, mapped, "Python code", suffix)
+    score = _parse_float(result)
+    if score is None:
+        raise ValueError(
+            "Python assertion must return a boolean, number, or {pass, score, reason} object. "
+            f"Instead got:\n{result}"
+        )
+    return _normalize(spec, score, "Python code", suffix)
+
+
+_FLOAT_PREFIX = re.compile(
+    r"^[\t\n\v\f\r \u00a0\ufeff]*"
+    r"([-+]?(?:Infinity|\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))"
+)
+
+
+def _parse_float(value: Any) -> float | None:
+    """JavaScript's ``Number.parseFloat(String(value))``; None for NaN."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return None if math.isnan(value) else float(value)
+    text = (
+        "null"
+        if value is None
+        else (json_stringify(value) if isinstance(value, list) else str(value))
+    )
+    if isinstance(value, list):
+        text = ",".join("" if v is None else str(v) for v in value)
+    m = _FLOAT_PREFIX.match(text)
+    if not m:
+        return None
+    return float(m.group(1).replace("Infinity", "inf"))
+
+
+# --- python -------------------------------------------------------------------------------
+
+
+def build_python_script(code: str) -> str:
+    """promptfoo's wrapper: a one-liner is ``return <expr>``, a block becomes ``main``'s body."""
+    if "\n" in code:
+        m = re.search(r"^(?![^\S\n]*$)[^\S\n]+", code, re.MULTILINE)
+        indent = m.group(0) if m else "    "
+        body = "\n".join(indent + line for line in code.split("\n"))
+    else:
+        body = f"    return {code}"
+    return f"import json\n\ndef main(output, context):\n{body}\n"
+
+
+@functools.lru_cache(maxsize=512)
+def _inline_main(code: str) -> Callable[..., Any]:
+    """Compile inline assertion code once per distinct source."""
+    source = build_python_script(code)
+    namespace: dict[str, Any] = {"__name__": "promptgov_assertion"}
+    exec(compile(source, "<python assertion>", "exec"), namespace)  # noqa: S102 - user's assertion
+    main: Callable[..., Any] = namespace["main"]
+    return main
+
+
+_MODULES: dict[tuple[str, float], ModuleType] = {}
+
+
+def load_python_module(path: Path) -> ModuleType:
+    """Import a ``file://`` script once per path and modification time."""
+    resolved = path.resolve()
+    key = (str(resolved), resolved.stat().st_mtime)
+    module = _MODULES.get(key)
+    if module is not None:
+        return module
+    directory = str(resolved.parent)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    spec = importlib.util.spec_from_file_location(f"_pg_assert_{len(_MODULES)}", resolved)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {resolved}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _MODULES[key] = module
+    return module
+
+
+def split_file_ref(value: str) -> tuple[str, str | None]:
+    """``file://path.py:fn`` → (``path.py``, ``fn``)."""
+    ref = value[len("file://") :]
+    if ":" in ref:
+        path, _, name = ref.partition(":")
+        return path, name or None
+    return ref, None
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def run_python_file(ctx: AssertionContext, value: str) -> Any:
+    """Call ``get_assert`` (or the named function) of a ``file://`` script with promptfoo's args."""
+    rel, name = split_file_ref(value)
+    path = Path(ctx.base_dir) / rel
+    try:
+        module = load_python_module(path)
+        target: Any = module
+        for part in (name or "get_assert").split("."):
+            target = getattr(target, part)
+        args = _json_copy([ctx.output, script_context(ctx)])
+        result = await _call(target, *args)
+        return _json_copy_result(result)
+    except Exception as exc:  # noqa: BLE001 - any error in user code fails the assertion
+        raise _ScriptFailed(f"Error running Python script: {type(exc).__name__}: {exc}") from exc
+
+
+class _ScriptFailed(Exception):
+    """A script raised: promptfoo reports it as a failed assertion, not an error."""
+
+
+def _json_copy_result(result: Any) -> Any:
+    try:
+        return json_parse(json.dumps(result, ensure_ascii=False, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Invalid JSON returned by Python script: {exc}") from None
+
+
+async def handle_python(ctx: AssertionContext) -> GradingResult:
+    """``python``: inline code or a ``file://`` script returning bool, number or GradingResult."""
+    value = ctx.spec.value
+    invariant(isinstance(value, str), "python assertion must have a string value")
+    assert isinstance(value, str)
+    try:
+        if value.startswith("file://"):
+            result = await run_python_file(ctx, value)
+        else:
+            main = _inline_main(value)
+            args = _json_copy([ctx.output, script_context(ctx)])
+            result = _json_copy_result(await _call(main, *args))
+        return _normalize_script_result(ctx.spec, result, value)
+    except _ScriptFailed as exc:
+        return GradingResult(passed=False, score=0.0, reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - any error in user code fails the assertion
+        return GradingResult(
+            passed=False,
+            score=0.0,
+            reason=f"Python code execution failed: {type(exc).__name__}: {exc}",
+        )
+
+
+# --- javascript ---------------------------------------------------------------------------
+
+_WORKER_JS = r"""
+'use strict';
+const readline = require('readline');
+const fns = new Map();
+function escaped(code, i) {
+  let n = 0;
+  for (let j = i - 1; j >= 0 && code[j] === '\\'; j--) n++;
+  return n % 2 === 1;
+}
+function lastSemi(code) {
+  let s = false, d = false, t = false, last = -1;
+  for (let i = 0; i < code.length; i++) {
+    const c = code[i];
+    if (!escaped(code, i)) {
+      if (c === "'" && !d && !t) s = !s;
+      else if (c === '"' && !s && !t) d = !d;
+      else if (c === '`' && !s && !d) t = !t;
+    }
+    if (c === ';' && !s && !d && !t) last = i;
+  }
+  return last;
+}
+function body(code) {
+  const trimmed = code.trim().replace(/;+\s*$/, '');
+  if (/^(const|let|var)\s/.test(trimmed)) {
+    const i = lastSemi(trimmed);
+    if (i !== -1) {
+      const st = trimmed.slice(0, i + 1), ex = trimmed.slice(i + 1).trim();
+      if (ex) return `${st} return ${ex}`;
+    }
+    return trimmed;
+  }
+  return `return ${trimmed}`;
+}
+function isGrading(r) {
+  return typeof r === 'object' && r !== null && typeof r.pass === 'boolean'
+    && typeof r.score === 'number' && typeof r.reason === 'string';
+}
+async function validate(r) {
+  r = await Promise.resolve(r);
+  if (typeof r === 'boolean' || typeof r === 'number' || isGrading(r)) return r;
+  throw new Error('Custom function must return a boolean, number, or GradingResult object. '
+    + `Got type ${typeof r}: ${JSON.stringify(r)}`);
+}
+async function loadFile(path, name) {
+  let mod;
+  try {
+    mod = require(path);
+  } catch (e) {
+    if (!e || e.code !== 'ERR_REQUIRE_ESM') throw e;
+    mod = await import(require('url').pathToFileURL(path).href);
+  }
+  if (name && typeof mod[name] === 'function') return mod[name];
+  if (typeof mod === 'function') return mod;
+  if (mod && typeof mod.default === 'function') return mod.default;
+  if (name && mod && mod.default && typeof mod.default[name] === 'function') {
+    return mod.default[name];
+  }
+  throw new Error(`Assertion malformed: ${path} must export a function `
+    + 'or have a default export as a function');
+}
+async function handle(m) {
+  if (m.kind === 'inline') {
+    let fn = fns.get(m.code);
+    if (!fn) {
+      fn = new Function('output', 'context', 'process',
+        m.code.includes('\n') ? m.code : body(m.code));
+      fns.set(m.code, fn);
+    }
+    return await validate(fn(m.output, m.context, process));
+  }
+  const fn = await loadFile(m.path, m.name);
+  return await Promise.resolve(fn(...m.args));
+}
+function send(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+const rl = readline.createInterface({ input: process.stdin, terminal: false });
+rl.on('line', (line) => {
+  let m;
+  try { m = JSON.parse(line); } catch (e) { return; }
+  handle(m).then(
+    (r) => send({ id: m.id, ok: true, result: r === undefined ? null : r, undef: r === undefined }),
+    (e) => send({
+      id: m.id, ok: false,
+      error: String(e && e.message !== undefined ? e.message : e), stack: String(e && e.stack),
+    }),
+  );
+});
+"""
+
+
+class JavascriptUnavailable(AssertionError_):
+    """No JavaScript engine: javascript assertions cannot run (the result is an ERROR)."""
+
+
+class _NodeWorker:
+    """One Node.js process serving every javascript assertion of a run, over JSON lines."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, loop: asyncio.AbstractEventLoop) -> None:
+        self.proc = proc
+        self.loop = loop
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.ids = itertools.count(1)
+        self.reader = loop.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                break
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            future = self.pending.pop(message.get("id"), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(AssertionError_("the Node.js worker exited unexpectedly"))
+        self.pending.clear()
+
+    async def request(self, payload: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        ident = next(self.ids)
+        future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
+        self.pending[ident] = future
+        self.proc.stdin.write((json_stringify({**payload, "id": ident}) + "\n").encode())
+        await self.proc.stdin.drain()
+        return await future
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 2)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        self.reader.cancel()
+
+
+_worker: _NodeWorker | None = None
+_worker_lock: asyncio.Lock | None = None
+
+
+def find_node(environ: dict[str, str] | None = None) -> str | None:
+    """The Node.js executable on PATH (``PROMPTGOV_NODE`` overrides), or None."""
+    env = os.environ if environ is None else environ
+    override = env.get("PROMPTGOV_NODE")
+    if override:
+        return override
+    return shutil.which("node", path=env.get("PATH"))
+
+
+async def _get_worker() -> _NodeWorker:
+    global _worker, _worker_lock
+    loop = asyncio.get_running_loop()
+    if _worker is not None and (_worker.loop is not loop or _worker.proc.returncode is not None):
+        if _worker.proc.returncode is None:
+            _worker.proc.kill()
+        _worker = None
+    if _worker_lock is None or getattr(_worker_lock, "_pg_loop", None) is not loop:
+        _worker_lock = asyncio.Lock()
+        _worker_lock._pg_loop = loop  # type: ignore[attr-defined]
+    async with _worker_lock:
+        if _worker is None:
+            node = find_node()
+            if node is None:
+                raise JavascriptUnavailable(
+                    "javascript assertions need Node.js, and no 'node' was found on PATH. "
+                    "Install Node.js 18+ (or set PROMPTGOV_NODE), or write the check as a "
+                    "python assertion."
+                )
+            proc = await asyncio.create_subprocess_exec(
+                node,
+                "-e",
+                _WORKER_JS,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            _worker = _NodeWorker(proc, loop)
+            atexit.register(_kill_at_exit, proc)
+    return _worker
+
+
+def _kill_at_exit(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+
+
+async def close_javascript_worker() -> None:
+    """Stop the Node.js worker, if one was started (the runner calls this when a run ends)."""
+    global _worker
+    if _worker is not None and _worker.loop is asyncio.get_running_loop():
+        await _worker.close()
+    _worker = None
+
+
+async def run_javascript_file(ctx: AssertionContext, value: str, args: list[Any]) -> Any:
+    """Call a ``file://x.js[:fn]`` export in the worker; its error propagates (promptfoo throws)."""
+    rel, name = split_file_ref(value)
+    path = str((Path(ctx.base_dir) / rel).resolve())
+    reply = await (await _get_worker()).request(
+        {"kind": "file", "path": path, "name": name, "args": args}
+    )
+    if not reply["ok"]:
+        raise AssertionError_(str(reply["error"]))
+    return None if reply.get("undef") else reply["result"]
+
+
+async def handle_javascript(ctx: AssertionContext) -> GradingResult:
+    """``javascript``: inline code (an expression or a function body) or a ``file://`` export."""
+    spec = ctx.spec
+    value = spec.value
+    invariant(isinstance(value, str), "javascript assertion must have a string value")
+    assert isinstance(value, str)
+    code = value.rstrip()
+    args = _json_copy([ctx.output, script_context(ctx)])
+    if code.startswith("file://"):
+        result = await run_javascript_file(ctx, code, args)
+        invariant(
+            isinstance(result, bool | int | float | dict),
+            f"Javascript assertion script must return a boolean, number, or object ({value})",
+        )
+        if not (isinstance(result, bool | int | float) or _is_grading_result(result)):
+            return _js_threw(
+                "Custom function must return a boolean, number, or GradingResult object. "
+                f"Got type object: {json_stringify(result)}",
+                code,
+            )
+        return _normalize(spec, result, "Custom function", code)
+    reply = await (await _get_worker()).request(
+        {"kind": "inline", "code": code, "output": args[0], "context": args[1]}
+    )
+    if not reply["ok"]:
+        return _js_threw(f"{reply['error']}\nStack Trace: {reply.get('stack', '')}", code)
+    return _normalize(spec, reply["result"], "Custom function", code)
+
+
+def _js_threw(message: str, code: str) -> GradingResult:
+    return GradingResult(
+        passed=False,
+        score=0.0,
+        reason=_with_suffix(f"Custom function threw error: {message}", code),
+    )
+
+
+# --- script-valued assertion values -------------------------------------------------------
+
+
+async def value_from_script(ctx: AssertionContext) -> tuple[bool, Any]:
+    """Resolve a ``file://*.py|*.js`` value to what the script returns (``valueFromScript``).
+
+    Returns (True, value) when the value named a script, (False, None) otherwise.
+
+    Raises:
+        _ScriptFailed: a Python script raised (the assertion fails).
+        AssertionError_: a JavaScript script threw (the assertion errors).
+    """
+    value = ctx.spec.value
+    if not isinstance(value, str) or not value.startswith("file://"):
+        return False, None
+    rel, _ = split_file_ref(value)
+    if rel.endswith((".js", ".cjs", ".mjs", ".ts")):
+        args = _json_copy([ctx.output, script_context(ctx)])
+        return True, await run_javascript_file(ctx, value, args)
+    if rel.endswith(".py"):
+        return True, await run_python_file(ctx, value)
+    return False, None
+
+
+ScriptFailed = _ScriptFailed
