@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -158,7 +159,7 @@ def test_slack_targets_get_slack_mentions_and_mail_targets_get_owners_in_cc() ->
 
     import apprise
 
-    service = apprise.Apprise.instantiate(url)
+    service: Any = apprise.Apprise.instantiate(url)
     assert service is not None
     assert set(service.cc) == {"lead@example.com", "b@x.org"}
     assert [t[1] for t in service.targets] == ["ops@example.com"]
