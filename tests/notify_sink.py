@@ -39,6 +39,8 @@ class Behaviour:
     delay_s: float = 0.0
     drop: bool = False
     body: bytes = b'{"ok": true}'
+    drip_s: float = 0.0
+    """Send the body one byte at a time with this pause: each read is quick, the whole slow."""
     gate: int = 0
     """Hold the answer until this many requests (to any path) have arrived; 503 after 5 s."""
 
@@ -245,7 +247,13 @@ class NotifySink:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(behaviour.body)))
                     self.end_headers()
-                    self.wfile.write(behaviour.body)
+                    if behaviour.drip_s:
+                        for i in range(len(behaviour.body)):
+                            self.wfile.write(behaviour.body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(behaviour.drip_s)
+                    else:
+                        self.wfile.write(behaviour.body)
                 except (BrokenPipeError, ConnectionResetError):
                     # The client gave up (its timeout was shorter than our delay).
                     self.close_connection = True

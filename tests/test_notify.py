@@ -226,6 +226,22 @@ def test_slow_target_times_out_within_the_policy_bound(sink: NotifySink, kind: s
     assert elapsed < policy.max_duration_s + 1.0
 
 
+def test_trickling_target_is_cut_off_at_the_deadline(sink: NotifySink) -> None:
+    # Every byte arrives within the read timeout, the whole answer would take 6 s.
+    sink.script("/drip", Behaviour(drip_s=0.1, body=b"x" * 60))
+    policy = NotifyPolicy(retries=0, timeout_s=0.3)
+
+    started = time.monotonic()
+    (result,) = Notifier([_target(sink.http_url("/drip"), kind="webhook")], policy).send(
+        _rollback()
+    )
+    elapsed = time.monotonic() - started
+
+    assert not result.ok
+    assert result.error == "no complete answer within 0.8s (deadline)"
+    assert elapsed < 3.0
+
+
 def test_4xx_is_not_retried(sink: NotifySink) -> None:
     sink.script("/gone", 404)
     (result,) = Notifier([_target(sink.http_url("/gone"), kind="webhook")], FAST).send(_rollback())

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from ._model import DeliveryResult, Notification, NotificationTarget, NotifyEvent, NotifyPolicy
 from ._redact import redact_text
 from ._senders import SENDERS, Attempt, Sender
 
 MAX_PARALLEL = 8
+DEADLINE_GRACE_S = 0.5
 
 
 class Notifier:
@@ -20,7 +21,8 @@ class Notifier:
     ``send`` never raises for a delivery problem: each target gets up to
     ``policy.attempts`` tries with exponential backoff, then a failed
     :class:`DeliveryResult` with a one-line, redacted error. Targets are served in
-    parallel, so a whole send takes at most about ``policy.max_duration_s``.
+    parallel, so a send to up to ``MAX_PARALLEL`` targets takes at most
+    ``policy.max_duration_s`` plus ``DEADLINE_GRACE_S``.
     ``environ`` supplies webhook signing secrets (default: the process environment);
     ``senders`` replaces the transport per target kind.
     """
@@ -56,13 +58,50 @@ class Notifier:
     def deliver_all(
         self, jobs: Sequence[tuple[NotificationTarget, Notification]]
     ) -> list[DeliveryResult]:
-        """Deliver each (target, notification) pair concurrently; results in input order."""
+        """Deliver each (target, notification) pair concurrently; results in input order.
+
+        Transport timeouts limit each read, not a whole response, so a target that
+        trickles bytes could outlast them: a hard deadline of ``policy.max_duration_s``
+        (plus a short grace) cuts it off with a failed result. Up to ``MAX_PARALLEL``
+        targets go out at once, each batch within that deadline. Workers are daemon
+        threads, so an abandoned delivery never holds the process open.
+        """
         if not jobs:
             return []
-        if len(jobs) == 1:
-            return [self.deliver(*jobs[0])]
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(jobs))) as pool:
-            return list(pool.map(lambda job: self.deliver(*job), jobs))
+        results: list[DeliveryResult | None] = [None] * len(jobs)
+
+        def _work(i: int) -> None:
+            results[i] = self.deliver(*jobs[i])
+
+        limit = self.policy.max_duration_s + DEADLINE_GRACE_S
+        pending = list(range(len(jobs)))
+        while pending:
+            batch, pending = pending[:MAX_PARALLEL], pending[MAX_PARALLEL:]
+            deadline = time.monotonic() + limit
+            threads = [
+                threading.Thread(target=_work, args=(i,), daemon=True, name=f"notify-{i}")
+                for i in batch
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        out: list[DeliveryResult] = []
+        for (target, notification), result in zip(jobs, results, strict=True):
+            out.append(
+                result
+                if result is not None
+                else DeliveryResult(
+                    target=target.display,
+                    name=target.name,
+                    ok=False,
+                    attempts=self.policy.attempts,
+                    error=f"no complete answer within {limit:g}s (deadline)",
+                    elapsed_s=round(limit, 4),
+                    key=notification.idempotency_key,
+                )
+            )
+        return out
 
     def deliver(self, target: NotificationTarget, notification: Notification) -> DeliveryResult:
         """Deliver to one target with retries; the result says how it went."""
