@@ -1,7 +1,7 @@
 """Model API stubs on 127.0.0.1 speaking the OpenAI, Anthropic and Ollama wire formats.
 
-One threaded HTTP/1.1 server answers all three formats, so a test can point any provider at
-it. It answers deterministically, can wait a fixed latency before each answer, replays a
+One asyncio HTTP/1.1 keep-alive server answers all three formats, so a test can point any
+provider at it. It answers deterministically, can wait a fixed latency before each answer, replays a
 queue of failures first (an HTTP status, ``"malformed"`` JSON, ``"hang"``, ``"close"``,
 ``"empty"``), and records every request::
 
@@ -19,17 +19,16 @@ queue of failures first (an HTTP status, ``"malformed"`` JSON, ``"hang"``, ``"cl
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
 import signal
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Failure = int | str | dict[str, Any]
@@ -73,7 +72,11 @@ def _embedding(text: str, dims: int = 8) -> list[float]:
 
 
 class StubServer:
-    """The running stub: base URL, request log and knobs, usable as a context manager."""
+    """The running stub: base URL, request log and knobs, usable as a context manager.
+
+    It runs an asyncio server in a background thread, so a 50 ms latency costs no
+    thread and a thousand concurrent-ish requests cost little CPU.
+    """
 
     def __init__(
         self,
@@ -92,15 +95,18 @@ class StubServer:
         self.model_label = model_label
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._requested_port = port
+        self._port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
 
     @property
     def port(self) -> int:
         """The port the OS gave the server."""
-        return int(self._server.server_address[1])
+        return self._port
 
     @property
     def url(self) -> str:
@@ -129,18 +135,39 @@ class StubServer:
             self.failures.extend(failures)
 
     def start(self) -> StubServer:
-        """Serve in a background thread."""
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        """Serve in a background thread; returns once the port is bound."""
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
         return self
 
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # surfaced to start()'s caller
+            self._error = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(self._connection, "127.0.0.1", self._requested_port)
+        self._port = int(server.sockets[0].getsockname()[1])
+        self._ready.set()
+        async with server:
+            await self._stop.wait()
+            server.close()
+            # Connections still open (keep-alive clients, hanging handlers) are dropped.
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
     def close(self) -> None:
-        """Stop serving, release hanging handlers and the port."""
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop serving, drop open connections and release the port."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -155,156 +182,152 @@ class StubServer:
             self.requests.append(request)
             return self.failures.popleft() if self.failures else None
 
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+                headers: dict[str, str] = {}
+                for line in lines[1:]:
+                    if line:
+                        name, _, value = line.partition(":")
+                        headers[name.strip()] = value.strip()
+                lowered = {k.lower(): v for k, v in headers.items()}
+                length = int(lowered.get("content-length") or 0)
+                raw = await reader.readexactly(length) if length else b""
+                try:
+                    body: Any = json.loads(raw) if raw else {}
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                failure = self._record(RecordedRequest(method, path, headers, body))
+                if self.latency_s:
+                    await asyncio.sleep(self.latency_s)
+                response = await self._respond(path, body, failure)
+                if response is None:  # hang or close: drop the connection unanswered
+                    return
+                writer.write(response)
+                await writer.drain()
+                if lowered.get("connection", "").lower() == "close":
+                    return
+        except asyncio.CancelledError:
+            pass
+        finally:
+            writer.close()
 
-def _make_handler(stub: StubServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as real APIs
-        wbufsize = 1 << 16  # headers and body leave in one send
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-        def do_GET(self) -> None:
-            self._handle()
-
-        def do_POST(self) -> None:
-            self._handle()
-
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body: Any = json.loads(raw) if raw else {}
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            failure = stub._record(
-                RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
-            )
-            if stub.latency_s:
-                time.sleep(stub.latency_s)
-            if failure is not None and self._fail(failure):
-                return
-            payload = self._answer(body if isinstance(body, dict) else {})
-            if payload is None:
-                self._send(404, {"error": {"message": f"no route {self.path}"}})
-            else:
-                self._send(200, payload)
-
-        def _fail(self, failure: Failure) -> bool:
-            """Play one failure; False means 'answer normally after all'."""
+    async def _respond(self, path: str, body: Any, failure: Failure | None) -> bytes | None:
+        if failure is not None:
             spec = failure if isinstance(failure, dict) else {"kind": failure}
             kind = spec.get("kind", spec.get("status"))
             if kind == "hang":
-                stub._stopping.wait(float(spec.get("seconds", 30)))
-                self.close_connection = True
-                return True
+                await asyncio.sleep(float(spec.get("seconds", 30)))
+                return None
             if kind == "close":
-                self.close_connection = True
-                return True
+                return None
             if kind == "malformed":
-                self._send_raw(200, b'{"choices": [ not json', "application/json")
-                return True
+                return _http_response(200, b'{"choices": [ not json')
             if kind == "empty":
-                self._send(200, {})
-                return True
+                return _http_response(200, b"{}")
             if isinstance(kind, int):
                 headers = {}
-                retry_after = spec.get("retry_after", stub.retry_after if kind == 429 else None)
+                retry_after = spec.get("retry_after", self.retry_after if kind == 429 else None)
                 if retry_after is not None:
                     headers["Retry-After"] = str(retry_after)
                 error = {"error": {"message": f"stub failure {kind}", "type": "stub_error"}}
-                self._send(kind, error, headers)
-                return True
-            return False
+                return _http_response(kind, json.dumps(error).encode(), headers)
+        payload = _answer(self, path, body if isinstance(body, dict) else {})
+        if payload is None:
+            return _http_response(
+                404, json.dumps({"error": {"message": f"no route {path}"}}).encode()
+            )
+        return _http_response(200, json.dumps(payload).encode())
 
-        def _answer(self, body: dict[str, Any]) -> dict[str, Any] | None:
-            path = self.path.split("?", 1)[0].rstrip("/")
-            model = str(body.get("model", stub.model_label))
-            if path.endswith("/chat/completions"):
-                text = stub.reply(body)
-                prompt_tokens = _words(_prompt_text(body))
-                return {
-                    "id": "chatcmpl-stub",
-                    "object": "chat.completion",
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": prompt_tokens,
-                        "completion_tokens": _words(text),
-                        "total_tokens": prompt_tokens + _words(text),
-                    },
-                }
-            if path.endswith("/completions"):
-                text = stub.reply(body)
-                prompt_tokens = _words(_prompt_text(body))
-                return {
-                    "object": "text_completion",
-                    "model": model,
-                    "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
-                    "usage": {
-                        "prompt_tokens": prompt_tokens,
-                        "completion_tokens": _words(text),
-                        "total_tokens": prompt_tokens + _words(text),
-                    },
-                }
-            if path.endswith("/embeddings"):
-                text = str(body.get("input", ""))
-                return {
-                    "object": "list",
-                    "model": model,
-                    "data": [{"object": "embedding", "index": 0, "embedding": _embedding(text)}],
-                    "usage": {"prompt_tokens": _words(text), "total_tokens": _words(text)},
-                }
-            if path.endswith("/v1/messages"):
-                text = stub.reply(body)
-                return {
-                    "id": "msg_stub",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [{"type": "text", "text": text}],
-                    "stop_reason": "end_turn",
-                    "usage": {
-                        "input_tokens": _words(_prompt_text(body)),
-                        "output_tokens": _words(text),
-                    },
-                }
-            if path.endswith("/api/chat"):
-                text = stub.reply(body)
-                return {
-                    "model": model,
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}
+
+
+def _http_response(status: int, data: bytes, headers: dict[str, str] | None = None) -> bytes:
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+    ]
+    lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
+
+
+def _answer(stub: StubServer, path_and_query: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The deterministic success payload for the wire format the path names."""
+    path = path_and_query.split("?", 1)[0].rstrip("/")
+    model = str(body.get("model", stub.model_label))
+    if path.endswith("/chat/completions"):
+        text = stub.reply(body)
+        prompt_tokens = _words(_prompt_text(body))
+        return {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
                     "message": {"role": "assistant", "content": text},
-                    "done": True,
-                    "done_reason": "stop",
-                    "prompt_eval_count": _words(_prompt_text(body)),
-                    "eval_count": _words(text),
+                    "finish_reason": "stop",
                 }
-            if path.endswith("/echo"):  # generic JSON endpoint for the http provider
-                return {"received": body, "path": self.path, "reply": stub.reply(body)}
-            return None
-
-        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            self._send_raw(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
-
-        def _send_raw(
-            self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-    return Handler
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": _words(text),
+                "total_tokens": prompt_tokens + _words(text),
+            },
+        }
+    if path.endswith("/completions"):
+        text = stub.reply(body)
+        prompt_tokens = _words(_prompt_text(body))
+        return {
+            "object": "text_completion",
+            "model": model,
+            "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": _words(text),
+                "total_tokens": prompt_tokens + _words(text),
+            },
+        }
+    if path.endswith("/embeddings"):
+        text = str(body.get("input", ""))
+        return {
+            "object": "list",
+            "model": model,
+            "data": [{"object": "embedding", "index": 0, "embedding": _embedding(text)}],
+            "usage": {"prompt_tokens": _words(text), "total_tokens": _words(text)},
+        }
+    if path.endswith("/v1/messages"):
+        text = stub.reply(body)
+        return {
+            "id": "msg_stub",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": _words(_prompt_text(body)), "output_tokens": _words(text)},
+        }
+    if path.endswith("/api/chat"):
+        text = stub.reply(body)
+        return {
+            "model": model,
+            "message": {"role": "assistant", "content": text},
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": _words(_prompt_text(body)),
+            "eval_count": _words(text),
+        }
+    if path.endswith("/echo"):  # generic JSON endpoint for the http provider
+        return {"received": body, "path": path_and_query, "reply": stub.reply(body)}
+    return None
 
 
 @contextmanager

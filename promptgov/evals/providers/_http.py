@@ -16,6 +16,8 @@ from ..types import ProviderConfigError, ProviderError
 if TYPE_CHECKING:  # httpx is imported on first use so echo-only runs never load it
     import httpx
 
+    from ._wire import WirePool
+
 #: promptfoo's defaults: 4 retries, ``REQUEST_TIMEOUT_MS`` of 300 s.
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_TIMEOUT_S = 300.0
@@ -24,6 +26,7 @@ DEFAULT_BACKOFF_MS = 1000
 #: A server's ``Retry-After`` is honoured up to this many seconds.
 MAX_RETRY_AFTER_S = 60.0
 _BODY_SNIPPET = 300
+_PROXY_VARS = ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 class ProviderHTTPError(ProviderError):
@@ -129,6 +132,11 @@ class HttpClient:
             _int_setting(timeout_ms, "timeout", 0) / 1000 if timeout_ms else DEFAULT_TIMEOUT_S
         )
         self._transport = transport
+        self.env = env
+        #: ``PROMPTGOV_HTTP_CLIENT=httpx`` sends plain-HTTP calls through httpx too.
+        self.backend = "httpx" if transport is not None else env.get("PROMPTGOV_HTTP_CLIENT", "")
+        self._wire: WirePool | None = None
+        self._wire_loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Requests sent, counting retries (for tests and benchmarks).
@@ -214,36 +222,76 @@ class HttpClient:
         json_body: Any,
         content: str | bytes | None,
     ) -> HttpResult:
-        import httpx
-
-        client = self._get_client()
         attempt = 0
         while True:
             self.attempts += 1
             try:
-                response = await client.request(
-                    method,
-                    url,
-                    headers=dict(headers or {}),
-                    json=json_body,
-                    content=content,
-                )
-                text = (await response.aread()).decode(response.encoding or "utf-8", "replace")
-            except httpx.TransportError as exc:
-                if isinstance(exc, httpx.UnsupportedProtocol) or attempt >= self.max_retries:
-                    raise ProviderError(_describe_transport_error(exc, url, attempt)) from exc
+                result = await self._send_once(method, url, headers, json_body, content)
+            except _TransportFailure as failure:
+                if not failure.retryable or attempt >= self.max_retries:
+                    raise ProviderError(failure.describe(url, attempt)) from failure.__cause__
                 await asyncio.sleep(self._backoff(attempt, None))
                 attempt += 1
                 continue
-            except httpx.InvalidURL as exc:
-                raise ProviderConfigError(f"invalid URL {url!r}: {exc}") from exc
-            if _retryable_status(response.status_code) and attempt < self.max_retries:
-                await asyncio.sleep(
-                    self._backoff(attempt, retry_after_seconds(response.headers.get("retry-after")))
-                )
+            if _retryable_status(result.status) and attempt < self.max_retries:
+                retry_after = retry_after_seconds(result.headers.get("retry-after"))
+                await asyncio.sleep(self._backoff(attempt, retry_after))
                 attempt += 1
                 continue
-            return HttpResult(response.status_code, response.headers, text)
+            return result
+
+    def _use_wire(self, url: str) -> bool:
+        """Plain-HTTP URLs without a proxy take the lean pool; the rest go through httpx."""
+        if self.backend == "httpx" or not url.lower().startswith("http://"):
+            return False
+        return not any(self.env.get(k) for k in _PROXY_VARS)
+
+    async def _send_once(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        json_body: Any,
+        content: str | bytes | None,
+    ) -> HttpResult:
+        if self._use_wire(url):
+            from ._wire import WireError, encode_body
+
+            data, ctype = encode_body(json_body, content)
+            sent = dict(headers or {})
+            if ctype and not any(k.lower() == "content-type" for k in sent):
+                sent["Content-Type"] = ctype
+            try:
+                status, got, body = await self._get_wire().request(method, url, sent, data)
+            except WireError as exc:
+                kind = "cannot connect" if exc.connect else "connection failed"
+                raise _TransportFailure(kind, str(exc)) from exc
+            return HttpResult(status, got, body.decode(_charset(got), "replace"))
+
+        import httpx
+
+        client = self._get_client()
+        try:
+            response = await client.request(
+                method, url, headers=dict(headers or {}), json=json_body, content=content
+            )
+            text = (await response.aread()).decode(response.encoding or "utf-8", "replace")
+        except httpx.UnsupportedProtocol as exc:
+            raise ProviderConfigError(f"invalid URL {url!r}: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise _TransportFailure(_transport_kind(exc), str(exc) or type(exc).__name__) from exc
+        except httpx.InvalidURL as exc:
+            raise ProviderConfigError(f"invalid URL {url!r}: {exc}") from exc
+        return HttpResult(response.status_code, response.headers, text)
+
+    def _get_wire(self) -> WirePool:
+        from ._wire import WirePool
+
+        loop = asyncio.get_running_loop()
+        if self._wire is None or self._wire_loop is not loop:
+            self._wire = WirePool(self.max_connections)
+            self._wire_loop = loop
+        return self._wire
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter, unless the server said when to come back."""
@@ -254,6 +302,9 @@ class HttpClient:
 
     async def aclose(self) -> None:
         """Close pooled connections (only when still on the loop that made them)."""
+        wire, self._wire = self._wire, None
+        if wire is not None:
+            await wire.aclose()
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -263,16 +314,36 @@ class HttpClient:
                 pass
 
 
-def _describe_transport_error(exc: Exception, url: str, retries: int) -> str:
+class _TransportFailure(Exception):
+    """A connection-level failure, before it becomes a ProviderError in the retry loop."""
+
+    def __init__(self, kind: str, detail: str, *, retryable: bool = True):
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.retryable = retryable
+
+    def describe(self, url: str, retries: int) -> str:
+        after = f" after {retries} retries" if retries else ""
+        return f"{self.kind} to {url}{after}: {self.detail}"
+
+
+def _transport_kind(exc: Exception) -> str:
     import httpx
 
-    kind = "connection failed"
     if isinstance(exc, httpx.ConnectError):
-        kind = "cannot connect"
-    elif isinstance(exc, httpx.RemoteProtocolError):
-        kind = "the server closed the connection"
-    elif isinstance(exc, httpx.TimeoutException):
-        kind = "network timeout"
-    detail = str(exc) or type(exc).__name__
-    after = f" after {retries} retries" if retries else ""
-    return f"{kind} to {url}{after}: {detail}"
+        return "cannot connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection"
+    if isinstance(exc, httpx.TimeoutException):
+        return "network timeout"
+    return "connection failed"
+
+
+def _charset(headers: Mapping[str, str]) -> str:
+    ctype = headers.get("content-type", "")
+    for part in ctype.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            return value.strip('"')
+    return "utf-8"
