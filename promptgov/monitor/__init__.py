@@ -25,7 +25,13 @@ from promptgov.monitor.drift import (
 )
 from promptgov.monitor.embeddings import Embedder, EmbeddingsUnavailable, MiniLMEmbedder
 from promptgov.monitor.features import is_json, is_refusal
-from promptgov.monitor.ingest import FileSummary, IngestReport, Malformed, read_records
+from promptgov.monitor.ingest import (
+    MAX_MALFORMED_DETAILS,
+    FileSummary,
+    IngestReport,
+    Malformed,
+    read_records,
+)
 from promptgov.monitor.policy import (
     Action,
     AuditFlagsPolicy,
@@ -46,6 +52,7 @@ from promptgov.monitor.window import FEATURES, TimeWindow, WindowStats, default_
 
 __all__ = [
     "FEATURES",
+    "MAX_MALFORMED_DETAILS",
     "Action",
     "AuditFlagsPolicy",
     "CheckStatus",
