@@ -72,10 +72,31 @@ def _normalize(value: Any) -> str:
     return js_str(value)
 
 
+def _js_number_of(value: Any) -> float:
+    """JavaScript's ``Number(value)``: undefined is NaN, null 0, booleans 0/1, bad text NaN."""
+    if isinstance(value, jinja2.Undefined):
+        return math.nan
+    if value is None or value is False:
+        return 0.0
+    if value is True:
+        return 1.0
+    if isinstance(value, int | float):
+        return float(value)
+    text = js_str(value).strip()
+    if text == "":
+        return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def _filter_round(value: Any, precision: int = 0, method: str = "common") -> float | int:
     """Nunjucks ``round``: ``Math.round`` (half up), or floor/ceil, at ``precision`` digits."""
     factor = 10 ** int(precision)
-    number = float(value) * factor
+    number = _js_number_of(value) * factor
+    if not math.isfinite(number):
+        return number
     if method == "ceil":
         out = math.ceil(number)
     elif method == "floor":
@@ -102,13 +123,37 @@ def _filter_trim(value: Any) -> str:
 
 
 def _filter_join(value: Any, delimiter: str = "", attribute: str | None = None) -> str:
-    """Nunjucks ``join``: elements printed as JavaScript prints them."""
-    if isinstance(value, jinja2.Undefined) or value is None:
-        return ""
+    """Nunjucks ``join``: elements printed as JavaScript prints them; a TypeError on null."""
+    _require_value(value, "join")
     items = list(value)
     if attribute is not None:
         items = [item.get(attribute) if isinstance(item, Mapping) else None for item in items]
     return delimiter.join(js_str(v) for v in items)
+
+
+def _require_value(value: Any, name: str) -> None:
+    """Nunjucks' list filters dereference their input: null or undefined is a TypeError."""
+    if value is None or isinstance(value, jinja2.Undefined):
+        raise TemplateError(f"Template render error: cannot apply '{name}' to undefined")
+
+
+def _strict(name: str) -> Any:
+    """Jinja2's own filter ``name``, made to fail on null/undefined as Nunjucks' does."""
+    base = jinja2.defaults.DEFAULT_FILTERS[name]
+    if getattr(base, "jinja_pass_arg", None) is not None:
+
+        @jinja2.pass_environment
+        def run_env(environment: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+            _require_value(value, name)
+            return base(environment, value, *args, **kwargs)
+
+        return run_env
+
+    def run(value: Any, *args: Any, **kwargs: Any) -> Any:
+        _require_value(value, name)
+        return base(value, *args, **kwargs)
+
+    return run
 
 
 def _filter_default(value: Any, default: Any = "", boolean: bool = False) -> Any:
@@ -197,6 +242,7 @@ def _environment() -> _Environment:
             "capitalize": lambda v: _normalize(v).capitalize(),
             "title": lambda v: _normalize(v).title(),
             "string": js_str,
+            **{name: _strict(name) for name in ("first", "last", "sort", "reverse", "sum")},
         }
     )
     return env

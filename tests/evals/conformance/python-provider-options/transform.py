@@ -1,0 +1,2 @@
+def shout(output, context):
+    return output.upper()
