@@ -94,6 +94,8 @@ class StubServer:
         self.retry_after = retry_after
         self.model_label = model_label
         self.requests: list[RecordedRequest] = []
+        #: TCP connections accepted so far (keep-alive clients reuse theirs).
+        self.connections = 0
         self._lock = threading.Lock()
         self._requested_port = port
         self._port = 0
@@ -183,6 +185,8 @@ class StubServer:
             return self.failures.popleft() if self.failures else None
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with self._lock:
+            self.connections += 1
         try:
             while True:
                 try:

@@ -181,6 +181,8 @@ class HttpClient:
             ProviderError: the connection failed on every attempt, or the URL is invalid.
         """
         deadline = timeout_s if timeout_s is not None else self.timeout_s
+        if not self._use_wire(url):
+            self._get_client()  # importing httpx and building its pool is not the call's time
         try:
             async with asyncio.timeout(deadline):
                 return await self._send_with_retries(method, url, headers, json_body, content)

@@ -397,3 +397,57 @@ def test_http_provider_needs_a_url(tmp_path: Path) -> None:
 
 def stub_server_ctx(**kw: Any):
     return openai_stub(**kw)
+
+
+# Both transports: the lean plain-HTTP pool and httpx (used for https and proxies) -----------
+
+
+@pytest.mark.parametrize("client", ["", "httpx"])
+@pytest.mark.parametrize(
+    ("failures", "expected_count", "error"),
+    [
+        ([429, 503], 3, None),
+        (["close"], 2, None),
+        ([500, 500, 500], 3, "HTTP 500 .* after 2 retries"),
+        (["malformed"], 1, "malformed JSON"),
+        (["hang"], 1, "timed out after 0.3s"),
+    ],
+)
+def test_failure_paths_on_both_http_clients(
+    tmp_path: Path, client: str, failures: list[Any], expected_count: int, error: str | None
+) -> None:
+    with openai_stub(failures=failures) as stub:
+        provider = load_provider(
+            {"id": "openai:chat:m", "config": {"maxRetries": 2}},
+            base_dir=tmp_path,
+            env={**FAST, "OPENAI_BASE_URL": stub.openai_url, "PROMPTGOV_HTTP_CLIENT": client},
+        )
+        if error is None:
+            assert _call(provider, timeout_s=0.3).output == "echo: hi there"
+        else:
+            with pytest.raises(ProviderError, match=error):
+                _call(provider, timeout_s=0.3)
+        assert stub.count == expected_count
+
+
+@pytest.mark.parametrize("client", ["", "httpx"])
+def test_connections_are_reused_across_calls(tmp_path: Path, client: str) -> None:
+    with openai_stub() as stub:
+        provider = load_provider(
+            "openai:chat:m",
+            base_dir=tmp_path,
+            env={**FAST, "OPENAI_BASE_URL": stub.openai_url, "PROMPTGOV_HTTP_CLIENT": client},
+            max_concurrency=4,
+        )
+
+        async def run() -> list[str]:
+            try:
+                calls = [provider.call(f"q{i}", CallContext()) for i in range(20)]
+                return [r.output for r in await asyncio.gather(*calls)]
+            finally:
+                await provider.aclose()
+
+        outputs = asyncio.run(run())
+        assert outputs == [f"echo: q{i}" for i in range(20)]
+        assert stub.count == 20
+        assert stub.connections <= 4  # pooled to max_concurrency, kept alive
