@@ -511,7 +511,7 @@ def test_retry_killed_mid_send_is_resumed_by_the_next_retry(
 
 def test_two_retries_at_once_deliver_once(sink: NotifySink, tmp_path: Path) -> None:
     target = NotificationTarget(name="ops", url=sink.json_url("/ops"))
-    sink.script("/ops", 500, Behaviour(delay_s=1.0))
+    sink.script("/ops", 500, Behaviour(delay_s=2.0))
     Outbox(tmp_path).dispatch(Notifier([target], NotifyPolicy(retries=0, timeout_s=2)), _rollback())
 
     procs = [_retry_in_subprocess(tmp_path, sink.json_url("/ops")) for _ in range(2)]
