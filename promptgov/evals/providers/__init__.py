@@ -21,6 +21,7 @@ __all__ = [
     "KNOWN_PROVIDER_PREFIXES",
     "ResponseCache",
     "cache_key",
+    "get_default_embedder",
     "get_default_grader",
     "load_provider",
     "load_providers",
@@ -44,8 +45,9 @@ KNOWN_PROVIDER_PREFIXES: tuple[str, ...] = (
 #: Sizes thread pools and HTTP connection pools when the runner does not say.
 DEFAULT_MAX_CONCURRENCY = 4
 
-#: The model used for model-graded assertions when only an OpenAI-compatible endpoint is known.
+#: promptfoo 0.123.1's default OpenAI grading and embedding models.
 DEFAULT_GRADER_MODEL = "gpt-5.6-sol"
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-large"
 
 _ENV_REF = re.compile(r"\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _ENTRY_KEYS = ("id", "label", "config", "prompts", "transform", "delay", "env", "inputs")
@@ -357,6 +359,34 @@ def get_default_grader(
     model = environ.get("PROMPTFOO_DEFAULT_GRADER_MODEL") or DEFAULT_GRADER_MODEL
     return load_provider(
         f"openai:chat:{model}",
+        base_dir=Path.cwd(),
+        env=environ,
+        max_concurrency=max_concurrency,
+        cache=cache,
+    )
+
+
+def _has_openai_endpoint(env: Mapping[str, str]) -> bool:
+    return any(env.get(k) for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE_URL"))
+
+
+def get_default_embedder(
+    env: Mapping[str, str] | None = None,
+    *,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    cache: ResponseCache | None = None,
+) -> Provider | None:
+    """The embedding provider for ``similar`` when the config names none.
+
+    Same rule as :func:`get_default_grader`; ``PROMPTFOO_DEFAULT_EMBEDDING_MODEL`` picks
+    the model. None when no OpenAI-compatible endpoint is configured.
+    """
+    environ = dict(os.environ if env is None else env)
+    if not _has_openai_endpoint(environ):
+        return None
+    model = environ.get("PROMPTFOO_DEFAULT_EMBEDDING_MODEL") or DEFAULT_EMBEDDING_MODEL
+    return load_provider(
+        f"openai:embedding:{model}",
         base_dir=Path.cwd(),
         env=environ,
         max_concurrency=max_concurrency,
