@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv)
     args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
     try:
-        app(args=args, standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except PromptGovError as exc:
         if debug or os.environ.get("PROMPTGOV_DEBUG"):
             raise

@@ -1,0 +1,5 @@
+"""``python -m promptgov``."""
+
+from .cli import main
+
+main()

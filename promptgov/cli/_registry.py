@@ -1,0 +1,240 @@
+"""CLI commands of the registry: init, add, list, status, show, history, diff, render, verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+
+
+def _registry(repo: Path | None) -> Any:
+    from ..registry import Registry
+
+    return Registry(repo_path(repo))
+
+
+def _parse_vars(pairs: list[str]) -> dict[str, str]:
+    from ..errors import InputError
+
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--var expects key=value, got {pair!r}.")
+        out[key] = value
+    return out
+
+
+def init(
+    directory: Annotated[Optional[Path], typer.Argument(help="Where to create it (default: .).")] = None,
+    example: Annotated[bool, typer.Option("--example", help="Add a working sample prompt.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Lay out a governed repository."""
+    from ..layout import init as do_init
+
+    repo = do_init(directory or Path("."), example=example)
+    if json_:
+        emit_json({"root": str(repo.root), "example": example})
+    else:
+        console.print(f"Initialised governed repository in {repo.root}")
+        if example:
+            console.print("Next: promptgov add support-reply --message 'first version' --author you")
+
+
+def add(
+    name: Annotated[str, typer.Argument(help="Prompt name (directory under prompts/).")],
+    message: Annotated[str, typer.Option("--message", "-m", help="What changed.")],
+    author: Annotated[str, typer.Option("--author", help="Who wrote it.")],
+    bump: Annotated[str, typer.Option(help="patch, minor or major.")] = "patch",
+    version: Annotated[Optional[str], typer.Option("--version", help="Explicit X.Y.Z.")] = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Register the working copy as a new immutable version."""
+    from ..errors import InputError
+
+    if bump not in ("patch", "minor", "major"):
+        raise InputError(f"--bump must be patch, minor or major, not {bump!r}.")
+    rec = _registry(repo).add(name, message=message, author=author, bump=bump, version=version)  # type: ignore[arg-type]
+    if json_:
+        emit_json(rec.model_dump(mode="json"))
+    else:
+        console.print(f"Registered {name}@{rec.version} sha256:{rec.sha256[:12]} ({rec.status.value})")
+
+
+def list_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """List registered prompts."""
+    status(None, repo, json_)
+
+
+def status(
+    name: Annotated[Optional[str], typer.Argument(help="One prompt (default: all).")] = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Each prompt's latest version and environment pointers."""
+    reg = _registry(repo)
+    rows = reg.status(name)
+    if json_:
+        emit_json([r.to_dict() for r in rows])
+        return
+    from rich.table import Table
+
+    envs = reg.repo.config.env_names
+    table = Table("prompt", "versions", "latest", *envs, "working copy", box=None)
+    for r in rows:
+        table.add_row(
+            r.name, str(r.versions), r.latest or "—",
+            *[r.environments.get(e) or "—" for e in envs], r.working_copy,
+        )
+    console.print(table)
+
+
+def show(
+    ref: Annotated[str, typer.Argument(help="name, name@version or name@env.")],
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show a version: record, card and template."""
+    v = _registry(repo).get(ref)
+    if json_:
+        emit_json(
+            {
+                "name": v.name,
+                "record": v.record.model_dump(mode="json"),
+                "content": v.content.model_dump(mode="json", exclude_none=True),
+                "card": v.card.model_dump(mode="json"),
+            }
+        )
+        return
+    r = v.record
+    console.print(f"[bold]{v.ref}[/bold]  sha256:{r.sha256}")
+    console.print(f"status: {r.status.value}   author: {r.author}   created: {r.created_at:%Y-%m-%d %H:%M:%S}Z")
+    console.print(f"parent: {r.parent or '—'}   message: {r.message}")
+    if r.restored_from:
+        console.print(f"restored from {r.restored_from}, rolled back from {r.rolled_back_from}")
+    if r.quarantine:
+        console.print(f"[red]quarantined[/red]: {r.quarantine.reason} ({r.quarantine.by})")
+    console.print(f"model: {v.content.model.provider} {v.content.model.parameters}")
+    console.print(f"variables: {', '.join(x.name for x in v.content.variables) or '—'}")
+    console.print(f"owner: {v.card.owner}   eval suite: {v.card.eval_suite}")
+    console.print("")
+    if v.content.template is not None:
+        console.print(v.content.template, markup=False)
+    else:
+        for m in v.content.messages or []:
+            console.print(f"[{m.role}]", markup=False)
+            console.print(m.content, markup=False)
+
+
+def history(
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """A prompt's timeline: versions, evals, gates, approvals, pointer moves."""
+    events = _registry(repo).history(name)
+    if json_:
+        emit_json([e.to_dict() for e in events])
+        return
+    from rich.table import Table
+
+    table = Table("time (UTC)", "event", "version", "env", "by", "summary", box=None)
+    for e in events:
+        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, e.version, e.env or "", e.by, e.summary)
+    console.print(table)
+
+
+def diff(
+    name: Annotated[str, typer.Argument(help="Prompt name.")],
+    a: Annotated[str, typer.Argument(help="Version or env.")],
+    b: Annotated[str, typer.Argument(help="Version or env.")],
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Template, parameter, variable and card differences between two versions."""
+    d = _registry(repo).diff(name, a, b)
+    if json_:
+        emit_json(d.to_dict())
+        return
+    if d.identical:
+        console.print(f"{name}@{d.a} and {name}@{d.b} are identical")
+        return
+    for line in d.template:
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+        console.print(line.rstrip("\n"), style=style, markup=False)
+    for key, x, y in d.parameters:
+        console.print(f"parameter {key}: {x!r} → {y!r}", markup=False)
+    for line in d.variables:
+        console.print(f"variable {line}", markup=False)
+    for key, x, y in d.card:
+        console.print(f"card {key}: {x!r} → {y!r}", markup=False)
+
+
+def render(
+    ref: Annotated[str, typer.Argument(help="name, name@version or name@env.")],
+    var: Annotated[list[str], typer.Option("--var", help="key=value (repeatable).")] = [],  # noqa: B006
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Render a version with strict variables."""
+    out = _registry(repo).render(ref, _parse_vars(var))
+    if json_:
+        emit_json({"rendered": out})
+    elif isinstance(out, str):
+        console.print(out, markup=False, end="")
+    else:
+        for m in out:
+            console.print(f"[{m['role']}]", markup=False)
+            console.print(m["content"], markup=False)
+
+
+def verify(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """Re-hash every version and check every file (exit 1 on any problem)."""
+    from ..verify import verify as do_verify
+
+    report = do_verify(_registry(repo).repo)
+    if json_:
+        emit_json(report.to_dict())
+    else:
+        for p in report.problems:
+            console.print(f"[red]✗[/red] {p}", markup=True)
+        summary = ", ".join(f"{v} {k}" for k, v in report.checked.items())
+        console.print(("[green]✓ verified[/green] " if report.ok else "[red]✗ problems found[/red] ") + summary)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def schema(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """Regenerate schemas/*.schema.json from the models."""
+    from ..maintenance import regenerate_schemas
+
+    written = regenerate_schemas(_registry(repo).repo)
+    emit_json(written) if json_ else console.print("\n".join(f"wrote {p}" for p in written) or "up to date")
+
+
+def docs(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """Regenerate the lifecycle, promotion-pipeline and rollback-flow docs."""
+    from ..maintenance import regenerate_docs
+
+    written = regenerate_docs(_registry(repo).repo)
+    emit_json(written) if json_ else console.print("\n".join(f"wrote {p}" for p in written) or "up to date")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the registry commands."""
+    app.command()(init)
+    app.command()(add)
+    app.command("list")(list_)
+    app.command()(status)
+    app.command()(show)
+    app.command()(history)
+    app.command()(diff)
+    app.command()(render)
+    app.command()(verify)
+    app.command()(schema)
+    app.command()(docs)

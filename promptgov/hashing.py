@@ -1,0 +1,28 @@
+"""Canonical encodings and the content hashes that make versions immutable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+#: Domain-separation prefixes: a content hash can never be confused with a card or audit hash.
+CONTENT_DOMAIN = b"promptgov-content-v1\x00"
+CARD_DOMAIN = b"promptgov-card-v1\x00"
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Sorted-key, compact, UTF-8 JSON: one byte string per value, whatever the key order."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def digest(domain: bytes, payload: bytes) -> str:
+    """Hex sha256 of ``domain + payload``."""
+    return hashlib.sha256(domain + payload).hexdigest()
+
+
+def is_sha256(value: str) -> bool:
+    """True for a 64-character lowercase hex string."""
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)

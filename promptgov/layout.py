@@ -1,0 +1,111 @@
+"""``promptgov init``: lay out a governed repository, optionally with a working example."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from . import _yaml, docs_gen, schemas
+from .audit import AuditLog
+from ._fs import STATE_DIR, Transaction, repo_lock
+from .errors import Conflict, InputError
+from .model import ProjectConfig, PromptSource
+from .repo import (
+    AUDIT_FILE,
+    CHANGELOG_FILE,
+    CHANGELOG_HEADER,
+    CONFIG_FILE,
+    EVAL_CONFIG_FILE,
+    GATE_FILE,
+    REGISTRY_FILE,
+    REGISTRY_HEADER,
+    Repo,
+)
+
+#: Files whose presence means the directory is already a governed repository.
+GOVERNED_MARKERS = (CONFIG_FILE, REGISTRY_FILE, CHANGELOG_FILE, AUDIT_FILE, STATE_DIR)
+EXAMPLE_PROMPT = "support-reply"
+STATE_GITIGNORE = "lock\ncache/\nstaging/\njournal.json\noutbox/\n*.tmp\n"
+SHA_PLACEHOLDER = "<filled at init>"
+
+
+def _template(*parts: str) -> bytes:
+    return resources.files("promptgov").joinpath("templates", *parts).read_bytes()
+
+
+def _example_files() -> dict[str, bytes]:
+    root = resources.files("promptgov").joinpath("templates", "example")
+    out: dict[str, bytes] = {}
+
+    def walk(node: object, prefix: str) -> None:
+        for child in node.iterdir():  # type: ignore[attr-defined]
+            rel = f"{prefix}{child.name}"
+            if child.name == "__pycache__":
+                continue
+            if child.is_dir():
+                walk(child, rel + "/")
+            else:
+                out[rel] = child.read_bytes()
+
+    walk(root, "")
+    return out
+
+
+def init(directory: Path | str, *, example: bool = False, by: str = "promptgov") -> Repo:
+    """Create the governed-repository layout in ``directory`` (created if missing).
+
+    With ``example=True`` a working sample prompt, eval suite (offline model stand-in),
+    gate and production log sample are added.
+
+    Raises:
+        Conflict: ``directory`` already holds a governed repository (nothing is changed).
+    """
+    root = Path(directory)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"{root} exists and is not a directory; choose another path.")
+    present = [m for m in GOVERNED_MARKERS if (root / m).exists()]
+    if present:
+        raise Conflict(
+            f"{root} is already a governed repository ({', '.join(present)} exist); "
+            "nothing was changed. Use it as is, or choose an empty directory."
+        )
+    files: dict[str, bytes] = {
+        CONFIG_FILE: _template("base", "promptgov.yml"),
+        EVAL_CONFIG_FILE: _template("base", "eval-config.promptfoo.yml"),
+        GATE_FILE: _template("base", "eval-gate.yml"),
+        REGISTRY_FILE: _yaml.dump_block({"schema": "promptgov/version-registry/v1", "prompts": {}}, REGISTRY_HEADER).encode(),
+        CHANGELOG_FILE: CHANGELOG_HEADER.encode(),
+        "prompts/.gitkeep": b"",
+        "logs/.gitkeep": b"",
+        f"{STATE_DIR}/.gitignore": STATE_GITIGNORE.encode(),
+    }
+    if example:
+        files.update(_example_files())
+        src = PromptSource.model_validate(
+            _yaml.loads(files[f"prompts/{EXAMPLE_PROMPT}/prompt.yml"], EXAMPLE_PROMPT)
+        )
+        sample = "logs/log-sample.output.json"
+        if sample in files:
+            files[sample] = files[sample].replace(
+                SHA_PLACEHOLDER.encode(), src.content().sha256.encode()
+            )
+    files.update(schemas.generate())
+    config = ProjectConfig.model_validate(_yaml.loads(files[CONFIG_FILE], CONFIG_FILE))
+    files.update(docs_gen.generate(config, _yaml.loads(files[GATE_FILE], GATE_FILE)))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {root}: {exc.strerror or exc}.") from exc
+    with repo_lock(root):
+        txn = Transaction(root)
+        for rel, data in files.items():
+            txn.write(rel, data)
+        AuditLog(root).stage(
+            txn,
+            action="init",
+            actor=by,
+            outcome="success",
+            reason="governed repository created" + (" with the example" if example else ""),
+        )
+        txn.commit()
+    return Repo(root)

@@ -1,0 +1,70 @@
+"""The version lifecycle: one state machine, in one table.
+
+Every status change of a :class:`~promptgov.model.VersionRecord` goes through
+:func:`transition`, and ``docs/prompt-lifecycle-diagram.md`` is generated from
+:data:`TRANSITIONS`, so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from .errors import Conflict
+from .model import LifecycleState as S
+
+#: (from, to) → the event that causes it.
+TRANSITIONS: dict[tuple[S, S], str] = {
+    (S.CANDIDATE, S.EVALUATED_PASSED): "gate passes",
+    (S.CANDIDATE, S.EVALUATED_FAILED): "gate fails / inconclusive",
+    (S.EVALUATED_FAILED, S.EVALUATED_PASSED): "re-evaluated, gate passes",
+    (S.EVALUATED_PASSED, S.EVALUATED_FAILED): "re-evaluated, gate fails",
+    (S.EVALUATED_PASSED, S.APPROVED): "approval recorded",
+    (S.EVALUATED_FAILED, S.APPROVED): "approval recorded (inconclusive accepted)",
+    (S.APPROVED, S.APPROVED): "further approval",
+    (S.EVALUATED_PASSED, S.DEPLOYED): "promoted",
+    (S.APPROVED, S.DEPLOYED): "promoted",
+    (S.CANDIDATE, S.DEPLOYED): "emergency promotion / rollback restore",
+    (S.EVALUATED_FAILED, S.DEPLOYED): "emergency promotion",
+    (S.DEPLOYED, S.DEPLOYED): "promoted to a further environment",
+    (S.DEPLOYED, S.SUPERSEDED): "replaced in every environment",
+    (S.SUPERSEDED, S.DEPLOYED): "promoted again / restored by rollback",
+    (S.DEPLOYED, S.QUARANTINED): "rolled back from / flagged",
+    (S.SUPERSEDED, S.QUARANTINED): "flagged by audit / complaint",
+    (S.APPROVED, S.QUARANTINED): "flagged by audit / complaint",
+    (S.EVALUATED_PASSED, S.QUARANTINED): "flagged by audit / complaint",
+    (S.EVALUATED_FAILED, S.QUARANTINED): "flagged by audit / complaint",
+    (S.CANDIDATE, S.QUARANTINED): "flagged by audit / complaint",
+    (S.QUARANTINED, S.SUPERSEDED): "quarantine cleared by an approver",
+    (S.QUARANTINED, S.DEPLOYED): "emergency re-deploy of a quarantined version",
+    (S.DEPLOYED, S.EVALUATED_PASSED): "scheduled re-run passes (pointer unchanged)",
+    (S.DEPLOYED, S.EVALUATED_FAILED): "scheduled re-run fails (pointer unchanged)",
+    **{(s, S.RETIRED): "retired" for s in S if s is not S.RETIRED and s is not S.DEPLOYED},
+}
+
+
+def can_transition(current: S, target: S) -> bool:
+    """True when the table allows ``current → target`` (staying put is always allowed)."""
+    return current == target or (current, target) in TRANSITIONS
+
+
+def transition(current: S, target: S, *, version: str = "") -> S:
+    """Return ``target`` if allowed, else raise :class:`~promptgov.errors.Conflict`."""
+    if not can_transition(current, target):
+        raise Conflict(
+            f"version {version} is {current.value}; it cannot become {target.value} "
+            "(see docs/prompt-lifecycle-diagram.md for the allowed transitions)."
+        )
+    return target
+
+
+def mermaid() -> str:
+    """The state machine as a Mermaid state diagram."""
+    lines = ["stateDiagram-v2", "    [*] --> candidate: promptgov add"]
+    for (src, dst), why in TRANSITIONS.items():
+        if src == dst:
+            continue
+        lines.append(f"    {_node(src)} --> {_node(dst)}: {why}")
+    lines.append("    retired --> [*]")
+    return "\n".join(lines)
+
+
+def _node(state: S) -> str:
+    return state.value.replace("-", "_")

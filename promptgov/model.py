@@ -1,0 +1,559 @@
+"""The file formats of a governed repository, as pydantic models.
+
+These models *are* the formats: JSON Schemas in ``schemas/*.schema.json`` are
+generated from them, and every file is validated through them on read. Nothing
+here touches the disk.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, canonical_json, digest
+
+#: Prompt names: lowercase words joined by ``-``/``_``/``.``; no separators, no ``..``.
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?$")
+#: Semantic versions, with the pre-release part used by rollbacks (``1.2.1-rollback.2``).
+SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, to the microsecond."""
+    return datetime.now(UTC)
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid prompt name, else raise ValueError saying why."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+        raise ValueError(
+            f"invalid prompt name {name!r}: use lowercase letters, digits, '-', '_' or '.', "
+            "no path separators and no '..'"
+        )
+    return name
+
+
+def semver_key(version: str) -> tuple[Any, ...]:
+    """Sort key implementing semver precedence (pre-releases before their release)."""
+    m = SEMVER_RE.match(version)
+    if not m:
+        raise ValueError(f"invalid semantic version {version!r}")
+    major, minor, patch, pre = int(m[1]), int(m[2]), int(m[3]), m[4]
+    if pre is None:
+        return (major, minor, patch, 1, ())
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (major, minor, patch, 0, parts)
+
+
+def base_version(version: str) -> str:
+    """``1.2.1-rollback.2`` → ``1.2.1``."""
+    m = SEMVER_RE.match(version)
+    if not m:
+        raise ValueError(f"invalid semantic version {version!r}")
+    return f"{m[1]}.{m[2]}.{m[3]}"
+
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- prompt source
+
+
+class ChatMessage(BaseModel):
+    """One message of a chat template."""
+
+    model_config = _FROZEN
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str
+
+
+class Variable(BaseModel):
+    """A variable the template expects."""
+
+    model_config = _FROZEN
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    description: str = ""
+    required: bool = True
+    default: str | None = None
+
+
+class ModelSpec(BaseModel):
+    """The model the prompt is written for, and its call parameters."""
+
+    model_config = _FROZEN
+    provider: str = Field(description="promptfoo-style provider id, e.g. openai:chat:gpt-4o-mini")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens…")
+
+
+class PromptContent(BaseModel):
+    """What a version's hash covers: template, model parameters and declared variables."""
+
+    model_config = _FROZEN
+    template: str | None = Field(default=None, description="A plain-text template (Jinja2).")
+    messages: list[ChatMessage] | None = Field(default=None, description="A chat template.")
+    model: ModelSpec
+    variables: list[Variable] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_template(self) -> PromptContent:
+        if (self.template is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'template' (text) or 'messages' (chat)")
+        names = [v.name for v in self.variables]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"variables declared twice: {', '.join(sorted(dup))}")
+        return self
+
+    def canonical(self) -> bytes:
+        """The canonical encoding the content hash is computed over."""
+        return canonical_json(self.model_dump(mode="json", exclude_none=True))
+
+    @property
+    def sha256(self) -> str:
+        """Content hash (domain-separated sha256 of :meth:`canonical`)."""
+        return digest(CONTENT_DOMAIN, self.canonical())
+
+    @property
+    def template_texts(self) -> list[str]:
+        """Every template string, for variable checks and rendering."""
+        if self.template is not None:
+            return [self.template]
+        return [m.content for m in self.messages or []]
+
+
+class PromptCard(BaseModel):
+    """The prompt card: who owns the prompt, what it is for, what can go wrong."""
+
+    model_config = _FROZEN
+    owner: str = Field(description="Accountable owner (name, e-mail or @handle).")
+    owners: list[str] = Field(default_factory=list, description="Further people to notify.")
+    description: str = ""
+    intended_use: str = ""
+    known_risks: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    eval_suite: str = Field(
+        default="evals/eval-config.promptfoo.yml",
+        description="Eval suite (promptfoo config) relative to the repository root.",
+    )
+
+    def canonical(self) -> bytes:
+        """The canonical encoding of the card."""
+        return canonical_json(self.model_dump(mode="json"))
+
+    @property
+    def sha256(self) -> str:
+        """Card hash."""
+        return digest(CARD_DOMAIN, self.canonical())
+
+    @property
+    def all_owners(self) -> list[str]:
+        """Owner first, then the others, without repeats."""
+        return list(dict.fromkeys([self.owner, *self.owners]))
+
+
+class PromptSource(BaseModel):
+    """``prompts/<name>/prompt.yml``: the working copy an author edits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    template: str | None = None
+    messages: list[ChatMessage] | None = None
+    model: ModelSpec
+    variables: list[Variable] = Field(default_factory=list)
+    card: PromptCard
+
+    def content(self) -> PromptContent:
+        """The hashed part of the source."""
+        return PromptContent(
+            template=self.template,
+            messages=self.messages,
+            model=self.model,
+            variables=self.variables,
+        )
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+class LifecycleState(StrEnum):
+    """States of a registered version; transitions live in :mod:`promptgov.lifecycle`."""
+
+    CANDIDATE = "candidate"
+    """Registered, not yet evaluated."""
+    EVALUATED_PASSED = "evaluated-passed"
+    """Its latest gate verdict is pass."""
+    EVALUATED_FAILED = "evaluated-failed"
+    """Its latest gate verdict is fail or inconclusive."""
+    APPROVED = "approved"
+    """Has at least one approval for some environment."""
+    DEPLOYED = "deployed"
+    """Currently pointed at by at least one environment."""
+    SUPERSEDED = "superseded"
+    """Was deployed, replaced by a newer version."""
+    QUARANTINED = "quarantined"
+    """Rolled back from or flagged: never chosen as last known good."""
+    RETIRED = "retired"
+    """Withdrawn for good."""
+
+    def is_terminal(self) -> bool:
+        """True for states with no way out."""
+        return self is LifecycleState.RETIRED
+
+
+class GateVerdict(StrEnum):
+    """Outcome of applying ``ci/eval-gate.yml`` to eval results."""
+
+    PASS = "pass"
+    """Every check met its threshold."""
+    FAIL = "fail"
+    """At least one check failed."""
+    INCONCLUSIVE = "inconclusive"
+    """Too few results, or a regression test that cannot tell."""
+
+
+class MoveKind(StrEnum):
+    """Why an environment pointer moved."""
+
+    PROMOTE = "promote"
+    """A gated, approved promotion."""
+    EMERGENCY = "emergency"
+    """A promotion through the emergency path (post-review scheduled)."""
+    ROLLBACK = "rollback"
+    """A rollback to the last known good version."""
+    UNDO = "undo"
+    """A rollback undone because its re-run gate failed."""
+
+
+# --------------------------------------------------------------------------- registry records
+
+
+class EvalRunRef(BaseModel):
+    """An eval run recorded against a content hash."""
+
+    model_config = _FROZEN
+    run_id: str
+    sha256: str = Field(description="Content hash the run evaluated.")
+    suite: str = Field(description="Eval config path, relative to the repository.")
+    suite_sha256: str
+    output: str = Field(description="promptfoo v3 JSON output under logs/.")
+    at: datetime
+    by: str
+    successes: int
+    failures: int
+    errors: int
+    pass_rate: float
+    scheduled: bool = False
+
+
+class GateResult(BaseModel):
+    """A gate verdict for one content hash, one gate file and one environment."""
+
+    model_config = _FROZEN
+    env: str
+    verdict: GateVerdict
+    sha256: str
+    gate_sha256: str
+    run_id: str
+    baseline_version: str | None = None
+    at: datetime
+    report: str | None = Field(default=None, description="Gate report path under logs/.")
+
+
+class Approval(BaseModel):
+    """A recorded approval of a version for an environment."""
+
+    model_config = _FROZEN
+    env: str
+    by: str
+    at: datetime
+    comment: str = ""
+    accept_inconclusive: bool = False
+
+
+class Quarantine(BaseModel):
+    """Why a version must never be chosen as last known good."""
+
+    model_config = _FROZEN
+    reason: str
+    by: str
+    at: datetime
+    source: Literal["rollback", "audit-flag", "complaint", "manual"] = "rollback"
+
+
+class VersionRecord(BaseModel):
+    """One registered, immutable version. Content lives in the object store under ``sha256``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    version: str
+    sha256: str
+    card_sha256: str
+    parent: str | None = None
+    author: str
+    created_at: datetime
+    message: str = ""
+    status: LifecycleState = LifecycleState.CANDIDATE
+    eval_runs: list[EvalRunRef] = Field(default_factory=list)
+    gate_results: list[GateResult] = Field(default_factory=list)
+    approvals: list[Approval] = Field(default_factory=list)
+    restored_from: str | None = Field(default=None, description="Set on rollback versions.")
+    rolled_back_from: str | None = Field(default=None, description="Set on rollback versions.")
+    quarantine: Quarantine | None = None
+    retired: bool = False
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, v: str) -> str:
+        if not SEMVER_RE.match(v):
+            raise ValueError(f"invalid semantic version {v!r}")
+        return v
+
+    @field_validator("sha256", "card_sha256")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", v):
+            raise ValueError("must be a 64-character lowercase hex sha256")
+        return v
+
+    def __repr__(self) -> str:
+        return f"VersionRecord(version={self.version!r}, sha256={self.sha256[:12]!r}…)"
+
+
+class PointerMove(BaseModel):
+    """One move of an environment pointer, with who, when, why and the evidence."""
+
+    model_config = _FROZEN
+    seq: int
+    version: str
+    previous: str | None
+    kind: MoveKind
+    at: datetime
+    by: str
+    reason: str
+    approvers: list[str] = Field(default_factory=list)
+    gate_verdict: GateVerdict | None = None
+    evidence: list[str] = Field(default_factory=list)
+    audit_seq: int | None = None
+
+
+class Environment(BaseModel):
+    """An environment's pointer and its full history (oldest first)."""
+
+    model_config = _FROZEN
+    current: str | None = None
+    history: list[PointerMove] = Field(default_factory=list)
+
+
+class RollbackStatus(StrEnum):
+    """Where a rollback is in its steps; written before each effect, settled after."""
+
+    RESTORED = "restored"
+    """Pointer moved to the rollback version; evals not yet re-run."""
+    EVALUATED = "evaluated"
+    """Evals re-run and gated; logging and notification pending."""
+    LOGGED = "logged"
+    """Audit log and change log written; notification pending."""
+    COMPLETED = "completed"
+    """Every step done."""
+    UNDONE = "undone"
+    """The re-run gate failed and the pointer was moved back."""
+
+    def is_terminal(self) -> bool:
+        """True when nothing is left to resume."""
+        return self in (RollbackStatus.COMPLETED, RollbackStatus.UNDONE)
+
+
+class RollbackRecord(BaseModel):
+    """The ledger of one rollback: what it set out to do and how far it got."""
+
+    model_config = _FROZEN
+    id: str
+    env: str
+    rollback_of: str = Field(description="The version that was serving (now quarantined).")
+    rollback_to: str = Field(description="The last known good version restored.")
+    new_version: str = Field(description="The version recorded for the restore.")
+    description: str
+    reason: str
+    authorized_by: str
+    evidence: list[str] = Field(default_factory=list)
+    started_at: datetime
+    status: RollbackStatus
+    emergency: bool = False
+    skip_evals: bool = False
+    forced: bool = False
+    eval_run_id: str | None = None
+    gate_verdict: GateVerdict | None = None
+    audit_seq: int | None = None
+    error: str | None = None
+    notifications: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PromptEntry(BaseModel):
+    """A prompt's versions (oldest first), environment pointers and rollback ledger."""
+
+    model_config = _FROZEN
+    versions: list[VersionRecord] = Field(default_factory=list)
+    environments: dict[str, Environment] = Field(default_factory=dict)
+    rollbacks: list[RollbackRecord] = Field(default_factory=list)
+
+
+class VersionRegistry(BaseModel):
+    """``schemas/prompt-version-schema.yml``: every prompt's versions and pointers."""
+
+    model_config = _FROZEN
+    schema_: Literal["promptgov/version-registry/v1"] = Field(
+        default="promptgov/version-registry/v1", alias="schema"
+    )
+    prompts: dict[str, PromptEntry] = Field(default_factory=dict)
+
+    @field_validator("prompts")
+    @classmethod
+    def _names(cls, v: dict[str, PromptEntry]) -> dict[str, PromptEntry]:
+        for name in v:
+            check_name(name)
+        return v
+
+
+class ChangeLogEntry(BaseModel):
+    """One entry of ``schemas/prompt-change-log.yml`` (append-only)."""
+
+    model_config = _FROZEN
+    seq: int
+    time: datetime
+    action: str
+    prompt: str
+    version: str
+    env: str | None = None
+    from_version: str | None = None
+    summary: str
+    author: str
+    approvers: list[str] = Field(default_factory=list)
+    gate_verdict: GateVerdict | None = None
+    links: list[str] = Field(default_factory=list)
+    audit_seq: int | None = None
+
+
+# --------------------------------------------------------------------------- project config
+
+
+class ApprovalPolicy(BaseModel):
+    """Who must approve a version before it enters an environment."""
+
+    model_config = _FROZEN
+    required: int = Field(default=0, ge=0)
+    approvers: list[str] = Field(
+        default_factory=list, description="Names or '@group' references; empty means anyone."
+    )
+    allow_self_approval: bool = Field(
+        default=False, description="Whether a version's author may approve it."
+    )
+
+
+class EnvironmentConfig(BaseModel):
+    """One environment in promotion order."""
+
+    model_config = _FROZEN
+    name: str
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    allow_emergency: bool = True
+    deploy_branch: str | None = Field(
+        default=None, description="Git branch brought to this environment's state on each move."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if not ENV_RE.match(v):
+            raise ValueError(f"invalid environment name {v!r}")
+        return v
+
+
+class GitConfig(BaseModel):
+    """How promptgov uses git when the repository is a git work tree."""
+
+    model_config = _FROZEN
+    commit: bool = Field(default=True, description="Commit each governance action.")
+    tag_deploys: bool = True
+
+
+def _default_envs() -> list[EnvironmentConfig]:
+    return [
+        EnvironmentConfig(name="dev"),
+        EnvironmentConfig(name="staging", approvals=ApprovalPolicy(required=1)),
+        EnvironmentConfig(name="prod", approvals=ApprovalPolicy(required=1)),
+    ]
+
+
+class ProjectConfig(BaseModel):
+    """``promptgov.yml``: environments, approvals, gate, notifications, triggers, git."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    project: str = "prompts"
+    environments: list[EnvironmentConfig] = Field(default_factory=_default_envs)
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="Named groups of people, referenced as '@group'."
+    )
+    gate_file: str = "ci/eval-gate.yml"
+    git: GitConfig = Field(default_factory=GitConfig)
+    notifications: list[dict[str, Any]] = Field(
+        default_factory=list, description="Notification targets (see docs/notifications.md)."
+    )
+    triggers: dict[str, Any] = Field(
+        default_factory=dict, description="Rollback trigger and drift policy."
+    )
+
+    @model_validator(mode="after")
+    def _unique_envs(self) -> ProjectConfig:
+        names = [e.name for e in self.environments]
+        if len(set(names)) != len(names) or not names:
+            raise ValueError("environments must be a non-empty list of unique names")
+        return self
+
+    @property
+    def env_names(self) -> list[str]:
+        """Environment names in promotion order."""
+        return [e.name for e in self.environments]
+
+    def environment(self, name: str) -> EnvironmentConfig | None:
+        """The named environment's config, or None."""
+        return next((e for e in self.environments if e.name == name), None)
+
+
+__all__ = [
+    "Approval",
+    "ApprovalPolicy",
+    "ChangeLogEntry",
+    "ChatMessage",
+    "Environment",
+    "EnvironmentConfig",
+    "EvalRunRef",
+    "GateResult",
+    "GateVerdict",
+    "GitConfig",
+    "LifecycleState",
+    "ModelSpec",
+    "MoveKind",
+    "PointerMove",
+    "ProjectConfig",
+    "PromptCard",
+    "PromptContent",
+    "PromptEntry",
+    "PromptSource",
+    "Quarantine",
+    "RollbackRecord",
+    "RollbackStatus",
+    "Variable",
+    "VersionRecord",
+    "VersionRegistry",
+    "base_version",
+    "check_name",
+    "semver_key",
+    "utcnow",
+]

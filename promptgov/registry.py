@@ -1,0 +1,471 @@
+"""The prompt registry: register immutable versions, resolve references, read history.
+
+:class:`Registry` is what a Python user (and the CLI) calls. Every read of a version
+goes through the object store, which re-checks the content hash, so tampered content
+is never returned.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from . import _yaml
+from ._fs import Transaction
+from .errors import Conflict, InputError, NotFound
+from .model import (
+    LifecycleState,
+    PromptCard,
+    PromptContent,
+    PromptEntry,
+    PromptSource,
+    VersionRecord,
+    VersionRegistry,
+    base_version,
+    check_name,
+    semver_key,
+    utcnow,
+    SEMVER_RE,
+)
+from .render import check_variables, render
+from .repo import PROMPTS_DIR, Repo, validate_model
+
+Bump = Literal["patch", "minor", "major"]
+#: Where the first version of a prompt starts when no ``--version`` is given.
+FIRST_VERSION = "1.0.0"
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    """A resolved version: its record, verified content and card."""
+
+    name: str
+    record: VersionRecord
+    content: PromptContent
+    card: PromptCard
+
+    @property
+    def version(self) -> str:
+        """The semantic version."""
+        return self.record.version
+
+    @property
+    def sha256(self) -> str:
+        """The content hash (log it beside every output)."""
+        return self.record.sha256
+
+    @property
+    def ref(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    def render(self, **variables: Any) -> str | list[dict[str, str]]:
+        """Render with strict variables (missing ones are an error)."""
+        return render(self.content, variables, self.ref)
+
+    def __repr__(self) -> str:
+        return f"PromptVersion(name={self.name!r}, version={self.version!r}, sha256={self.sha256[:12]!r}…)"
+
+
+@dataclass(frozen=True)
+class PromptStatus:
+    """One prompt at a glance."""
+
+    name: str
+    versions: int
+    latest: str | None
+    environments: dict[str, str | None]
+    quarantined: list[str]
+    working_copy: Literal["clean", "modified", "unregistered", "missing"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return self.__dict__.copy()
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One line of a prompt's timeline."""
+
+    at: datetime
+    kind: str
+    version: str
+    summary: str
+    by: str
+    env: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**self.__dict__, "at": self.at.isoformat()}
+
+
+@dataclass(frozen=True)
+class PromptDiff:
+    """What changed between two versions of a prompt."""
+
+    name: str
+    a: str
+    b: str
+    template: list[str]
+    parameters: list[tuple[str, Any, Any]]
+    variables: list[str]
+    card: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        """True when nothing differs."""
+        return not (self.template or self.parameters or self.variables or self.card)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "a": self.a,
+            "b": self.b,
+            "template": self.template,
+            "parameters": [{"key": k, "a": x, "b": y} for k, x, y in self.parameters],
+            "variables": self.variables,
+            "card": [{"key": k, "a": x, "b": y} for k, x, y in self.card],
+        }
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """``name[@version|@env]`` → (name, selector)."""
+    name, _, sel = ref.partition("@")
+    try:
+        check_name(name)
+    except ValueError as exc:
+        from .errors import UnsafePath
+
+        raise UnsafePath(f"{exc}.") from None
+    if "@" in ref and not sel:
+        raise InputError(f"empty selector in {ref!r}: use name@version or name@env.")
+    return name, sel or None
+
+
+def next_version(existing: list[str], bump: Bump) -> str:
+    """The next release after the highest existing one (pre-releases count as their base)."""
+    if not existing:
+        return FIRST_VERSION
+    top = max((base_version(v) for v in existing), key=semver_key)
+    major, minor, patch = (int(x) for x in top.split("."))
+    if bump == "major":
+        return f"{major + 1}.0.0"
+    if bump == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+class Registry:
+    """The registry of a governed repository (default: found by walking up from the cwd)."""
+
+    def __init__(self, path: Path | str | Repo | None = None) -> None:
+        self.repo = path if isinstance(path, Repo) else Repo(path)
+
+    def __repr__(self) -> str:
+        return f"Registry(root={str(self.repo.root)!r})"
+
+    # ------------------------------------------------------------------ lookups
+
+    def entry(self, name: str, reg: VersionRegistry | None = None) -> PromptEntry:
+        """The registry entry of ``name``."""
+        reg = reg or self.repo.registry()
+        entry = reg.prompts.get(name)
+        if entry is None:
+            known = ", ".join(sorted(reg.prompts)[:10]) or "none yet"
+            raise NotFound(
+                f"unknown prompt {name!r} (registered: {known}); register it with "
+                f"'promptgov add {name}'.",
+                prompt=name,
+            )
+        return entry
+
+    def record(self, name: str, version: str, reg: VersionRegistry | None = None) -> VersionRecord:
+        """The record of ``name@version``."""
+        entry = self.entry(name, reg)
+        for rec in entry.versions:
+            if rec.version == version:
+                return rec
+        recent = ", ".join(r.version for r in entry.versions[-5:])
+        raise NotFound(
+            f"{name} has no version {version!r} (latest: {recent}); "
+            f"see 'promptgov history {name}'.",
+            prompt=name,
+            version=version,
+        )
+
+    def resolve(self, ref: str, reg: VersionRegistry | None = None) -> tuple[str, VersionRecord]:
+        """``name``, ``name@version`` or ``name@env`` → (name, record). Bare name = latest."""
+        name, sel = parse_ref(ref)
+        entry = self.entry(name, reg)
+        if sel is None:
+            if not entry.versions:
+                raise NotFound(f"{name} has no versions yet; run 'promptgov add {name}'.")
+            return name, entry.versions[-1]
+        if SEMVER_RE.match(sel):
+            return name, self.record(name, sel, reg)
+        env = self.repo.check_env(sel)
+        current = entry.environments.get(env)
+        if current is None or current.current is None:
+            raise NotFound(
+                f"{name} is not deployed to {env} yet; promote a version with "
+                f"'promptgov promote {name}@<version> --to {env}'.",
+                prompt=name,
+                env=env,
+            )
+        return name, self.record(name, current.current, reg)
+
+    def get(self, ref: str, *, env: str | None = None) -> PromptVersion:
+        """A verified version: ``get("greet@1.2.0")``, ``get("greet", env="prod")``."""
+        if env is not None:
+            ref = f"{ref}@{env}"
+        name, rec = self.resolve(ref)
+        return PromptVersion(
+            name=name,
+            record=rec,
+            content=self.repo.get_content(rec.sha256),
+            card=self.repo.get_card(rec.card_sha256),
+        )
+
+    def names(self) -> list[str]:
+        """Registered prompt names."""
+        return sorted(self.repo.registry().prompts)
+
+    # ------------------------------------------------------------------ working copy
+
+    def source(self, name: str) -> PromptSource:
+        """Parse and validate ``prompts/<name>/prompt.yml``."""
+        path = self.repo.prompt_dir(name) / "prompt.yml"
+        label = f"{PROMPTS_DIR}/{name}/prompt.yml"
+        if not path.is_file():
+            raise NotFound(
+                f"no working copy at {label}; create it (see 'promptgov init --example') first.",
+                prompt=name,
+            )
+        data = _yaml.load_file(path, label)
+        src: PromptSource = validate_model(PromptSource, data, label)
+        check_variables(src.content(), label)
+        return src
+
+    # ------------------------------------------------------------------ add
+
+    def add(
+        self,
+        name: str,
+        *,
+        message: str,
+        author: str,
+        bump: Bump = "patch",
+        version: str | None = None,
+        source: PromptSource | None = None,
+    ) -> VersionRecord:
+        """Register the working copy of ``name`` as a new immutable ``candidate`` version.
+
+        ``source`` registers the given content instead of ``prompts/<name>/prompt.yml``
+        (for programmatic use). Content and card go into the object store; the registry,
+        change log and audit log are written in one transaction.
+
+        Raises:
+            Conflict: identical content is already registered, or the version exists.
+            InvalidFile: the working copy is malformed or its variables do not match.
+        """
+        if not message.strip() or not author.strip():
+            raise InputError("a version needs --message and --author.")
+        if source is None:
+            src = self.source(name)
+        else:
+            parse_ref(name)
+            check_variables(source.content(), f"{name} (given source)")
+            src = source
+        content, card = src.content(), src.card
+        with self.repo.transaction() as txn:
+            reg = self.repo.registry(txn)
+            entry = reg.prompts.get(name, PromptEntry())
+            sha = content.sha256
+            same = next((r for r in entry.versions if r.sha256 == sha), None)
+            if same is not None:
+                raise Conflict(
+                    f"{name}@{same.version} already has this exact content (sha256 {sha[:12]}…); "
+                    "edit the prompt before adding a new version.",
+                    version=same.version,
+                )
+            existing = [r.version for r in entry.versions]
+            if version is not None:
+                if not SEMVER_RE.match(version):
+                    raise InputError(f"invalid semantic version {version!r}; use X.Y.Z.")
+                if version in existing:
+                    raise Conflict(f"{name}@{version} already exists; choose another --version.")
+            new_version = version or next_version(existing, bump)
+            record = VersionRecord(
+                version=new_version,
+                sha256=self.repo.put_content(txn, content),
+                card_sha256=self.repo.put_card(txn, card),
+                parent=entry.versions[-1].version if entry.versions else None,
+                author=author,
+                created_at=utcnow(),
+                message=message,
+                status=LifecycleState.CANDIDATE,
+            )
+            entry = entry.model_copy(update={"versions": [*entry.versions, record]})
+            self.save_entry(txn, reg, name, entry)
+            audit = self.repo.audit(
+                txn,
+                action="add",
+                actor=author,
+                prompt=name,
+                to_version=new_version,
+                to_sha256=sha,
+                reason=message,
+            )
+            self.repo.append_changelog(
+                txn,
+                time=record.created_at,
+                action="add",
+                prompt=name,
+                version=new_version,
+                summary=message,
+                author=author,
+                audit_seq=audit,
+            )
+        return record
+
+    def save_entry(
+        self, txn: Transaction, reg: VersionRegistry, name: str, entry: PromptEntry
+    ) -> VersionRegistry:
+        """Stage ``reg`` with ``entry`` replacing prompt ``name``."""
+        new = reg.model_copy(update={"prompts": {**reg.prompts, name: entry}})
+        self.repo.save_registry(txn, new)
+        return new
+
+    # ------------------------------------------------------------------ reading
+
+    def status(self, name: str | None = None) -> list[PromptStatus]:
+        """Each prompt's latest version, environment pointers and working-copy state."""
+        reg = self.repo.registry()
+        names = [name] if name else sorted(set(reg.prompts) | set(self.repo.source_names()))
+        envs = self.repo.config.env_names
+        out = []
+        for n in names:
+            entry = reg.prompts.get(n)
+            if entry is None and name:
+                self.entry(n, reg)
+            versions = entry.versions if entry else []
+            out.append(
+                PromptStatus(
+                    name=n,
+                    versions=len(versions),
+                    latest=versions[-1].version if versions else None,
+                    environments={
+                        e: (entry.environments[e].current if entry and e in entry.environments else None)
+                        for e in envs
+                    },
+                    quarantined=[r.version for r in versions if r.quarantine is not None],
+                    working_copy=self._working_copy_state(n, versions),
+                )
+            )
+        return out
+
+    def _working_copy_state(
+        self, name: str, versions: list[VersionRecord]
+    ) -> Literal["clean", "modified", "unregistered", "missing"]:
+        path = self.repo.prompt_dir(name) / "prompt.yml"
+        if not path.is_file():
+            return "missing"
+        if not versions:
+            return "unregistered"
+        try:
+            data = _yaml.load_file(path)
+            sha = validate_model(PromptSource, data, str(path)).content().sha256
+        except InputError:
+            return "modified"
+        return "clean" if any(r.sha256 == sha for r in versions) else "modified"
+
+    def history(self, name: str) -> list[HistoryEvent]:
+        """The prompt's timeline: versions, eval runs, gate verdicts, approvals, pointer moves."""
+        entry = self.entry(name)
+        events: list[HistoryEvent] = []
+        for r in entry.versions:
+            kind = "rollback-version" if r.restored_from else "version"
+            summary = r.message
+            if r.restored_from:
+                summary = f"restored from {r.restored_from} (rolled back from {r.rolled_back_from})"
+            events.append(HistoryEvent(r.created_at, kind, r.version, summary, r.author))
+            for run in r.eval_runs:
+                events.append(
+                    HistoryEvent(
+                        run.at, "eval", r.version,
+                        f"run {run.run_id}: {run.successes} passed, {run.failures} failed, "
+                        f"{run.errors} errors ({run.pass_rate:.0%})",
+                        run.by,
+                    )
+                )
+            for g in r.gate_results:
+                events.append(
+                    HistoryEvent(g.at, "gate", r.version, f"gate {g.verdict.value} for {g.env}", "gate", g.env)
+                )
+            for a in r.approvals:
+                events.append(
+                    HistoryEvent(a.at, "approval", r.version, a.comment or "approved", a.by, a.env)
+                )
+            if r.quarantine:
+                q = r.quarantine
+                events.append(
+                    HistoryEvent(q.at, "quarantine", r.version, f"{q.source}: {q.reason}", q.by)
+                )
+        for env, state in entry.environments.items():
+            for m in state.history:
+                events.append(
+                    HistoryEvent(
+                        m.at, m.kind.value, m.version,
+                        f"{env}: {m.previous or '∅'} → {m.version}: {m.reason}", m.by, env,
+                    )
+                )
+        events.sort(key=lambda e: e.at)
+        return events
+
+    def diff(self, name: str, a: str, b: str) -> PromptDiff:
+        """Template, parameter, variable and card differences between two versions."""
+        va, vb = self.get(f"{name}@{a}" if "@" not in a else a), self.get(f"{name}@{b}" if "@" not in b else b)
+
+        def text(v: PromptVersion) -> list[str]:
+            if v.content.template is not None:
+                return v.content.template.splitlines(keepends=True)
+            return [
+                f"[{m.role}]\n{m.content}\n" for m in v.content.messages or []
+            ]
+
+        template = list(
+            difflib.unified_diff(text(va), text(vb), f"{name}@{va.version}", f"{name}@{vb.version}")
+        )
+        pa = {"provider": va.content.model.provider, **_flatten(va.content.model.parameters)}
+        pb = {"provider": vb.content.model.provider, **_flatten(vb.content.model.parameters)}
+        params = [(k, pa.get(k), pb.get(k)) for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
+        vars_a = {v.name: v for v in va.content.variables}
+        vars_b = {v.name: v for v in vb.content.variables}
+        variables = [f"- {n}" for n in sorted(set(vars_a) - set(vars_b))]
+        variables += [f"+ {n}" for n in sorted(set(vars_b) - set(vars_a))]
+        variables += [
+            f"~ {n}" for n in sorted(set(vars_a) & set(vars_b)) if vars_a[n] != vars_b[n]
+        ]
+        ca, cb = va.card.model_dump(), vb.card.model_dump()
+        card = [(k, ca[k], cb[k]) for k in ca if ca[k] != cb[k]]
+        return PromptDiff(name, va.version, vb.version, template, params, variables, card)
+
+    def render(self, ref: str, variables: dict[str, Any]) -> str | list[dict[str, str]]:
+        """Render a version with strict variables."""
+        return self.get(ref).render(**variables)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = json.dumps(v) if isinstance(v, list) else v
+    return out

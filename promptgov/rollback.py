@@ -1,0 +1,619 @@
+"""The rollback flow: last known good restored, re-verified, logged and announced.
+
+:func:`rollback` reads as the specification's five steps — locate, restore, re-run
+evals, log, notify — each a private function. The ledger (a
+:class:`~promptgov.model.RollbackRecord` in the registry) is written in the same
+transaction as the restore, before any later effect, and advanced after each step, so
+an interrupted rollback is finished by ``rollback --resume`` and a repeated one does
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from . import _yaml, gitops_hooks
+from ._fs import Transaction
+from .docs_gen import CHECKLIST
+from .errors import Conflict, GateFailed, InputError, NotFound, PromptGovError
+from .gate import GateReport
+from .lifecycle import transition
+from .model import (
+    Environment,
+    GateVerdict,
+    LifecycleState,
+    MoveKind,
+    PointerMove,
+    PromptContent,
+    PromptCard,
+    PromptEntry,
+    Quarantine,
+    RollbackRecord,
+    RollbackStatus,
+    VersionRecord,
+    VersionRegistry,
+    base_version,
+    utcnow,
+)
+from .promotion import move_pointer
+from .registry import Registry
+from .repo import PROMPTS_DIR
+
+DEFAULT_ENV = "prod"
+MAX_DESCRIPTION = 200
+FOLLOW_UP_DAYS = 1
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A version considered as last known good, and why it was or was not taken."""
+
+    version: str
+    eligible: bool
+    reasons: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What a rollback will do: from which version, to which, and the candidates skipped."""
+
+    prompt: str
+    env: str
+    current: str
+    target: str
+    new_version: str
+    candidates: list[Candidate]
+    forced: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**self.__dict__, "candidates": [c.to_dict() for c in self.candidates]}
+
+
+@dataclass(frozen=True)
+class ChecklistLine:
+    """One line of the specification's rollback checklist, with its true status."""
+
+    task: str
+    reference: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class RollbackResult:
+    """Everything a rollback did (or, on a dry run, would do)."""
+
+    plan: RollbackPlan
+    dry_run: bool = False
+    record: RollbackRecord | None = None
+    gate: GateReport | None = None
+    already_done: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def checklist(self) -> list[ChecklistLine]:
+        """The specification's checklist, each line's status read from the ledger."""
+        r = self.record
+        done = r is not None and not self.dry_run
+        logged = done and r.status in (RollbackStatus.LOGGED, RollbackStatus.COMPLETED)  # type: ignore[union-attr]
+        notes = r.notifications if r else []
+        notified = bool(notes) and all(n.get("ok") for n in notes)
+        evals = "skipped (--skip-evals, emergency)" if r and r.skip_evals else (f"run {r.eval_run_id}" if r and r.eval_run_id else "not run")
+        verdict = r.gate_verdict.value if r and r.gate_verdict else "none"
+        facts = [
+            (True, f"{self.plan.target} (restored as {self.plan.new_version})"),
+            (bool(done and r.eval_run_id), evals),  # type: ignore[union-attr]
+            (bool(done and r.gate_verdict is GateVerdict.PASS), f"gate verdict {verdict}"),  # type: ignore[union-attr]
+            (logged, f"audit entry #{r.audit_seq}" if logged and r else "pending"),  # type: ignore[union-attr]
+            (logged, "entry appended" if logged else "pending"),
+            (notified, _notified_detail(notes)),
+        ]
+        return [ChecklistLine(task, ref, ok, detail) for (task, ref), (ok, detail) in zip(CHECKLIST, facts, strict=True)]
+
+    @property
+    def ok(self) -> bool:
+        """True only when every checklist line holds."""
+        return not self.dry_run and all(line.ok for line in self.checklist)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "dry_run": self.dry_run,
+            "already_done": self.already_done,
+            "plan": self.plan.to_dict(),
+            "record": self.record.model_dump(mode="json") if self.record else None,
+            "gate": self.gate.to_dict() if self.gate else None,
+            "checklist": [c.to_dict() for c in self.checklist] if not self.dry_run else [],
+            "ok": self.ok,
+            "warnings": self.warnings,
+        }
+
+
+def _notified_detail(notes: list[dict[str, Any]]) -> str:
+    if not notes:
+        return "no notification targets configured in promptgov.yml"
+    failed = [n for n in notes if not n.get("ok")]
+    if not failed:
+        return f"{len(notes)} target(s) notified"
+    return f"{len(failed)} of {len(notes)} target(s) failed (queued for 'promptgov notify retry')"
+
+
+# --------------------------------------------------------------------------- the flow
+
+
+def rollback(
+    registry: Registry,
+    name: str,
+    *,
+    env: str = DEFAULT_ENV,
+    reason: str,
+    authorized_by: str,
+    evidence: list[str] | None = None,
+    to: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    emergency: bool = False,
+    skip_evals: bool = False,
+    description: str | None = None,
+    run_options: Any = None,
+    notify_policy: Any = None,
+) -> RollbackResult:
+    """Roll ``env`` of prompt ``name`` back to its last known good version.
+
+    Steps, in order: locate the last known good version; restore it as a new
+    ``<lkg>-rollback`` version, move the pointer by compare-and-swap and quarantine the
+    bad version (one transaction, ledger included); re-run the eval suite and gate (undo
+    on failure unless ``emergency``); log to the audit log and change log; notify.
+    ``dry_run`` guards every write and returns the plan.
+
+    Raises:
+        NoLastKnownGood-style NotFound, Conflict, InputError (nothing written), or
+        GateFailed after an undone rollback.
+    """
+    _check_request(reason, authorized_by, skip_evals, emergency, force, to)
+    repo = registry.repo
+    repo.check_env(env)
+    done = _already_done(registry, name, env, to)
+    if done is not None:
+        return done
+    plan = _locate_last_known_good(registry, name, env, to=to, force=force)
+    if dry_run:
+        return RollbackResult(plan, dry_run=True)
+    record = _restore(
+        registry, plan, reason=reason, authorized_by=authorized_by, evidence=evidence or [],
+        emergency=emergency, skip_evals=skip_evals, description=description,
+    )
+    return _finish(registry, name, record, run_options=run_options, notify_policy=notify_policy)
+
+
+def resume(registry: Registry, name: str | None = None, *, run_options: Any = None, notify_policy: Any = None) -> list[RollbackResult]:
+    """Finish every interrupted rollback (of ``name``, or of all prompts)."""
+    out = []
+    for prompt, rec in pending_rollbacks(registry):
+        if name is None or prompt == name:
+            out.append(_finish(registry, prompt, rec, run_options=run_options, notify_policy=notify_policy))
+    return out
+
+
+def pending_rollbacks(registry: Registry) -> list[tuple[str, RollbackRecord]]:
+    """Rollbacks that started and have not reached a terminal state."""
+    reg = registry.repo.registry()
+    return [
+        (name, rb)
+        for name, entry in sorted(reg.prompts.items())
+        for rb in entry.rollbacks
+        if not rb.status.is_terminal()
+    ]
+
+
+def _finish(registry: Registry, name: str, record: RollbackRecord, *, run_options: Any, notify_policy: Any) -> RollbackResult:
+    """Steps 3–5 from wherever the ledger says the rollback stopped."""
+    plan = _plan_from_record(name, record)
+    result = RollbackResult(plan, record=record)
+    if record.status is RollbackStatus.RESTORED:
+        record, result.gate = _rerun_evals(registry, name, record, run_options)
+        if record.status is RollbackStatus.UNDONE:
+            result.record = record
+            raise GateFailed(
+                f"rollback of {name} in {record.env} undone: the restored {record.new_version} failed its "
+                f"gate ({_gate_summary(result.gate)}); {record.env} serves {record.rollback_of} again. "
+                "Use --emergency to keep a restore that fails its gate.",
+                prompt=name, env=record.env,
+            )
+    if record.status is RollbackStatus.EVALUATED:
+        record = _record(registry, name, record)
+    if record.status is RollbackStatus.LOGGED:
+        record = _notify(registry, name, record, notify_policy)
+    result.record = record
+    return result
+
+
+def _gate_summary(report: GateReport | None) -> str:
+    if report is None:
+        return "no report"
+    return "; ".join(f"{c.name} {c.measured} vs {c.threshold}" for c in report.failed()) or report.verdict.value
+
+
+def _check_request(reason: str, by: str, skip_evals: bool, emergency: bool, force: bool, to: str | None) -> None:
+    if not reason or not reason.strip():
+        raise InputError("a rollback needs --reason: say why, for the audit log and the owners.")
+    if not by or not by.strip():
+        raise InputError("a rollback needs --authorized-by: who authorized it.")
+    if skip_evals and not emergency:
+        raise InputError("--skip-evals is only allowed together with --emergency.")
+    if force and not to:
+        raise InputError("--force applies to an explicit --to target; name the version.")
+
+
+def _already_done(registry: Registry, name: str, env: str, to: str | None) -> RollbackResult | None:
+    """A repeated rollback: the environment still serves the last completed rollback."""
+    entry = registry.entry(name)
+    current = entry.environments.get(env, Environment()).current
+    for rb in reversed(entry.rollbacks):
+        if rb.env != env:
+            continue
+        if not rb.status.is_terminal():
+            raise Conflict(
+                f"a rollback of {name} in {env} to {rb.rollback_to} is unfinished ({rb.status.value}); "
+                f"finish it with 'promptgov rollback --resume'.",
+            )
+        if rb.status is RollbackStatus.COMPLETED and rb.new_version == current and to in (None, rb.rollback_to):
+            return RollbackResult(_plan_from_record(name, rb), record=rb, already_done=True)
+        break
+    return None
+
+
+def _plan_from_record(name: str, rb: RollbackRecord) -> RollbackPlan:
+    return RollbackPlan(name, rb.env, rb.rollback_of, rb.rollback_to, rb.new_version, [], rb.forced)
+
+
+# --------------------------------------------------------------------------- 1. locate
+
+
+def eligibility(
+    registry: Registry, entry: PromptEntry, env: str, rec: VersionRecord, current: VersionRecord
+) -> list[str]:
+    """Why ``rec`` cannot be the last known good of ``env`` (empty when it can)."""
+    reasons = []
+    same_content = [r for r in entry.versions if r.sha256 == rec.sha256]
+    if rec.sha256 == current.sha256:
+        reasons.append("same content as the current version")
+    if not any(g.verdict is GateVerdict.PASS and g.env == env for r in same_content for g in r.gate_results):
+        reasons.append(f"no passing gate result for its content hash in {env}")
+    policy = registry.repo.config.environment(env)
+    required = policy.approvals.required if policy else 0
+    approvers = {a.by for r in same_content for a in r.approvals if a.env == env}
+    if len(approvers) < required:
+        reasons.append(f"not approved for {env} ({len(approvers)} of {required} approvals)")
+    served = entry.environments.get(env, Environment()).history
+    if not any(m.version in {r.version for r in same_content} for m in served):
+        reasons.append(f"never served in {env}")
+    quarantined = [r for r in same_content if r.quarantine is not None]
+    if quarantined:
+        q = quarantined[0].quarantine
+        assert q is not None
+        reasons.append(f"quarantined ({q.source}: {q.reason})")
+    if rec.retired:
+        reasons.append("retired")
+    return reasons
+
+
+def _locate_last_known_good(registry: Registry, name: str, env: str, *, to: str | None, force: bool) -> RollbackPlan:
+    """Walk the pointer history backwards to the first eligible version (or check ``to``)."""
+    entry = registry.entry(name)
+    state = entry.environments.get(env, Environment())
+    if state.current is None:
+        raise NotFound(f"{name} has never been deployed to {env}; there is nothing to roll back.", prompt=name, env=env)
+    current = registry.record(name, state.current)
+    candidates: list[Candidate] = []
+    target: str | None = None
+    if to is not None:
+        rec = registry.record(name, to)
+        reasons = eligibility(registry, entry, env, rec, current)
+        candidates.append(Candidate(to, not reasons, reasons))
+        if reasons and not force:
+            raise Conflict(
+                f"{name}@{to} is not eligible as a rollback target for {env}: {'; '.join(reasons)}. "
+                "Pass --force with a reason to restore it anyway (recorded).",
+                prompt=name, env=env,
+            )
+        target = to
+    else:
+        seen = {current.version}
+        for move in reversed(state.history):
+            for version in (move.version, move.previous):
+                if version is None or version in seen:
+                    continue
+                seen.add(version)
+                reasons = eligibility(registry, entry, env, registry.record(name, version), current)
+                candidates.append(Candidate(version, not reasons, reasons))
+                if not reasons:
+                    target = version
+                    break
+            if target:
+                break
+        if target is None:
+            skipped = "; ".join(f"{c.version}: {', '.join(c.reasons)}" for c in candidates) or "no earlier version was ever served"
+            raise NotFound(
+                f"{env} has no last known good version of {name} ({skipped}). "
+                f"Run 'promptgov rollback {name} --env {env} --dry-run' to see every candidate, or name one with --to.",
+                prompt=name, env=env,
+            )
+    return RollbackPlan(name, env, current.version, target, _rollback_version(entry, target), candidates, force and bool(to))
+
+
+def _rollback_version(entry: PromptEntry, target: str) -> str:
+    """``1.2.1`` → ``1.2.1-rollback``, then ``-rollback.2``, … (never reused)."""
+    base = f"{base_version(target)}-rollback"
+    existing = {r.version for r in entry.versions}
+    if base not in existing:
+        return base
+    n = 2
+    while f"{base}.{n}" in existing:
+        n += 1
+    return f"{base}.{n}"
+
+
+# --------------------------------------------------------------------------- 2. restore
+
+
+def _restore(
+    registry: Registry, plan: RollbackPlan, *, reason: str, authorized_by: str, evidence: list[str],
+    emergency: bool, skip_evals: bool, description: str | None,
+) -> RollbackRecord:
+    """One transaction: rollback version, pointer CAS, quarantine, ledger, working copy, audit."""
+    repo = registry.repo
+    content = repo.get_content(registry.record(plan.prompt, plan.target).sha256)  # re-verifies the hash
+    with repo.transaction() as txn:
+        reg = repo.registry(txn)
+        entry = registry.entry(plan.prompt, reg)
+        state = entry.environments.get(plan.env, Environment())
+        if state.current != plan.current:
+            raise Conflict(
+                f"{plan.env} moved meanwhile: it now serves {state.current}, not {plan.current}; "
+                "nothing was changed. Re-run the rollback to plan again.",
+                env=plan.env,
+            )
+        lkg = registry.record(plan.prompt, plan.target, reg)
+        card = repo.get_card(lkg.card_sha256)
+        now = utcnow()
+        new = VersionRecord(
+            version=plan.new_version, sha256=lkg.sha256, card_sha256=lkg.card_sha256, parent=plan.current,
+            author=authorized_by, created_at=now, message=f"Rollback to {plan.target}: {reason}",
+            status=LifecycleState.CANDIDATE, restored_from=plan.target, rolled_back_from=plan.current,
+        )
+        desc = (description or f"Rollback to {plan.target}")[:MAX_DESCRIPTION]
+        record = RollbackRecord(
+            id=f"rb-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", env=plan.env, rollback_of=plan.current,
+            rollback_to=plan.target, new_version=plan.new_version, description=desc, reason=reason,
+            authorized_by=authorized_by, evidence=evidence, started_at=now, status=RollbackStatus.RESTORED,
+            emergency=emergency, skip_evals=skip_evals, forced=plan.forced,
+        )
+        seq = repo.audit(
+            txn, action="rollback-start", actor=authorized_by, prompt=plan.prompt, env=plan.env,
+            from_version=plan.current, from_sha256=registry.record(plan.prompt, plan.current, reg).sha256,
+            to_version=plan.new_version, to_sha256=lkg.sha256, reason=reason, evidence=evidence,
+            approvers=[authorized_by],
+            details={"rollback_id": record.id, "restored_from": plan.target, "forced": plan.forced,
+                     "emergency": emergency, "skip_evals": skip_evals,
+                     "skipped_candidates": [c.to_dict() for c in plan.candidates if not c.eligible]},
+        )
+        move = PointerMove(
+            seq=len(state.history) + 1, version=plan.new_version, previous=plan.current, kind=MoveKind.ROLLBACK,
+            at=now, by=authorized_by, reason=reason, approvers=[authorized_by], evidence=evidence, audit_seq=seq,
+        )
+        entry = entry.model_copy(update={"versions": [*entry.versions, new], "rollbacks": [*entry.rollbacks, record]})
+        entry = move_pointer(entry, plan.env, move)
+        entry = _quarantine(entry, plan.current, Quarantine(reason=f"rolled back: {reason}", by=authorized_by, at=now))
+        registry.save_entry(txn, reg, plan.prompt, entry)
+        _restore_working_copy(registry, txn, plan.prompt, content, card)
+    gitops_hooks.after_move(repo, _MoveView(plan.prompt, plan.env, move, seq), action="rollback")
+    return record
+
+
+@dataclass
+class _MoveView:
+    prompt: str
+    env: str
+    move: PointerMove
+    audit_seq: int
+    git_commit: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _quarantine(entry: PromptEntry, version: str, q: Quarantine) -> PromptEntry:
+    versions = []
+    for r in entry.versions:
+        if r.version == version and r.quarantine is None:
+            status = transition(r.status, LifecycleState.QUARANTINED, version=r.version)
+            r = r.model_copy(update={"quarantine": q, "status": status})
+        versions.append(r)
+    return entry.model_copy(update={"versions": versions})
+
+
+def _restore_working_copy(registry: Registry, txn: Transaction, name: str, content: PromptContent, card: PromptCard) -> None:
+    """Put the restored content into ``prompts/<name>/prompt.yml``, keeping the file's comments."""
+    rel = f"{PROMPTS_DIR}/{name}/prompt.yml"
+    fields = content.model_dump(mode="json", exclude_none=True)
+    fields["card"] = card.model_dump(mode="json")
+    raw = txn.read(rel)
+
+    def edit(doc: Any) -> None:
+        for key in ("template", "messages"):
+            if key in doc and key not in fields:
+                del doc[key]
+        for key, value in fields.items():
+            if key == "template":
+                from ruamel.yaml.scalarstring import LiteralScalarString
+
+                value = LiteralScalarString(value)
+            doc[key] = value
+
+    try:
+        new = _yaml.edit_roundtrip(raw, rel, edit) if raw else None
+    except PromptGovError:
+        new = None
+    if new is None or not isinstance(_yaml.loads(new, rel), dict):
+        new = _yaml.dump_block(fields).encode()
+    txn.write(rel, new)
+
+
+# --------------------------------------------------------------------------- 3. re-run evals
+
+
+def _rerun_evals(registry: Registry, name: str, record: RollbackRecord, run_options: Any) -> tuple[RollbackRecord, GateReport | None]:
+    """Run the suite on the restored version and gate it; undo the restore if it fails."""
+    from .eval_runs import run_version_eval
+    from .promotion import check_gate
+
+    ref = f"{name}@{record.new_version}"
+    if record.skip_evals:
+        return _advance(registry, name, record, status=RollbackStatus.EVALUATED), None
+    outcome = run_version_eval(registry, ref, by=record.authorized_by, options=run_options)
+    report = check_gate(registry, ref, env=record.env)
+    verdict = report.verdict
+    record = _advance(registry, name, record, eval_run_id=outcome.run.run_id, gate_verdict=verdict)
+    if verdict is GateVerdict.PASS:
+        return _advance(registry, name, record, status=RollbackStatus.EVALUATED), report
+    if record.emergency:
+        _flag_emergency(registry, name, record, report)
+        return _advance(registry, name, record, status=RollbackStatus.EVALUATED), report
+    return _undo(registry, name, record, report), report
+
+
+def _advance(registry: Registry, name: str, record: RollbackRecord, **update: Any) -> RollbackRecord:
+    """Write the ledger's next state."""
+    with registry.repo.transaction() as txn:
+        reg = registry.repo.registry(txn)
+        new = _save_record(registry, txn, reg, name, record, **update)
+    return new
+
+
+def _save_record(registry: Registry, txn: Transaction, reg: VersionRegistry, name: str, record: RollbackRecord, **update: Any) -> RollbackRecord:
+    entry = registry.entry(name, reg)
+    new = record.model_copy(update=update)
+    rollbacks = [new if r.id == record.id else r for r in entry.rollbacks]
+    registry.save_entry(txn, reg, name, entry.model_copy(update={"rollbacks": rollbacks}))
+    return new
+
+
+def _flag_emergency(registry: Registry, name: str, record: RollbackRecord, report: GateReport) -> None:
+    repo = registry.repo
+    with repo.transaction() as txn:
+        repo.audit(
+            txn, action="rollback-flagged", actor=record.authorized_by, prompt=name, env=record.env,
+            to_version=record.new_version, reason=f"emergency rollback kept although its gate is {report.verdict.value}",
+            gate_verdict=report.verdict.value, eval_run_id=record.eval_run_id,
+            details={"follow_up_due": (utcnow() + timedelta(days=FOLLOW_UP_DAYS)).isoformat(), "rollback_id": record.id},
+        )
+
+
+def _undo(registry: Registry, name: str, record: RollbackRecord, report: GateReport) -> RollbackRecord:
+    """Move the pointer back, lift the quarantine, restore the working copy, settle the ledger."""
+    repo = registry.repo
+    with repo.transaction() as txn:
+        reg = repo.registry(txn)
+        entry = registry.entry(name, reg)
+        state = entry.environments.get(record.env, Environment())
+        now = utcnow()
+        seq = repo.audit(
+            txn, action="rollback-undo", actor=record.authorized_by, prompt=name, env=record.env,
+            from_version=record.new_version, to_version=record.rollback_of, reason=f"restored version failed its gate: {_gate_summary(report)}",
+            gate_verdict=report.verdict.value, eval_run_id=record.eval_run_id, outcome="failure",
+            error="re-run gate failed", details={"rollback_id": record.id},
+        )
+        if state.current == record.new_version:
+            move = PointerMove(
+                seq=len(state.history) + 1, version=record.rollback_of, previous=record.new_version, kind=MoveKind.UNDO,
+                at=now, by=record.authorized_by, reason="rollback undone: restored version failed its gate", audit_seq=seq,
+            )
+            entry = move_pointer(entry, record.env, move)
+        versions = []
+        for r in entry.versions:
+            if r.version == record.rollback_of and r.quarantine is not None and r.quarantine.source == "rollback":
+                r = r.model_copy(update={"quarantine": None, "status": LifecycleState.DEPLOYED})
+            versions.append(r)
+        entry = entry.model_copy(update={"versions": versions})
+        registry.save_entry(txn, reg, name, entry)
+        reg = repo.registry(txn)
+        new = _save_record(registry, txn, reg, name, record, status=RollbackStatus.UNDONE, error="re-run gate failed", audit_seq=seq)
+        bad = registry.record(name, record.rollback_of, reg)
+        _restore_working_copy(registry, txn, name, repo.get_content(bad.sha256), repo.get_card(bad.card_sha256))
+    return new
+
+
+# --------------------------------------------------------------------------- 4. log
+
+
+def _record(registry: Registry, name: str, record: RollbackRecord) -> RollbackRecord:
+    """The audit entry and change-log entry of the completed restore, with the re-run's verdict."""
+    repo = registry.repo
+    with repo.transaction() as txn:
+        reg = repo.registry(txn)
+        bad = registry.record(name, record.rollback_of, reg)
+        new = registry.record(name, record.new_version, reg)
+        links = [*record.evidence]
+        run = next((run for run in new.eval_runs if run.run_id == record.eval_run_id), None)
+        if run is not None:
+            links.append(run.output)
+        seq = repo.audit(
+            txn, action="rollback", actor=record.authorized_by, prompt=name, env=record.env,
+            from_version=bad.version, from_sha256=bad.sha256, to_version=new.version, to_sha256=new.sha256,
+            reason=record.reason, evidence=links, approvers=[record.authorized_by],
+            eval_run_id=record.eval_run_id, gate_verdict=record.gate_verdict.value if record.gate_verdict else None,
+            details={"rollback_id": record.id, "restored_from": record.rollback_to, "description": record.description,
+                     "emergency": record.emergency, "skip_evals": record.skip_evals, "forced": record.forced},
+        )
+        repo.append_changelog(
+            txn, time=utcnow(), action="rollback", prompt=name, version=new.version, env=record.env,
+            from_version=bad.version, summary=f"{record.description}: {record.reason}", author=record.authorized_by,
+            approvers=[record.authorized_by], gate_verdict=record.gate_verdict, links=links, audit_seq=seq,
+        )
+        return _save_record(registry, txn, reg, name, record, status=RollbackStatus.LOGGED, audit_seq=seq)
+
+
+# --------------------------------------------------------------------------- 5. notify
+
+
+def _notify(registry: Registry, name: str, record: RollbackRecord, policy: Any) -> RollbackRecord:
+    """Announce the rollback; failures are queued for retry and recorded, never undo it."""
+    from .notify import Notifier, NotifyPolicy, Outbox, audit_link, load_targets, render_notification
+
+    repo = registry.repo
+    targets = load_targets(repo.config.notifications)
+    card = repo.get_card(registry.record(name, record.new_version).card_sha256)
+    note = render_notification(
+        "rollback", prompt=name, env=record.env, from_version=record.rollback_of, to_version=record.new_version,
+        reason=record.reason, authorized_by=record.authorized_by,
+        audit_link=audit_link(record.audit_seq) if record.audit_seq else None,
+        evidence=record.evidence, owners=card.all_owners, key=f"rollback-{record.id}",
+        extra={"restored_from": record.rollback_to, "gate_verdict": record.gate_verdict.value if record.gate_verdict else None},
+    )
+    results = Outbox(repo.root).dispatch(Notifier(targets, policy or NotifyPolicy()), note) if targets else []
+    deliveries = [r.to_dict() for r in results]
+    with repo.transaction() as txn:
+        reg = repo.registry(txn)
+        for r in results:
+            repo.audit(
+                txn, action="notify", actor="promptgov", prompt=name, env=record.env, to_version=record.new_version,
+                reason=f"rollback notification to {r.name}", outcome="success" if r.ok else "failure",
+                error=r.error, details={"rollback_id": record.id, "target": r.target, "attempts": r.attempts,
+                                        "status_code": r.status_code, "skipped": r.skipped},
+            )
+        return _save_record(registry, txn, reg, name, record, status=RollbackStatus.COMPLETED, notifications=deliveries)
+

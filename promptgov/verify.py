@@ -1,0 +1,173 @@
+"""``promptgov verify``: re-hash every stored version and check every file against its schema.
+
+Read-only. Each problem names the file and what differs; the report is data so the
+CLI, CI and the server can all render it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from . import _yaml, docs_gen, schemas
+from ._fs import journal_pending, read_bytes
+from .errors import PromptGovError
+from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, digest
+from .model import VersionRegistry
+from .repo import CHANGELOG_FILE, REGISTRY_FILE, Repo, validate_model
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one file."""
+
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    """Everything ``verify`` checked and found."""
+
+    problems: list[Problem] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    def add(self, file: str, message: str) -> None:
+        """Record a problem."""
+        self.problems.append(Problem(file, message))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "problems": [{"file": p.file, "message": p.message} for p in self.problems],
+        }
+
+
+def verify(repo: Repo) -> VerifyReport:
+    """Check objects, registry, change log, schemas, generated docs and the audit chain."""
+    report = VerifyReport()
+    if journal_pending(repo.root):
+        report.add(
+            ".promptgov/journal.json",
+            "an interrupted change is pending; run any promptgov write command "
+            "(e.g. 'promptgov rollback --resume') to complete it",
+        )
+    for check in (_config, _registry, _objects, _changelog, _schemas, _docs, _gate, _audit):
+        try:
+            check(repo, report)
+        except PromptGovError as exc:
+            report.add(check.__name__.strip("_"), exc.message)
+    return report
+
+
+def _config(repo: Repo, report: VerifyReport) -> None:
+    repo.__dict__.pop("config", None)
+    _ = repo.config
+    report.checked["config"] = 1
+
+
+def _registry(repo: Repo, report: VerifyReport) -> None:
+    raw = read_bytes(repo.root / REGISTRY_FILE)
+    if raw is None:
+        report.add(REGISTRY_FILE, "missing")
+        return
+    data = _yaml.loads(raw, REGISTRY_FILE) or {}
+    schema = json.loads(schemas.generate()["schemas/prompt-version-schema.schema.json"])
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    for err in errors[:5]:
+        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        report.add(REGISTRY_FILE, f"schema violation at {where}: {err.message}")
+    if errors:
+        return
+    reg: VersionRegistry = validate_model(VersionRegistry, data, REGISTRY_FILE)
+    n = 0
+    for name, entry in reg.prompts.items():
+        seen: set[str] = set()
+        for rec in entry.versions:
+            n += 1
+            if rec.version in seen:
+                report.add(REGISTRY_FILE, f"{name}@{rec.version} is recorded twice")
+            seen.add(rec.version)
+            for sha, kind, domain in (
+                (rec.sha256, "content", CONTENT_DOMAIN),
+                (rec.card_sha256, "card", CARD_DOMAIN),
+            ):
+                rel = f".promptgov/objects/{sha[:2]}/{sha[2:]}.{kind}.json"
+                data_b = read_bytes(repo.root / rel)
+                if data_b is None:
+                    report.add(rel, f"{kind} of {name}@{rec.version} is missing")
+                elif digest(domain, data_b) != sha:
+                    report.add(
+                        rel,
+                        f"{kind} of {name}@{rec.version} was altered: hashes to "
+                        f"{digest(domain, data_b)[:12]}…, recorded {sha[:12]}…",
+                    )
+        for env, state in entry.environments.items():
+            if state.current is not None and state.current not in seen:
+                report.add(REGISTRY_FILE, f"{name} {env} points at unknown version {state.current}")
+            if state.history and state.history[-1].version != state.current:
+                report.add(REGISTRY_FILE, f"{name} {env} pointer disagrees with its last move")
+    report.checked["versions"] = n
+
+
+def _objects(repo: Repo, report: VerifyReport) -> None:
+    n = 0
+    for sha, kind, path in repo.iter_objects():
+        n += 1
+        domain = CONTENT_DOMAIN if kind == "content" else CARD_DOMAIN
+        data = read_bytes(path)
+        if data is not None and digest(domain, data) != sha:
+            report.add(repo.rel(path), "object bytes do not match the hash in its name")
+    report.checked["objects"] = n
+
+
+def _changelog(repo: Repo, report: VerifyReport) -> None:
+    entries = repo.changelog()
+    for i, e in enumerate(entries, 1):
+        if e.seq != i:
+            report.add(CHANGELOG_FILE, f"entry {i} has sequence number {e.seq}")
+            break
+    report.checked["changelog"] = len(entries)
+
+
+def _schemas(repo: Repo, report: VerifyReport) -> None:
+    for rel, data in schemas.generate().items():
+        if read_bytes(repo.root / rel) != data:
+            report.add(rel, "stale or edited; regenerate with 'promptgov schema'")
+
+
+def _docs(repo: Repo, report: VerifyReport) -> None:
+    gate = _yaml.load_file(repo.root / repo.config.gate_file, repo.config.gate_file)
+    for rel, data in docs_gen.generate(repo.config, gate).items():
+        if read_bytes(repo.root / rel) != data:
+            report.add(rel, "stale or edited; regenerate with 'promptgov docs'")
+
+
+def _gate(repo: Repo, report: VerifyReport) -> None:
+    try:
+        from .gate import load_gate_config
+    except ImportError:
+        return
+    load_gate_config(repo)
+
+
+def _audit(repo: Repo, report: VerifyReport) -> None:
+    from .audit import AuditLog
+
+    result = AuditLog(repo.root).verify()
+    report.checked["audit_entries"] = int(getattr(result, "entries", 0) or 0)
+    for p in getattr(result, "problems", []):
+        report.add("audit/artifact-audit-log.md", str(p))
