@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from promptgov.errors import Conflict, InputError, NotFound, UnsafePath
 from promptgov.gitops import (
@@ -293,6 +295,28 @@ def test_structured_message_trailers_parse_with_git(repo: Path) -> None:
     sha = commit_paths(repo, ["README.md"], message)
     trailer = "%(trailers:key=Promptgov-Action,valueonly)"
     assert git(repo, "log", "-1", f"--format={trailer}", str(sha)) == "rollback"
+
+
+_line_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=60
+).filter(lambda t: t.strip())
+
+
+@settings(max_examples=40, deadline=None)
+@given(reason=st.lists(_line_text, min_size=1, max_size=3).map("\n".join), who=_line_text)
+def test_structured_message_trailers_round_trip(reason: str, who: str) -> None:
+    message = structured_message("rollback", "greet", "prod", reason=reason, authorized_by=who)
+    proc = subprocess.run(
+        ["git", "interpret-trailers", "--parse"],
+        input=message,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    parsed = dict(line.split(": ", 1) for line in proc.stdout.splitlines())
+    assert parsed["Promptgov-Action"] == "rollback"
+    assert parsed["Promptgov-Authorized-By"] == " ".join(who.split())
+    assert parsed["Promptgov-Reason"] == " ".join(reason.split())
 
 
 def test_structured_message_subject_is_capped() -> None:

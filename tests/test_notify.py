@@ -562,3 +562,11 @@ def test_delivery_result_is_json_ready() -> None:
     result = DeliveryResult(target="t <json://h/>", name="t", ok=False, attempts=2, error="x")
     assert json.loads(json.dumps(result.to_dict()))["attempts"] == 2
     assert str(result) == "t <json://h/>: FAILED after 2 attempt(s): x"
+
+
+def test_importing_notify_does_not_load_apprise() -> None:
+    # apprise costs a few hundred milliseconds to import; commands that never notify
+    # must not pay for it.
+    code = "import sys, promptgov.notify; print('apprise' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert (out.returncode, out.stdout.strip()) == (0, "False")
