@@ -453,3 +453,35 @@ def _compare_tests(report: GateReport, rows: list[TestRow], baseline: list[TestR
             report.newly_failing.append(label)
         elif not base[r.key] and r.success:
             report.newly_passing.append(label)
+
+
+def load_gate_file(path: Path) -> GateConfig:
+    """Read and validate a gate file outside a governed repository."""
+    data = _yaml.load_file(path, str(path)) or {}
+    cfg: GateConfig = validate_model(GateConfig, data, str(path))
+    return cfg
+
+
+def gate_results_file(
+    results: Path,
+    *,
+    env: str,
+    gate_file: Path | None = None,
+    prompt: str | None = None,
+    baseline: Path | None = None,
+) -> GateReport:
+    """Gate a promptfoo v3 output file in CI, with no registry needed.
+
+    The gate file defaults to ``ci/eval-gate.yml`` of the repository around the current
+    directory, else the built-in defaults (every test must pass).
+    """
+    if gate_file is None:
+        candidate = Path("ci/eval-gate.yml")
+        config = load_gate_file(candidate) if candidate.is_file() else GateConfig()
+    else:
+        config = load_gate_file(gate_file)
+    base_rows = load_results(baseline) if baseline is not None else None
+    return evaluate_gate(
+        load_results(results), config.rules(prompt, env), env=env, prompt=prompt,
+        baseline=base_rows, baseline_label=str(baseline) if baseline else None,
+    )

@@ -1,0 +1,139 @@
+"""CLI commands of the promotion pipeline: gate, approve, promote."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+
+EnvOpt = Annotated[str, typer.Option("--env", help="Target environment.")]
+
+
+def _registry(repo: Path | None) -> Any:
+    from ..registry import Registry
+
+    return Registry(repo_path(repo))
+
+
+def print_gate(report: Any) -> None:
+    """Render a gate report as a table with each check, threshold, measured and baseline."""
+    from rich.table import Table
+
+    colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[report.verdict.value]
+    console.print(
+        f"Gate for {report.prompt or 'results'} → {report.env}: [{colour}]{report.verdict.value.upper()}[/{colour}] "
+        f"({report.samples} results" + (f"; baseline {report.baseline_label}" if report.baseline_label else "") + ")",
+        markup=True,
+    )
+    table = Table("check", "status", "threshold", "measured", "baseline", "detail", box=None)
+    for c in report.checks:
+        style = {"pass": "green", "fail": "red", "inconclusive": "yellow"}.get(c.status, "")
+        table.add_row(c.name, f"[{style}]{c.status}[/{style}]" if style else c.status,
+                      _fmt(c.threshold), _fmt(c.measured), _fmt(c.baseline), c.detail)
+    console.print(table)
+    if report.newly_failing:
+        console.print("[red]newly failing:[/red] " + ", ".join(report.newly_failing), markup=True)
+    if report.newly_passing:
+        console.print("[green]newly passing:[/green] " + ", ".join(report.newly_passing), markup=True)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def gate(
+    ref: Annotated[Optional[str], typer.Argument(help="name@version (omit with --results).")] = None,
+    env: EnvOpt = "prod",
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Version or env to compare with.")] = None,
+    results: Annotated[Optional[Path], typer.Option("--results", help="Gate a promptfoo v3 output JSON instead.")] = None,
+    baseline_results: Annotated[Optional[Path], typer.Option("--baseline-results", help="Baseline v3 output JSON (with --results).")] = None,
+    gate_file: Annotated[Optional[Path], typer.Option("--gate-file", help="Gate file (with --results; default ci/eval-gate.yml).")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt name for per-prompt rules (with --results).")] = None,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Apply the eval gate: exit 0 pass, 1 fail, 3 inconclusive."""
+    from ..errors import InputError
+
+    if results is not None:
+        from ..gate import gate_results_file
+
+        report = gate_results_file(results, env=env, gate_file=gate_file, prompt=prompt, baseline=baseline_results)
+    elif ref is not None:
+        from ..promotion import check_gate
+
+        report = check_gate(_registry(repo), ref, env=env, baseline=baseline)
+    else:
+        raise InputError("give name@version, or --results out.json.")
+    if json_:
+        emit_json(report.to_dict())
+    else:
+        print_gate(report)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as fh:
+            fh.write(report.to_markdown())
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+def approve(
+    ref: Annotated[str, typer.Argument(help="name@version.")],
+    env: EnvOpt = "prod",
+    by: Annotated[str, typer.Option("--by", help="Who approves.")] = "",
+    comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
+    accept_inconclusive: Annotated[bool, typer.Option("--accept-inconclusive", help="Accept an inconclusive gate.")] = False,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Record an approval of a version for an environment."""
+    from ..promotion import approve as do_approve
+
+    a = do_approve(_registry(repo), ref, env=env, by=by, comment=comment, accept_inconclusive=accept_inconclusive)
+    if json_:
+        emit_json(a.model_dump(mode="json"))
+    else:
+        console.print(f"Approved {ref} for {env} by {a.by}")
+
+
+def promote(
+    ref: Annotated[str, typer.Argument(help="name@version.")],
+    to: Annotated[str, typer.Option("--to", help="Target environment.")],
+    by: Annotated[str, typer.Option("--by", help="Who promotes.")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
+    expect: Annotated[Optional[str], typer.Option("--expect", help="Version the env must point at now ('none' for empty).")] = None,
+    accept_inconclusive: Annotated[bool, typer.Option("--accept-inconclusive", help="Approver accepts an inconclusive gate.")] = False,
+    emergency: Annotated[bool, typer.Option("--emergency", help="Incident path: skips gate and approvals, recorded, post-review scheduled.")] = False,
+    evidence: Annotated[list[str], typer.Option("--evidence", help="Link or path (repeatable).")] = [],  # noqa: B006
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Move an environment to a version, through its gate and approvals."""
+    from ..promotion import CURRENT
+    from ..promotion import promote as do_promote
+
+    expected: Any = CURRENT if expect is None else (None if expect == "none" else expect)
+    res = do_promote(
+        _registry(repo), ref, to=to, by=by, reason=reason, expected_current=expected,
+        accept_inconclusive=accept_inconclusive, emergency=emergency, evidence=evidence,
+    )
+    if json_:
+        emit_json(res.to_dict())
+        return
+    m = res.move
+    console.print(f"Promoted {res.prompt} {m.previous or '∅'} → {m.version} in {res.env} ({m.kind.value}, audit #{res.audit_seq})")
+    for w in res.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the promotion-pipeline commands."""
+    app.command()(gate)
+    app.command()(approve)
+    app.command()(promote)
