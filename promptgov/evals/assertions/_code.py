@@ -519,14 +519,20 @@ async def _get_worker() -> _NodeWorker:
                     "Install Node.js 18+ (or set PROMPTGOV_NODE), or write the check as a "
                     "python assertion."
                 )
-            proc = await asyncio.create_subprocess_exec(
-                node,
-                "-e",
-                _WORKER_JS,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    node,
+                    "-e",
+                    _WORKER_JS,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+            except OSError as exc:
+                raise JavascriptUnavailable(
+                    f"javascript assertions need Node.js, and {node!r} could not be started "
+                    f"({exc.strerror or exc}). Install Node.js 18+ or fix PROMPTGOV_NODE."
+                ) from None
             _worker = _NodeWorker(proc, loop)
             atexit.register(_kill_at_exit, proc)
     return _worker
