@@ -64,8 +64,21 @@ def script_context(ctx: AssertionContext) -> dict[str, Any]:
 
 
 def _json_copy(value: Any) -> Any:
-    """Values as the other side of promptfoo's JSON hop sees them."""
-    return json_parse(json_stringify(value))
+    """Values as the other side of promptfoo's JSON hop sees them (NaN and Infinity → null)."""
+    return json.loads(
+        json.dumps(value, ensure_ascii=False, default=str),
+        parse_constant=_null_constant,
+        parse_int=_js_int,
+    )
+
+
+def _null_constant(_name: str) -> None:
+    return None
+
+
+def _js_int(text: str) -> int | float:
+    number = int(text)
+    return number if abs(number) <= 2**53 else float(number)
 
 
 def _is_grading_result(obj: Any) -> bool:
