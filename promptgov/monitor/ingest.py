@@ -41,7 +41,8 @@ _MAX_OTHER_KEYS = 1000
 _OTHER_KEY = "(other prompts)"
 _SNIFF_BYTES = 1 << 12
 _BLANK = b"\xef\xbb\xbf \t\r\n"
-_validate_json = ProductionRecord.model_validate_json
+# The bound core validator: the model classmethod adds ~1 µs of Python per line.
+_validate_json = ProductionRecord.__pydantic_validator__.validate_json
 _validate = ProductionRecord.model_validate
 
 

@@ -216,7 +216,7 @@ class DriftPolicy(TriggerPolicy):
         "normalised Wasserstein distance instead of the KS test.",
     )
     sample_size: int = Field(
-        default=50_000,
+        default=20_000,
         ge=100,
         description="Uniform sample kept per window for distribution tests (memory bound).",
     )

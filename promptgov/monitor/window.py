@@ -21,7 +21,7 @@ import random
 from array import array
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,9 @@ FEATURES = ("output_chars", "tokens_out", "tokens_in", "latency_ms", "cost")
 _MAX_CATEGORIES = 200
 _OTHER = "(other)"
 _NAN = math.nan
+_JSON_START = frozenset("{[` \t\r\n")
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -90,40 +93,37 @@ def default_windows(
 
 
 class _Reservoir:
-    """Slot decisions of Li's Algorithm L: which of the first ``i`` items to keep, uniformly."""
+    """Slot decisions of Li's Algorithm L: which items of a stream to keep, uniformly.
 
-    __slots__ = ("size", "seen", "_next", "_w", "_rng")
+    The caller keeps the first ``size`` items, then asks :meth:`replace` only for the item
+    whose index equals ``next`` — every other item is skipped without a random draw.
+    """
+
+    __slots__ = ("size", "next", "_w", "_rng")
 
     def __init__(self, size: int, rng: random.Random) -> None:
         self.size = size
-        self.seen = 0
         self._rng = rng
         self._w = math.exp(math.log(rng.random() or 1e-300) / size)
-        self._next = size + self._skip()
+        self.next = size + self._skip()
 
     def _skip(self) -> int:
         """Items to pass over before the next one kept (geometric with parameter ``w``)."""
         w = min(self._w, 1.0 - 2**-53)  # w rounds to 1.0 only for astronomically rare draws
         return int(math.log(self._rng.random() or 1e-300) / math.log1p(-w))
 
-    def offer(self) -> int:
-        """-1 to drop the next item, ``size`` or more to append it, else the slot to overwrite."""
-        i = self.seen
-        self.seen = i + 1
-        if i < self.size:
-            return self.size
-        if i != self._next:
-            return -1
+    def replace(self, index: int) -> int:
+        """The slot item ``index`` (== ``next``) overwrites; moves ``next`` on."""
         slot = self._rng.randrange(self.size)
         self._w *= math.exp(math.log(self._rng.random() or 1e-300) / self.size)
-        self._next = i + 1 + self._skip()
+        self.next = index + 1 + self._skip()
         return slot
 
 
 class WindowStats:
     """Everything the drift checks need from one window, accumulated one record at a time."""
 
-    def __init__(self, *, sample_size: int = 50_000, text_sample_size: int = 0, seed: int = 0):
+    def __init__(self, *, sample_size: int = 20_000, text_sample_size: int = 0, seed: int = 0):
         rng = random.Random(seed)
         self.n = 0
         self.outputs = 0
@@ -131,62 +131,83 @@ class WindowStats:
         self.json_valid = 0
         self.finish_reasons: Counter[str] = Counter()
         self.models: Counter[str] = Counter()
-        self.first: datetime | None = None
-        self.last: datetime | None = None
+        self._first = _LATEST
+        self._last = _EARLIEST
         self.sums = [0.0] * len(FEATURES)
         self.counts = [0] * len(FEATURES)
         self._columns = [array("d") for _ in FEATURES]
         self._rows = _Reservoir(sample_size, rng)
+        self.sample_size = sample_size
         self._texts: list[str] = []
         self._text_rows = _Reservoir(text_sample_size, rng) if text_sample_size else None
 
     def add(self, record: ProductionRecord) -> None:
-        """Fold one record into the window (O(1) time and memory)."""
-        self.n += 1
+        """Fold one record into the window (O(1) time and memory).
+
+        Unrolled by hand: this runs once per log line, and a million lines must take seconds.
+        """
+        index = self.n
+        self.n = index + 1
         when = record.time
-        if self.first is None or when < self.first:
-            self.first = when
-        if self.last is None or when > self.last:
-            self.last = when
+        if when < self._first:
+            self._first = when
+        if when > self._last:
+            self._last = when
         output = record.output
         finish = record.finish_reason
         if is_refusal(output, finish):
             self.refusals += 1
+        chars: int | None = None
         if output is not None:
+            chars = len(output)
             self.outputs += 1
-            if is_json(output):
+            head = output[:1]
+            if (head in _JSON_START or head.isspace()) and is_json(output):
                 self.json_valid += 1
-            if self._text_rows is not None:
-                slot = self._text_rows.offer()
-                if slot >= self._text_rows.size:
+            texts = self._text_rows
+            if texts is not None:
+                i = self.outputs - 1
+                if i < texts.size:
                     self._texts.append(output)
-                elif slot >= 0:
-                    self._texts[slot] = output
+                elif i == texts.next:
+                    self._texts[texts.replace(i)] = output
         if finish is not None:
             _count(self.finish_reasons, finish)
-        if record.model_returned is not None:
-            _count(self.models, record.model_returned)
-        values = (
-            len(output) if output is not None else None,
+        model = record.model_returned
+        if model is not None:
+            _count(self.models, model)
+        t_out, t_in, latency, cost = (
             record.tokens_out,
             record.tokens_in,
             record.latency_ms,
             record.cost,
         )
         sums, counts = self.sums, self.counts
-        for i, v in enumerate(values):
-            if v is not None:
-                sums[i] += v
-                counts[i] += 1
-        slot = self._rows.offer()
-        if slot < 0:
+        if chars is not None:
+            sums[0] += chars
+            counts[0] += 1
+        if t_out is not None:
+            sums[1] += t_out
+            counts[1] += 1
+        if t_in is not None:
+            sums[2] += t_in
+            counts[2] += 1
+        if latency is not None:
+            sums[3] += latency
+            counts[3] += 1
+        if cost is not None:
+            sums[4] += cost
+            counts[4] += 1
+        rows = self._rows
+        if index >= rows.size and index != rows.next:
             return
-        cols = self._columns
-        if slot >= self._rows.size:
-            for col, v in zip(cols, values, strict=True):
+        values = (chars, t_out, t_in, latency, cost)
+        if index < rows.size:
+            for col, v in zip(self._columns, values, strict=True):
                 col.append(_NAN if v is None else v)
         else:
-            for col, v in zip(cols, values, strict=True):
+            slot = rows.replace(index)
+            for col, v in zip(self._columns, values, strict=True):
                 col[slot] = _NAN if v is None else v
 
     def extend(self, records: Any) -> WindowStats:
@@ -210,6 +231,16 @@ class WindowStats:
         return self.counts[FEATURES.index(feature)]
 
     @property
+    def first(self) -> datetime | None:
+        """Time of the earliest record, None when empty."""
+        return self._first if self.n else None
+
+    @property
+    def last(self) -> datetime | None:
+        """Time of the latest record, None when empty."""
+        return self._last if self.n else None
+
+    @property
     def texts(self) -> list[str]:
         """The uniform sample of output texts (empty unless ``text_sample_size`` was set)."""
         return list(self._texts)
@@ -220,7 +251,7 @@ class WindowStats:
             "records": self.n,
             "first": self.first.isoformat() if self.first else None,
             "last": self.last.isoformat() if self.last else None,
-            "sampled": min(self.n, self._rows.size),
+            "sampled": min(self.n, self.sample_size),
         }
 
 
