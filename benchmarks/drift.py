@@ -105,7 +105,8 @@ def main() -> None:
             rss = int(r["maxrss_kb"]) / 1024  # type: ignore[call-overload]
             print(
                 f"{n:>10,} {mb:>8.0f} {r['seconds']:>7.2f} {r['cpu']:>6.2f} {rss:>12.0f}  "
-                f"{r['status']} (windows {r['reference']:,} / {r['recent']:,}, malformed {r['malformed']})"
+                f"{r['status']} (windows {r['reference']:,} / {r['recent']:,}, "
+                f"malformed {r['malformed']})"
             )
 
 
