@@ -382,7 +382,9 @@ class _Run:
         from .providers import load_provider
 
         try:
-            provider = load_provider(spec, base_dir=self.cfg.base_dir, env=self.env)
+            provider = load_provider(
+                spec, base_dir=self.cfg.base_dir, env=self.env, max_concurrency=self.concurrency
+            )
         except ProviderError as exc:
             raise InvalidFile(f"provider {spec!r}: {exc}") from exc
         self.owned.append(provider)

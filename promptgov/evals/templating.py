@@ -118,7 +118,9 @@ def _filter_dump(value: Any, spaces: int | str | None = None) -> str:
 def _filter_trim(value: Any) -> str:
     """Nunjucks ``trim``: a TypeError on null or undefined, as in JavaScript."""
     if value is None or isinstance(value, jinja2.Undefined):
-        raise TemplateError("Cannot read properties of undefined (reading 'replace') in trim")
+        raise TemplateError(
+            "Template render error: trim of undefined (Cannot read properties of undefined)"
+        )
     return js_str(value).strip()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from ..results import EvalSummary, FailureReason
-from ..templating import js_str
 from ._base import Reporter, output_text
 
 
@@ -56,6 +55,8 @@ class JUnitReporter(Reporter):
 
 
 def _short(value: object, limit: int = 80) -> str:
+    from ..templating import js_str
+
     text = js_str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

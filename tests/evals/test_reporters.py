@@ -1,0 +1,68 @@
+"""Output files: v3 JSON, JSONL, CSV, JUnit XML and Markdown, chosen by extension."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from promptgov.errors import InvalidFile
+from promptgov.evals import load_config, run_eval, write_outputs
+from promptgov.evals.reporters import write_step_summary
+
+
+@pytest.fixture()
+def summary(tmp_path: Path):
+    cfg = load_config(
+        {
+            "description": "demo",
+            "prompts": ["Hi {{name}}"],
+            "providers": ["echo"],
+            "tests": [
+                {"vars": {"name": "Ann"}, "assert": [{"type": "contains", "value": "Ann"}]},
+                {"vars": {"name": "Bo"}, "assert": [{"type": "contains", "value": "<zz>"}]},
+            ],
+        },
+        base_dir=tmp_path,
+    )
+    return run_eval(cfg)
+
+
+def test_all_formats_written(tmp_path: Path, summary) -> None:
+    paths = [tmp_path / f"out.{ext}" for ext in ("json", "jsonl", "csv", "xml", "md")]
+    write_outputs(summary, paths)
+    v3 = json.loads(paths[0].read_text())
+    assert v3["results"]["version"] == 3
+    assert [r["success"] for r in v3["results"]["results"]] == [True, False]
+    assert v3["results"]["results"][1]["gradingResult"]["componentResults"][0]["pass"] is False
+    assert v3["results"]["stats"]["successes"] == 1
+    lines = paths[1].read_text().splitlines()
+    assert [json.loads(x)["testIdx"] for x in lines] == [0, 1]
+    rows = list(csv.reader(io.StringIO(paths[2].read_text())))
+    assert rows[0] == ["name", "[echo] Hi {{name}}"]
+    assert rows[1] == ["Ann", "[PASS] Hi Ann"]
+    assert rows[2][1].startswith("[FAIL] Expected output to contain")
+    root = ET.fromstring(paths[3].read_text())
+    assert (root.get("tests"), root.get("failures")) == ("2", "1")
+    assert len(root.findall(".//failure")) == 1
+    md = paths[4].read_text()
+    assert "**1 passed, 1 failed, 0 errors**" in md and "<zz>" in md
+
+
+def test_unknown_extension_writes_nothing(tmp_path: Path, summary) -> None:
+    good = tmp_path / "out.json"
+    with pytest.raises(InvalidFile, match="unknown format .txt"):
+        write_outputs(summary, [good, tmp_path / "out.txt"])
+    assert not good.exists()
+
+
+def test_step_summary_appends_markdown(tmp_path: Path, summary) -> None:
+    target = tmp_path / "summary.md"
+    target.write_text("previous\n")
+    assert write_step_summary(summary, {"GITHUB_STEP_SUMMARY": str(target)}) is True
+    assert target.read_text().startswith("previous\n## demo")
+    assert write_step_summary(summary, {}) is False
