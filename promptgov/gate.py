@@ -81,7 +81,11 @@ class GateRules(BaseModel):
         """``self`` with every field ``override`` sets replaced."""
         if override is None:
             return self
-        return self.model_copy(update=override.model_dump(exclude_unset=True, exclude_none=True))
+        # Re-validate rather than model_copy(update=…): the dump turns nested rules
+        # (metrics, regression) into plain dicts, which model_copy would keep as dicts.
+        data = self.model_dump(exclude_none=True)
+        data.update(override.model_dump(exclude_unset=True, exclude_none=True))
+        return GateRules.model_validate(data)
 
 
 class GateConfig(BaseModel):
