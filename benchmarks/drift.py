@@ -7,6 +7,7 @@ keep exact counters and a bounded uniform sample, never the records.
 
     .venv/bin/python benchmarks/drift.py            # 100k and 1M
     .venv/bin/python benchmarks/drift.py 200000     # any sizes
+    .venv/bin/python benchmarks/drift.py --power    # false-alarm rate and power tables
 """
 
 from __future__ import annotations
@@ -91,7 +92,47 @@ def run(path: Path, n: int) -> dict[str, object]:
     return result
 
 
+def power() -> None:
+    """False-alarm rate (200 window pairs) and power (100 pairs) on synthetic logs."""
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from promptgov.monitor import CheckStatus, DriftPolicy, WindowStats, check_drift
+    from tests.monitor.synth import Traffic, records
+
+    policy = DriftPolicy(embeddings="off")
+    rng = np.random.default_rng(1)
+    shifts = [
+        ("longer outputs x1.25", Traffic(length_scale=1.25), "output_length"),
+        ("refusals 2% -> 10%", Traffic(refusal_rate=0.10), "refusal_rate"),
+        ("cost x1.5", Traffic(cost_scale=1.5), "cost"),
+        ("new model id", Traffic(model="gpt-4o-mini-2025-01-31"), "model_id"),
+        ("latency x1.3", Traffic(latency_scale=1.3), "latency"),
+    ]
+
+    def window(n: int, traffic: Traffic) -> WindowStats:
+        return WindowStats().extend(records(n, traffic, rng))
+
+    for n in (200, 500):
+        base = Traffic()
+        alarms = sum(
+            check_drift(window(n, base), window(n, base), policy=policy).status is CheckStatus.FIRED
+            for _ in range(200)
+        )
+        print(f"n={n}: false-alarm rate {alarms / 200:.3f} (alpha {policy.alpha})")
+        for label, traffic, check in shifts:
+            hits = sum(
+                check_drift(window(n, base), window(n, traffic), policy=policy).check(check).status
+                is CheckStatus.FIRED
+                for _ in range(100)
+            )
+            print(f"n={n}: {label}: power {hits / 100:.2f}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--power"]:
+        power()
+        return
     sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
     with tempfile.TemporaryDirectory() as tmp:
         print(
