@@ -2,54 +2,90 @@
 
 Immutable, content-hashed prompt versions; environments moved only through an eval
 gate and recorded approvals; a tamper-evident audit log; last-known-good rollback.
+
+The public names below are imported on first use, so ``import promptgov`` (and every
+CLI command) starts fast.
 """
 
 from __future__ import annotations
 
-from .errors import (
-    CheckFailed,
-    Conflict,
-    GateFailed,
-    GateInconclusive,
-    InputError,
-    IntegrityError,
-    InvalidFile,
-    NotFound,
-    PermissionDenied,
-    PromptGovError,
-    UnsafePath,
-    VerificationFailed,
-)
-from .layout import init
-from .model import LifecycleState, PromptCard, PromptContent, VersionRecord
-from .registry import PromptVersion, Registry
-from .repo import Repo
-from .verify import VerifyReport, verify
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CheckFailed",
-    "Conflict",
-    "GateFailed",
-    "GateInconclusive",
-    "InputError",
-    "IntegrityError",
-    "InvalidFile",
-    "LifecycleState",
-    "NotFound",
-    "PermissionDenied",
-    "PromptCard",
-    "PromptContent",
-    "PromptGovError",
-    "PromptVersion",
-    "Registry",
-    "Repo",
-    "UnsafePath",
-    "VerificationFailed",
-    "VersionRecord",
-    "VerifyReport",
-    "__version__",
-    "init",
-    "verify",
-]
+#: public name → module that defines it.
+_EXPORTS: dict[str, str] = {
+    "AuditLog": "promptgov.audit",
+    "CheckFailed": "promptgov.errors",
+    "Conflict": "promptgov.errors",
+    "GateFailed": "promptgov.errors",
+    "GateInconclusive": "promptgov.errors",
+    "GateReport": "promptgov.gate",
+    "InputError": "promptgov.errors",
+    "IntegrityError": "promptgov.errors",
+    "InvalidFile": "promptgov.errors",
+    "LifecycleState": "promptgov.model",
+    "NotFound": "promptgov.errors",
+    "PermissionDenied": "promptgov.errors",
+    "PromptCard": "promptgov.model",
+    "PromptContent": "promptgov.model",
+    "PromptGovError": "promptgov.errors",
+    "PromptVersion": "promptgov.registry",
+    "Registry": "promptgov.registry",
+    "Repo": "promptgov.repo",
+    "RollbackResult": "promptgov.rollback",
+    "UnsafePath": "promptgov.errors",
+    "VerificationFailed": "promptgov.errors",
+    "VersionRecord": "promptgov.model",
+    "VerifyReport": "promptgov.verify",
+    "approve": "promptgov.promotion",
+    "check_gate": "promptgov.promotion",
+    "init": "promptgov.layout",
+    "promote": "promptgov.promotion",
+    "rollback": "promptgov.rollback",
+    "run_version_eval": "promptgov.eval_runs",
+    "verify": "promptgov.verify",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'promptgov' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from .audit import AuditLog
+    from .errors import (
+        CheckFailed,
+        Conflict,
+        GateFailed,
+        GateInconclusive,
+        InputError,
+        IntegrityError,
+        InvalidFile,
+        NotFound,
+        PermissionDenied,
+        PromptGovError,
+        UnsafePath,
+        VerificationFailed,
+    )
+    from .eval_runs import run_version_eval
+    from .gate import GateReport
+    from .layout import init
+    from .model import LifecycleState, PromptCard, PromptContent, VersionRecord
+    from .promotion import approve, check_gate, promote
+    from .registry import PromptVersion, Registry
+    from .repo import Repo
+    from .rollback import RollbackResult, rollback
+    from .verify import VerifyReport, verify

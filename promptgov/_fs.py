@@ -19,9 +19,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import filelock
+from typing import TYPE_CHECKING, Any
 
 from .errors import Conflict, InputError, UnsafePath
 
@@ -30,6 +28,9 @@ LOCK_NAME = "lock"
 JOURNAL_NAME = "journal.json"
 DEFAULT_LOCK_TIMEOUT = 30.0
 FAULT_ENV = "PROMPTGOV_FAULT"
+
+if TYPE_CHECKING:
+    import filelock
 
 _locks: dict[str, filelock.FileLock] = {}
 _locks_guard = threading.Lock()
@@ -110,6 +111,8 @@ def repo_lock(root: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[Non
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create {state}: {exc.strerror or exc}.") from exc
+    import filelock  # only writers need it
+
     key = str((state / LOCK_NAME).resolve())
     with _locks_guard:
         lock = _locks.get(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from . import _yaml, docs_gen, schemas
+from . import _yaml, docs_gen, registry_file, schemas
 from .audit import AuditLog
 from ._fs import STATE_DIR, Transaction, repo_lock
 from .errors import Conflict, InputError
@@ -18,7 +18,6 @@ from .repo import (
     EVAL_CONFIG_FILE,
     GATE_FILE,
     REGISTRY_FILE,
-    REGISTRY_HEADER,
     Repo,
 )
 
@@ -73,7 +72,7 @@ def init(directory: Path | str, *, example: bool = False, by: str = "promptgov")
         CONFIG_FILE: _template("base", "promptgov.yml"),
         EVAL_CONFIG_FILE: _template("base", "eval-config.promptfoo.yml"),
         GATE_FILE: _template("base", "eval-gate.yml"),
-        REGISTRY_FILE: _yaml.dump_block({"schema": "promptgov/version-registry/v1", "prompts": {}}, REGISTRY_HEADER).encode(),
+        REGISTRY_FILE: registry_file.render(registry_file.Prompts(b"", {}))[0],
         CHANGELOG_FILE: CHANGELOG_HEADER.encode(),
         "prompts/.gitkeep": b"",
         "logs/.gitkeep": b"",

@@ -31,6 +31,7 @@ from .model import (
     utcnow,
     SEMVER_RE,
 )
+from .registry_file import Prompts, registry_of, summary
 from .render import check_variables, render
 from .repo import PROMPTS_DIR, Repo, validate_model
 
@@ -337,52 +338,59 @@ class Registry:
         self, txn: Transaction, reg: VersionRegistry, name: str, entry: PromptEntry
     ) -> VersionRegistry:
         """Stage ``reg`` with ``entry`` replacing prompt ``name``."""
-        new = reg.model_copy(update={"prompts": {**reg.prompts, name: entry}})
+        prompts = reg.prompts
+        if not isinstance(prompts, Prompts):
+            prompts = Prompts(b"", {}, root=self.repo.root)
+            for n, e in reg.prompts.items():
+                prompts = prompts.with_entry(n, e)
+        new = registry_of(prompts.with_entry(name, entry))
         self.repo.save_registry(txn, new)
         return new
 
     # ------------------------------------------------------------------ reading
 
     def status(self, name: str | None = None) -> list[PromptStatus]:
-        """Each prompt's latest version, environment pointers and working-copy state."""
+        """Each prompt's latest version, environment pointers and working-copy state.
+
+        Reads only the registry index, never every version record, so it stays fast at
+        any registry size.
+        """
         reg = self.repo.registry()
-        names = [name] if name else sorted(set(reg.prompts) | set(self.repo.source_names()))
+        prompts = reg.prompts
+        assert isinstance(prompts, Prompts)
+        if name is not None:
+            self.entry(name, reg)
+        names = [name] if name else sorted(set(prompts) | set(self.repo.source_names()))
         envs = self.repo.config.env_names
         out = []
         for n in names:
-            entry = reg.prompts.get(n)
-            if entry is None and name:
-                self.entry(n, reg)
-            versions = entry.versions if entry else []
+            info = prompts.summary(n) if n in prompts else summary(PromptEntry())
             out.append(
                 PromptStatus(
                     name=n,
-                    versions=len(versions),
-                    latest=versions[-1].version if versions else None,
-                    environments={
-                        e: (entry.environments[e].current if entry and e in entry.environments else None)
-                        for e in envs
-                    },
-                    quarantined=[r.version for r in versions if r.quarantine is not None],
-                    working_copy=self._working_copy_state(n, versions),
+                    versions=info["versions"],
+                    latest=info["latest"],
+                    environments={e: info["envs"].get(e) for e in envs},
+                    quarantined=info["quarantined"],
+                    working_copy=self._working_copy_state(n, set(info["shas"])),
                 )
             )
         return out
 
     def _working_copy_state(
-        self, name: str, versions: list[VersionRecord]
+        self, name: str, shas: set[str]
     ) -> Literal["clean", "modified", "unregistered", "missing"]:
         path = self.repo.prompt_dir(name) / "prompt.yml"
         if not path.is_file():
             return "missing"
-        if not versions:
+        if not shas:
             return "unregistered"
         try:
             data = _yaml.load_file(path)
             sha = validate_model(PromptSource, data, str(path)).content().sha256
         except InputError:
             return "modified"
-        return "clean" if any(r.sha256 == sha for r in versions) else "modified"
+        return "clean" if sha in shas else "modified"
 
     def history(self, name: str) -> list[HistoryEvent]:
         """The prompt's timeline: versions, eval runs, gate verdicts, approvals, pointer moves."""

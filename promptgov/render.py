@@ -7,17 +7,20 @@ missing variable is an error here: a blank in production is a silent bug.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
-
-import jinja2
-import jinja2.meta
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, InvalidFile
 from .model import PromptContent
 
 
+if TYPE_CHECKING:
+    import jinja2
+
+
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
+    import jinja2  # imported on first render: most commands never render
+
     return jinja2.Environment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
@@ -30,6 +33,9 @@ def _compile(text: str) -> jinja2.Template:
 
 def template_variables(content: PromptContent, label: str) -> set[str]:
     """Every variable the templates reference."""
+    import jinja2
+    import jinja2.meta
+
     used: set[str] = set()
     for text in content.template_texts:
         try:
@@ -88,6 +94,8 @@ def render(content: PromptContent, variables: dict[str, Any], label: str) -> str
             f"{label} requires variable(s) {', '.join(missing)}, not given; pass "
             + " ".join(f"--var {n}=…" for n in missing)
         )
+    import jinja2
+
     try:
         if content.template is not None:
             return _compile(content.template).render(values)

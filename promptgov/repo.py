@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import _yaml
-from ._fs import STATE_DIR, Transaction, journal_pending, read_bytes, repo_lock, safe_join
-from .errors import IntegrityError, InvalidFile, NotFound
+from . import _yaml, registry_file
+from ._fs import STATE_DIR, Transaction, atomic_write, journal_pending, read_bytes, repo_lock, safe_join
+from .errors import InputError, IntegrityError, InvalidFile, NotFound
 from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, canonical_json, digest
 from .model import (
     ChangeLogEntry,
@@ -39,12 +39,7 @@ GATE_FILE = "ci/eval-gate.yml"
 PROMPTS_DIR = "prompts"
 LOGS_DIR = "logs"
 OBJECTS_DIR = f"{STATE_DIR}/objects"
-REGISTRY_CACHE = f"{STATE_DIR}/cache/registry.json"
 
-REGISTRY_HEADER = (
-    "# promptgov version registry: every prompt's immutable versions and each environment's\n"
-    "# pointer with its full history. Written by promptgov; change it with promptgov commands.\n"
-)
 CHANGELOG_HEADER = (
     "# promptgov change log: one entry per registered version, promotion and rollback.\n"
     "# Append-only; written by promptgov.\n"
@@ -212,59 +207,48 @@ class Repo:
     # ------------------------------------------------------------------ registry file
 
     def registry(self, txn: Transaction | None = None) -> VersionRegistry:
-        """The version registry, validated (from a hash-keyed JSON cache when fresh)."""
-        if txn is not None or self._registry is None:
-            raw = txn.read(REGISTRY_FILE) if txn is not None else read_bytes(self.root / REGISTRY_FILE)
-            if raw is None:
-                raise InvalidFile(
-                    f"{REGISTRY_FILE} is missing; restore it from git, or run 'promptgov init'."
-                )
-            key = hashlib.sha256(raw).digest()
-            if self._registry is not None and key == self._registry_key:
-                return self._registry
-            self._registry = self._load_registry(raw, key)
-            self._registry_key = key
-        return self._registry
-
-    def _load_registry(self, raw: bytes, key: bytes) -> VersionRegistry:
-        cache = read_bytes(self.root / REGISTRY_CACHE)
-        if cache is not None and cache[:64] == key.hex().encode():
-            try:
-                reg: VersionRegistry = VersionRegistry.model_validate_json(cache[65:])
-                return reg
-            except ValidationError:
-                pass  # a stale or foreign cache is simply rebuilt
-        data = _yaml.loads(raw, REGISTRY_FILE)
-        if data is None:
-            data = {}
-        reg = validate_model(VersionRegistry, data, REGISTRY_FILE)
-        if not journal_pending(self.root):
-            self._write_cache(reg, key)
+        """The version registry; prompts are validated lazily, one at a time (see
+        :mod:`promptgov.registry_file`). Inside ``txn`` it reflects the staged state."""
+        raw = txn.read(REGISTRY_FILE) if txn is not None else read_bytes(self.root / REGISTRY_FILE)
+        if raw is None:
+            raise InvalidFile(
+                f"{REGISTRY_FILE} is missing; restore it from git, or run 'promptgov init'."
+            )
+        key = hashlib.sha256(raw).digest()
+        if self._registry is not None and key == self._registry_key:
+            return self._registry
+        reg, cache_files = registry_file.load(self.root, raw, REGISTRY_FILE)
+        if cache_files and txn is None and not journal_pending(self.root):
+            for rel, data in cache_files.items():
+                if data is not None:
+                    try:
+                        atomic_write(self.root / rel, data)
+                    except InputError:
+                        break  # the cache is an optimisation only
+        self._registry, self._registry_key = reg, key
         return reg
 
-    def _write_cache(self, reg: VersionRegistry, key: bytes) -> None:
-        from ._fs import atomic_write
-
-        try:
-            atomic_write(
-                self.root / REGISTRY_CACHE,
-                key.hex().encode() + b"\n" + reg.model_dump_json(by_alias=True).encode(),
-            )
-        except Exception:  # noqa: BLE001 - the cache is an optimisation only
-            pass
-
     def save_registry(self, txn: Transaction, reg: VersionRegistry) -> None:
-        """Stage the registry file and its cache."""
-        data = reg.model_dump(mode="json", by_alias=True, exclude_defaults=False)
-        raw = _yaml.dump_block(data, REGISTRY_HEADER).encode("utf-8")
-        key = hashlib.sha256(raw).digest()
+        """Stage the registry file and its cache (only changed prompts are re-rendered)."""
+        prompts = reg.prompts
+        if not isinstance(prompts, registry_file.Prompts):
+            lazy = registry_file.Prompts(b"", {}, root=self.root)
+            for name, entry in prompts.items():
+                lazy = lazy.with_entry(name, entry)
+            prompts = lazy
+        raw, files = registry_file.render(prompts)
         txn.write(REGISTRY_FILE, raw)
-        txn.write(
-            REGISTRY_CACHE,
-            key.hex().encode() + b"\n" + reg.model_dump_json(by_alias=True).encode(),
+        for rel, data in files.items():
+            if data is None:
+                txn.delete(rel)
+            else:
+                txn.write(rel, data)
+        index_raw = files.get(registry_file.INDEX_FILE)
+        index = json.loads(index_raw)["prompts"] if index_raw else {}
+        self._registry = registry_file.registry_of(
+            registry_file.Prompts(raw, index, prompts.loaded, root=self.root)
         )
-        self._registry = reg
-        self._registry_key = key
+        self._registry_key = hashlib.sha256(raw).digest()
 
     # ------------------------------------------------------------------ change log
 

@@ -592,10 +592,10 @@ def _record(registry: Registry, name: str, record: RollbackRecord) -> RollbackRe
 
 def _notify(registry: Registry, name: str, record: RollbackRecord, policy: Any) -> RollbackRecord:
     """Announce the rollback; failures are queued for retry and recorded, never undo it."""
-    from .notify import Notifier, NotifyPolicy, Outbox, audit_link, load_targets, render_notification
+    from .announce import announce
+    from .notify import audit_link, render_notification
 
     repo = registry.repo
-    targets = load_targets(repo.config.notifications)
     card = repo.get_card(registry.record(name, record.new_version).card_sha256)
     note = render_notification(
         "rollback", prompt=name, env=record.env, from_version=record.rollback_of, to_version=record.new_version,
@@ -604,16 +604,10 @@ def _notify(registry: Registry, name: str, record: RollbackRecord, policy: Any) 
         evidence=record.evidence, owners=card.all_owners, key=f"rollback-{record.id}",
         extra={"restored_from": record.rollback_to, "gate_verdict": record.gate_verdict.value if record.gate_verdict else None},
     )
-    results = Outbox(repo.root).dispatch(Notifier(targets, policy or NotifyPolicy()), note) if targets else []
+    results = announce(repo, note, prompt=name, env=record.env, version=record.new_version, policy=policy,
+                       details={"rollback_id": record.id})
     deliveries = [r.to_dict() for r in results]
     with repo.transaction() as txn:
         reg = repo.registry(txn)
-        for r in results:
-            repo.audit(
-                txn, action="notify", actor="promptgov", prompt=name, env=record.env, to_version=record.new_version,
-                reason=f"rollback notification to {r.name}", outcome="success" if r.ok else "failure",
-                error=r.error, details={"rollback_id": record.id, "target": r.target, "attempts": r.attempts,
-                                        "status_code": r.status_code, "skipped": r.skipped},
-            )
         return _save_record(registry, txn, reg, name, record, status=RollbackStatus.COMPLETED, notifications=deliveries)
 

@@ -1,0 +1,67 @@
+"""Announcing governance events to people, and recording every delivery in the audit log.
+
+:mod:`promptgov.notify` delivers; this module decides what a repository announces, to the
+targets in ``promptgov.yml``, and writes each delivery's outcome as an audit entry. A
+failed delivery never raises: it waits in the outbox for ``promptgov notify retry``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .repo import Repo
+
+
+def _notifier(repo: Repo, policy: Any = None) -> Any:
+    from .notify import Notifier, NotifyPolicy, load_targets
+
+    return Notifier(load_targets(repo.config.notifications), policy or NotifyPolicy())
+
+
+def _record(repo: Repo, results: list[Any], *, what: str, prompt: str | None = None,
+            env: str | None = None, version: str | None = None, details: dict[str, Any] | None = None) -> None:
+    if not results:
+        return
+    with repo.transaction() as txn:
+        for r in results:
+            repo.audit(
+                txn, action="notify", actor="promptgov", prompt=prompt, env=env, to_version=version,
+                reason=f"{what} to {r.name}", outcome="success" if r.ok else "failure", error=r.error,
+                details={**(details or {}), "target": r.target, "attempts": r.attempts,
+                         "status_code": r.status_code, "skipped": r.skipped},
+            )
+
+
+def announce(repo: Repo, notification: Any, *, prompt: str | None = None, env: str | None = None,
+             version: str | None = None, policy: Any = None, details: dict[str, Any] | None = None) -> list[Any]:
+    """Send ``notification`` to every subscribed target (each at most once) and audit the outcomes."""
+    from .notify import Outbox
+
+    notifier = _notifier(repo, policy)
+    if not notifier.targets_for(notification.event):
+        return []
+    results: list[Any] = Outbox(repo.root).dispatch(notifier, notification)
+    _record(repo, results, what=f"{notification.event.value} notification", prompt=prompt, env=env,
+            version=version, details=details)
+    return results
+
+
+def retry_pending(repo: Repo, policy: Any = None) -> list[Any]:
+    """Re-send every failed delivery waiting in the outbox; audit each outcome."""
+    from .notify import Outbox
+
+    results: list[Any] = Outbox(repo.root).retry(_notifier(repo, policy))
+    _record(repo, results, what="notification retry")
+    return results
+
+
+def send_test(repo: Repo, *, by: str = "promptgov", policy: Any = None) -> list[Any]:
+    """Send a test message to every target subscribed to ``test`` events."""
+    import uuid
+
+    from .notify import render_notification
+
+    note = render_notification("test", reason=f"test message sent by {by}", key=f"test-{uuid.uuid4().hex}")
+    results = _notifier(repo, policy).send(note)
+    _record(repo, results, what="test notification")
+    return results

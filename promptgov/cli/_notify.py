@@ -1,0 +1,68 @@
+"""CLI commands of notifications: test, retry, pending."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+
+notify_app = typer.Typer(help="Send test notifications and retry failed deliveries.", no_args_is_help=True)
+
+
+def _repo(repo: Any) -> Any:
+    from ..repo import Repo
+
+    return Repo(repo_path(repo))
+
+
+def _report(results: list[Any], json_: bool, empty: str) -> None:
+    if json_:
+        emit_json([r.to_dict() for r in results])
+    elif not results:
+        console.print(empty)
+    for r in results if not json_ else []:
+        console.print(("[green]✔[/green] " if r.ok else "[red]✘[/red] ") + str(r), markup=True)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@notify_app.command("test")
+def test(
+    by: str = typer.Option("promptgov", "--by", help="Who sends it."),
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Send a test message to every target subscribed to test events (exit 1 if one fails)."""
+    from ..announce import send_test
+
+    _report(send_test(_repo(repo), by=by), json_, "no notification targets configured in promptgov.yml")
+
+
+@notify_app.command("retry")
+def retry(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """Re-send every failed delivery waiting in the outbox (exit 1 if one still fails)."""
+    from ..announce import retry_pending
+
+    _report(retry_pending(_repo(repo)), json_, "nothing to retry")
+
+
+@notify_app.command("pending")
+def pending(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """List deliveries waiting for a retry."""
+    from ..notify import Outbox
+
+    items = Outbox(_repo(repo).root).pending()
+    if json_:
+        emit_json([i.to_dict() for i in items])
+        return
+    for i in items:
+        console.print(f"{i.target}: {i.notification.title} ({i.attempts} attempt(s), last error: {i.last_error})")
+    if not items:
+        console.print("nothing pending")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``notify`` group."""
+    app.add_typer(notify_app, name="notify")

@@ -1,0 +1,178 @@
+"""The version registry file, read and written in time proportional to what changes.
+
+``schemas/prompt-version-schema.yml`` is one human-readable YAML file holding every
+prompt. At 10,000 versions it is ~12 MB, too big to parse and validate on every command.
+So each write also stores, under ``.promptgov/cache/registry/``, an index (each prompt's
+byte range in the file and a small summary) and one validated JSON shard per prompt.
+A read hashes the YAML file; when the index was written for exactly those bytes, prompts
+are loaded lazily from their shards, one at a time. Otherwise (a hand edit, a git
+checkout) the whole file is parsed and validated as before. A write re-renders only the
+prompts that changed and copies the other blocks byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import _yaml
+from ._fs import STATE_DIR, read_bytes
+from .model import PromptEntry, VersionRegistry
+
+CACHE_DIR = f"{STATE_DIR}/cache/registry"
+INDEX_FILE = f"{CACHE_DIR}/index.json"
+SCHEMA_ID = "promptgov/version-registry/v1"
+HEADER = (
+    "# promptgov version registry: every prompt's immutable versions and each environment's\n"
+    "# pointer with its full history. Written by promptgov; change it with promptgov commands.\n"
+)
+_PREAMBLE = f"schema: {SCHEMA_ID}\nprompts:\n".encode()
+_EMPTY = f"schema: {SCHEMA_ID}\nprompts: {{}}\n".encode()
+
+
+def summary(entry: PromptEntry) -> dict[str, Any]:
+    """What ``status`` needs of a prompt, without loading its versions."""
+    return {
+        "versions": len(entry.versions),
+        "latest": entry.versions[-1].version if entry.versions else None,
+        "envs": {env: state.current for env, state in entry.environments.items()},
+        "quarantined": [r.version for r in entry.versions if r.quarantine is not None],
+        "shas": sorted({r.sha256 for r in entry.versions}),
+        "pending_rollbacks": sum(1 for r in entry.rollbacks if not r.status.is_terminal()),
+    }
+
+
+def render_block(name: str, entry: PromptEntry) -> bytes:
+    """The YAML of one prompt as it stands under ``prompts:`` (indented by two spaces)."""
+    text = _yaml.dump_block({name: entry.model_dump(mode="json")})
+    return "".join("  " + line if line else line for line in text.splitlines(keepends=True)).encode()
+
+
+class Prompts(Mapping[str, PromptEntry]):
+    """The registry's prompts, each validated on first access."""
+
+    def __init__(
+        self,
+        raw: bytes,
+        index: dict[str, dict[str, Any]],
+        loaded: dict[str, PromptEntry] | None = None,
+        dirty: frozenset[str] = frozenset(),
+        root: Any = None,
+        base_index: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self._raw = raw
+        self._index = index
+        #: The index as read from disk: its byte ranges refer to ``raw``.
+        self._base = index if base_index is None else base_index
+        self._loaded: dict[str, PromptEntry] = dict(loaded or {})
+        self._dirty = dirty
+        self._root = root
+
+    def __getitem__(self, name: str) -> PromptEntry:
+        entry = self._loaded.get(name)
+        if entry is not None:
+            return entry
+        meta = self._index[name]
+        data = read_bytes(self._root / CACHE_DIR / meta["shard"]) if self._root is not None else None
+        try:
+            if data is None:
+                raise ValueError("missing shard")
+            entry = PromptEntry.model_validate_json(data)
+        except (ValueError, ValidationError):
+            block = self._raw[meta["start"] : meta["end"]]
+            parsed = _yaml.loads(block.decode("utf-8"), f"registry block of {name}") or {}
+            entry = PromptEntry.model_validate(parsed[name])
+        self._loaded[name] = entry
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    @property
+    def loaded(self) -> dict[str, PromptEntry]:
+        """The prompts validated so far."""
+        return dict(self._loaded)
+
+    def summary(self, name: str) -> dict[str, Any]:
+        """The prompt's summary (from the index; no shard is read)."""
+        return dict(self._index[name]["summary"])
+
+    def with_entry(self, name: str, entry: PromptEntry) -> Prompts:
+        """A copy with ``name`` replaced (or added) by ``entry``."""
+        index = dict(self._index)
+        index[name] = {"start": 0, "end": 0, "shard": "", "summary": summary(entry)}
+        return Prompts(
+            self._raw, dict(sorted(index.items())), {**self._loaded, name: entry},
+            self._dirty | {name}, self._root, self._base,
+        )
+
+
+def registry_of(prompts: Prompts) -> VersionRegistry:
+    """A :class:`VersionRegistry` around lazily loaded prompts (no re-validation)."""
+    return VersionRegistry.model_construct(schema_=SCHEMA_ID, prompts=prompts)  # type: ignore[arg-type]
+
+
+def load(root: Any, raw: bytes, label: str) -> tuple[VersionRegistry, dict[str, bytes | None]]:
+    """The registry in ``raw``, and cache files to write when the cache was stale."""
+    key = hashlib.sha256(raw).hexdigest()
+    index_raw = read_bytes(root / INDEX_FILE)
+    if index_raw is not None:
+        try:
+            index = json.loads(index_raw)
+            if index.get("yaml_sha256") == key:
+                return registry_of(Prompts(raw, index["prompts"], root=root)), {}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # a damaged cache is rebuilt below
+    from .repo import validate_model
+
+    data = _yaml.loads(raw, label)
+    reg: VersionRegistry = validate_model(VersionRegistry, data if data is not None else {}, label)
+    prompts = Prompts(raw, {}, root=root)
+    for name, entry in reg.prompts.items():
+        prompts = prompts.with_entry(name, entry)
+    rendered, files = render(prompts)
+    if rendered != raw:
+        return registry_of(prompts), {}  # hand-formatted: cached once promptgov rewrites it
+    index_raw = files.get(INDEX_FILE)
+    index = json.loads(index_raw)["prompts"] if index_raw else {}
+    return registry_of(Prompts(raw, index, prompts.loaded, root=root)), files
+
+
+def render(prompts: Prompts) -> tuple[bytes, dict[str, bytes | None]]:
+    """The registry file's bytes and the cache files to write (None: delete a stale shard)."""
+    parts: list[bytes] = [HEADER.encode()]
+    if not len(prompts):
+        return HEADER.encode() + _EMPTY, {}
+    parts.append(_PREAMBLE)
+    offset = sum(len(p) for p in parts)
+    index: dict[str, dict[str, Any]] = {}
+    files: dict[str, bytes | None] = {}
+    for name in sorted(prompts):
+        meta = prompts._index[name]
+        if name in prompts._dirty:
+            entry = prompts[name]
+            block = render_block(name, entry)
+            shard = f"{name}.{hashlib.sha256(block).hexdigest()[:16]}.json"
+            old = prompts._base.get(name, {}).get("shard")
+            if old and old != shard:
+                files[f"{CACHE_DIR}/{old}"] = None
+            files[f"{CACHE_DIR}/{shard}"] = entry.model_dump_json().encode()
+            meta = {"shard": shard, "summary": summary(entry)}
+        else:
+            block = prompts._raw[meta["start"] : meta["end"]]
+        parts.append(block)
+        index[name] = {"start": offset, "end": offset + len(block), "shard": meta["shard"], "summary": meta["summary"]}
+        offset += len(block)
+    raw = b"".join(parts)
+    files[INDEX_FILE] = json.dumps({"yaml_sha256": hashlib.sha256(raw).hexdigest(), "prompts": index}).encode()
+    return raw, files
