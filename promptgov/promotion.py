@@ -243,6 +243,8 @@ def promotion_refusals(
     repo = registry.repo
     config = repo.config
     reasons: list[str] = []
+    policy = config.environment(env)
+    assert policy is not None
     order = config.env_names
     idx = order.index(env)
     if idx > 0:
@@ -267,9 +269,13 @@ def promotion_refusals(
             reasons.append(f"its gate verdict for {env} is inconclusive (an approver may pass --accept-inconclusive)")
         elif not allowed_approver(config, env, accept_inconclusive_by):
             reasons.append(f"{accept_inconclusive_by} is not an approver for {env} and cannot accept an inconclusive gate")
+        elif accept_inconclusive_by == rec.author and not policy.approvals.allow_self_approval:
+            # Accepting an inconclusive gate is an approval: separation of duties applies.
+            reasons.append(
+                f"{accept_inconclusive_by} wrote {name}@{rec.version} and cannot accept its inconclusive "
+                f"gate for {env} (separation of duties)"
+            )
     approvers = _valid_approvers(config, env, rec)
-    policy = config.environment(env)
-    assert policy is not None
     if len(approvers) < policy.approvals.required:
         have = f" (has: {', '.join(approvers)})" if approvers else ""
         reasons.append(f"it needs {policy.approvals.required} approval(s) for {env}, has {len(approvers)}{have}")
