@@ -188,6 +188,10 @@ def rollback(
     _check_request(reason, authorized_by, skip_evals, emergency, force, to)
     repo = registry.repo
     repo.check_env(env)
+    if not dry_run:
+        from .verify import check_config_sections
+
+        check_config_sections(repo)  # a bad notifications entry must stop us before any write
     done = _already_done(registry, name, env, to)
     if done is not None:
         return done

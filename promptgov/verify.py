@@ -10,8 +10,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from . import _yaml, docs_gen, schemas
 from ._fs import journal_pending, read_bytes
 from .errors import PromptGovError
@@ -75,8 +73,17 @@ def verify(repo: Repo) -> VerifyReport:
 
 def _config(repo: Repo, report: VerifyReport) -> None:
     repo.__dict__.pop("config", None)
-    _ = repo.config
+    check_config_sections(repo)
     report.checked["config"] = 1
+
+
+def check_config_sections(repo: Repo) -> None:
+    """Validate the ``notifications:`` and ``triggers:`` sections of ``promptgov.yml``."""
+    from .monitor import TriggersPolicy
+    from .notify import load_targets
+
+    load_targets(repo.config.notifications)
+    TriggersPolicy.from_mapping(repo.config.triggers, source="promptgov.yml")
 
 
 def _registry(repo: Repo, report: VerifyReport) -> None:
@@ -84,6 +91,8 @@ def _registry(repo: Repo, report: VerifyReport) -> None:
     if raw is None:
         report.add(REGISTRY_FILE, "missing")
         return
+    import jsonschema
+
     data = _yaml.loads(raw, REGISTRY_FILE) or {}
     schema = json.loads(schemas.generate()["schemas/prompt-version-schema.schema.json"])
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
@@ -157,10 +166,8 @@ def _docs(repo: Repo, report: VerifyReport) -> None:
 
 
 def _gate(repo: Repo, report: VerifyReport) -> None:
-    try:
-        from .gate import load_gate_config
-    except ImportError:
-        return
+    from .gate import load_gate_config
+
     load_gate_config(repo)
 
 
