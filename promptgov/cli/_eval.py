@@ -11,15 +11,19 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import PromptGovError
-from ._common import JsonOpt, emit_json, err_console
+from ._common import JsonOpt, RepoOpt, emit_json, err_console, repo_path
 
 #: promptfoo exits 1 when the config cannot be used (not 2 as promptgov's InputError).
 CONFIG_ERROR_EXIT = 1
 
 ConfigOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
-        "--config", "-c", help="promptfoo config file (YAML or JSON).", show_default=False
+        "--config",
+        "-c",
+        help="promptfoo config file (YAML or JSON). With a prompt reference: the suite to run "
+        "instead of the card's.",
+        show_default=False,
     ),
 ]
 OutputOpt = Annotated[
@@ -40,7 +44,15 @@ def register(app: typer.Typer) -> None:
 
 
 def eval_command(
-    config: ConfigOpt,
+    ref: Annotated[
+        str | None,
+        typer.Argument(
+            help="name[@version|@env] in a governed repository: run its eval suite against "
+            "exactly that version and record the run.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
     output: OutputOpt = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Bypass the response cache.")
@@ -54,14 +66,29 @@ def eval_command(
     engine: Annotated[
         str, typer.Option("--engine", help="native (default) or promptfoo (a promptfoo on PATH).")
     ] = "native",
+    scheduled: Annotated[
+        bool, typer.Option("--scheduled", help="Mark the recorded run as a scheduled re-run.")
+    ] = False,
+    by: Annotated[str, typer.Option("--by", help="Who runs it (recorded).")] = "promptgov",
+    repo: RepoOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run a promptfoo config; exit 100 when the pass rate is under the threshold, 1 on bad config.
+    """Run a promptfoo config, or a prompt version's eval suite; exit 100 when the pass rate is
+    under the threshold, 1 on bad config.
 
     Exit codes follow promptfoo: 0 when the pass rate reaches $PROMPTFOO_PASS_RATE_THRESHOLD
     (default 100, also read from the config's env:), $PROMPTFOO_FAILED_TEST_EXIT_CODE (default
     100) below it, 1 when the config cannot be used.
     """
+    if ref is not None:
+        _governed(ref, config, output, no_cache, max_concurrency, repeat, scheduled, by, repo, json_out)
+        return
+    if config is None:
+        err_console.print(
+            "[red]error:[/red] give a config (-c promptfooconfig.yaml) or a prompt (name@version).",
+            markup=True,
+        )
+        sys.exit(CONFIG_ERROR_EXIT)
     try:
         summary, outputs = _run(config, output, no_cache, max_concurrency, repeat, engine)
     except PromptGovError as exc:
@@ -81,6 +108,46 @@ def eval_command(
         _print_summary(summary, outputs)
     if code:
         # SystemExit, not typer.Exit: click swallows Exit codes when not in standalone mode.
+        sys.exit(code)
+
+
+def _governed(
+    ref: str,
+    suite: Path | None,
+    output: list[Path] | None,
+    no_cache: bool,
+    max_concurrency: int | None,
+    repeat: int | None,
+    scheduled: bool,
+    by: str,
+    repo: Path | None,
+    json_out: bool,
+) -> None:
+    """``promptgov eval name@version``: run, store under logs/, record against the hash."""
+    from ..eval_runs import run_version_eval
+    from ..evals import RunOptions, write_outputs
+    from ..registry import Registry
+
+    registry = Registry(repo_path(repo))
+    with _Progress() as progress:
+        options = RunOptions(
+            max_concurrency=max_concurrency, no_cache=no_cache, repeat=repeat, progress=progress.update
+        )
+        suite_rel = registry.repo.rel(suite) if suite is not None else None
+        outcome = run_version_eval(
+            registry, ref, by=by, suite=suite_rel, options=options, scheduled=scheduled
+        )
+    outputs = list(output or [])
+    write_outputs(outcome.summary, outputs)
+    code = outcome.summary.exit_code()
+    if json_out:
+        emit_json({**outcome.to_dict(), "outputs": [str(p) for p in outputs], "exitCode": code})
+    else:
+        _print_summary(outcome.summary, [registry.repo.root / outcome.run.output, *outputs])
+        from ._common import console
+
+        console.print(f"recorded run {outcome.run.run_id} for {outcome.version.ref} (sha256:{outcome.version.sha256[:12]})")
+    if code:
         sys.exit(code)
 
 

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The promptgov governance flow, end to end, on the embedded example: no servers, no keys.
+#
+#   promote 1.2.1 → a worse 1.2.2 is refused by its gate → promote 1.3.0 → production
+#   drifts → triggers fire → rollback --dry-run → rollback → checklist, audit entry,
+#   notification received, audit verify clean.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+DEMO="${DEMO_DIR:-$(mktemp -d)/promptgov-demo}"
+PY="${PYTHON:-python}"
+export PROMPTGOV_REPO="$DEMO" CI=1
+
+step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
+run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+expect_fail() { printf '\033[2m$ %s\033[0m\n' "$*"; if "$@"; then echo "expected a refusal"; exit 1; fi; }
+
+step "A local notification sink (stands in for Slack / Teams / a webhook)"
+SINK_LOG="$(mktemp)"
+(cd "$HERE" && exec "$PY" -m tests.notify_sink --port 0) >"$SINK_LOG" &
+SINK_PID=$!
+trap 'kill $SINK_PID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [ -s "$SINK_LOG" ] && break; sleep 0.1; done
+SINK_URL="$(head -n1 "$SINK_LOG")"
+echo "sink listening on $SINK_URL"
+
+step "1. A governed repository with the example prompt, in git"
+run promptgov init "$DEMO" --example
+"$PY" - "$DEMO/promptgov.yml" "$SINK_URL" <<'EOF'
+import sys
+from promptgov._yaml import edit_roundtrip
+path, url = sys.argv[1], sys.argv[2]
+def edit(doc):
+    doc["notifications"] = [{"name": "oncall", "url": url.replace("http://", "json://") + "/hooks/oncall",
+                             "events": ["rollback", "promotion", "trigger", "test"]}]
+    doc["environments"][2]["deploy_branch"] = "prod"
+open(path, "wb").write(edit_roundtrip(open(path, "rb").read(), path, edit))
+EOF
+(cd "$DEMO" && git init -q -b main && git add -A && git -c user.name=demo -c user.email=demo@example.com commit -qm "governed repository")
+run promptgov schema
+run promptgov docs
+run promptgov notify test
+
+step "2. Register 1.2.1, evaluate it, gate it, approve it, promote it dev → staging → prod"
+run promptgov add support-reply --version 1.2.1 -m "first production prompt" --author carol
+run promptgov eval support-reply@1.2.1
+for env in dev staging prod; do
+  run promptgov gate support-reply@1.2.1 --env "$env"
+done
+run promptgov approve support-reply@1.2.1 --env staging --by dave --comment "reviewed drafts"
+run promptgov approve support-reply@1.2.1 --env prod --by alice --comment "ship it"
+run promptgov promote support-reply@1.2.1 --to dev --by carol --reason "first release"
+run promptgov promote support-reply@1.2.1 --to staging --by carol --reason "ready for staging"
+run promptgov promote support-reply@1.2.1 --to prod --by alice --reason "release 1.2.1"
+
+step "3. A worse prompt (1.2.2) fails its gate and cannot be promoted"
+sed -i 's/Greet the customer by name, apologize for the inconvenience, /Be brief. Greet the customer by name, /' "$DEMO/prompts/support-reply/prompt.yml"
+run promptgov add support-reply -m "shorter replies" --author carol
+run promptgov eval support-reply@1.2.2 || true
+expect_fail promptgov gate support-reply@1.2.2 --env dev
+expect_fail promptgov promote support-reply@1.2.2 --to dev --by carol --reason "try it"
+
+step "4. 1.3.0 passes everything and reaches prod"
+sed -i 's/Be brief. Greet the customer by name, /Greet the customer by name and apologize for the inconvenience; /' "$DEMO/prompts/support-reply/prompt.yml"
+run promptgov add support-reply --bump minor -m "reworded instructions" --author carol
+run promptgov diff support-reply 1.2.1 1.3.0
+run promptgov eval support-reply@1.3.0
+for env in dev staging prod; do run promptgov gate support-reply@1.3.0 --env "$env"; done
+run promptgov approve support-reply@1.3.0 --env staging --by dave
+run promptgov approve support-reply@1.3.0 --env prod --by bob
+run promptgov promote support-reply@1.3.0 --to dev --by carol --reason "reworded"
+run promptgov promote support-reply@1.3.0 --to staging --by carol --reason "reworded"
+run promptgov promote support-reply@1.3.0 --to prod --by bob --reason "release 1.3.0"
+run promptgov status
+
+step "5. Production: the upstream model changes under 1.3.0, customers complain"
+"$PY" "$HERE/scripts/demo_logs.py" "$DEMO"
+run promptgov report support-reply --complaint "Reply promised a refund we do not offer" --by support-lead --severity high --evidence "https://tickets.example.com/4711"
+expect_fail promptgov triggers support-reply --env prod --logs "$DEMO/logs/production.jsonl" --window 24h
+
+step "6. Roll back: the plan first, then the real thing"
+run promptgov rollback support-reply --env prod --dry-run --reason "drift after upstream model update" --authorized-by alice
+EVIDENCE="$(ls "$DEMO"/logs/triggers/*drift*.md | tail -n1)"
+run promptgov rollback support-reply --env prod --reason "drift after upstream model update; refund complaints" \
+  --authorized-by alice --evidence "${EVIDENCE#"$DEMO/"}" --evidence "https://tickets.example.com/4711"
+run promptgov rollback support-reply --env prod --reason "drift after upstream model update; refund complaints" --authorized-by alice
+
+step "7. The record: audit entry, change log, notification received, git, verification"
+run promptgov audit show --action rollback
+tail -n 12 "$DEMO/schemas/prompt-change-log.yml"
+echo "notifications received by the sink:"
+tail -n +2 "$SINK_LOG" | "$PY" -c 'import json,sys
+for line in sys.stdin:
+    r = json.loads(line); body = r["json"] or {}
+    print(" ", r["path"], "→", body.get("title"))'
+(cd "$DEMO" && git log --oneline -3 && git log --oneline -2 prod && git tag)
+run promptgov history support-reply
+run promptgov audit verify
+run promptgov verify
+step "Done: the governed repository is at $DEMO"
