@@ -212,9 +212,9 @@ class AuditLog:
         self,
         txn: Transaction,
         *,
-        action: str,
-        actor: str,
-        reason: str,
+        action: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
         outcome: str = "success",
         prompt: str | None = None,
         env: str | None = None,
@@ -230,6 +230,7 @@ class AuditLog:
         on_behalf_of: str | None = None,
         ticket: str | None = None,
         details: dict[str, Any] | None = None,
+        **unknown: Any,
     ) -> AuditEntry:
         """Stage one entry into ``txn`` (call under :func:`~promptgov._fs.repo_lock`).
 
@@ -241,8 +242,8 @@ class AuditLog:
             InputError: a required field is missing or invalid; nothing is staged.
             VerificationFailed: the log ends with a torn entry (run ``audit repair``).
         """
-        fields = {k: v for k, v in locals().items() if k not in ("self", "txn")}
-        return self.stage_record(txn, build_record(fields))
+        fields = {k: v for k, v in locals().items() if k not in ("self", "txn", "unknown")}
+        return self.stage_record(txn, build_record({**fields, **unknown}))
 
     def stage_record(self, txn: Transaction, record: AuditRecord) -> AuditEntry:
         """Stage an already validated :class:`AuditRecord` (see :meth:`stage`)."""

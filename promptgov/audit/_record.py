@@ -154,6 +154,12 @@ class AuditRecord(BaseModel):
             raise ValueError("must be a 64-character lowercase hex sha256")
         return value
 
+    @field_validator("details")
+    @classmethod
+    def _check_details(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_json(value, "details")
+        return value
+
     @model_validator(mode="after")
     def _check_action_fields(self) -> AuditRecord:
         if self.outcome is AuditOutcome.FAILURE and not (self.error or "").strip():
@@ -171,6 +177,29 @@ class AuditRecord(BaseModel):
         if self.to_sha256 is not None and self.to_version is None:
             raise ValueError("to_sha256 is given without to_version")
         return self
+
+
+def _check_json(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse anything but JSON values: the record must round-trip byte for byte."""
+    if depth > 32:
+        raise ValueError(f"{where} is nested too deeply")
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{where} holds {value}, which is not valid JSON")
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]", depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where} has a non-text key {key!r}")
+            _check_json(item, f"{where}.{key}", depth + 1)
+        return
+    raise ValueError(f"{where} holds a {type(value).__name__}, which is not a JSON value")
 
 
 class AuditEntry(AuditRecord):

@@ -216,13 +216,6 @@ def _field_problem(obj: dict[str, Any]) -> str | None:
     return None
 
 
-def _heading_seq(data: bytes, pos: int, fence: int) -> int | None:
-    start = pos + len(HEADING)
-    end = data.find(b"\n", start, fence + 1)
-    digits = data[start:end].strip()
-    return int(digits) if digits.isdigit() and len(digits) < 19 else None
-
-
 def scan_log(data: bytes) -> LogScan:
     """Check every entry of ``data`` and return the chain with a report.
 
@@ -333,7 +326,6 @@ def scan_log(data: bytes) -> LogScan:
             continue
         line = data[start:eol]
         count += 1
-        heading_seq = _heading_seq(data, pos, fence)
         problem: str | None = None
         stored = b""
         seq: Any = None
@@ -378,7 +370,7 @@ def scan_log(data: bytes) -> LogScan:
                         stored
                     ):
                         problem = "stored hash does not match the record: the entry was altered"
-                    elif heading_seq != seq:
+                    elif not data.startswith(b"%b%d\n" % (HEADING, seq), pos):
                         problem = f"heading does not say 'Entry {seq}': the heading was altered"
                     else:
                         problem = _field_problem(obj)
@@ -396,7 +388,7 @@ def scan_log(data: bytes) -> LogScan:
             report.add(
                 AuditProblem(
                     problem,
-                    seq=seq if seq is not None else expect,
+                    seq=expect,
                     line=_line_of(data, start)
                     if problem.startswith("record")
                     else _line_of(data, pos + 1),
