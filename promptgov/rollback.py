@@ -233,6 +233,7 @@ def _finish(registry: Registry, name: str, record: RollbackRecord, *, run_option
         record, result.gate = _rerun_evals(registry, name, record, run_options)
         if record.status is RollbackStatus.UNDONE:
             result.record = record
+            _commit(registry, name, record, result)
             raise GateFailed(
                 f"rollback of {name} in {record.env} undone: the restored {record.new_version} failed its "
                 f"gate ({_gate_summary(result.gate)}); {record.env} serves {record.rollback_of} again. "
@@ -243,8 +244,24 @@ def _finish(registry: Registry, name: str, record: RollbackRecord, *, run_option
         record = _record(registry, name, record)
     if record.status is RollbackStatus.LOGGED:
         record = _notify(registry, name, record, notify_policy)
+        result.record = record
+        _commit(registry, name, record, result)
     result.record = record
     return result
+
+
+def _commit(registry: Registry, name: str, record: RollbackRecord, result: RollbackResult) -> None:
+    """Commit the settled rollback (and move the deploy branch) once its log entries exist.
+
+    Committing at restore time would leave the audit and change-log entries of steps 3–5
+    uncommitted, and would deploy a restore that its re-run gate may still undo.
+    """
+    history = registry.entry(name).environments.get(record.env, Environment()).history
+    move = history[-1]
+    undone = record.status is RollbackStatus.UNDONE
+    view = _MoveView(name, record.env, move, record.audit_seq or move.audit_seq or 0)
+    gitops_hooks.after_move(registry.repo, view, action="rollback-undo" if undone else "rollback")
+    result.warnings.extend(view.warnings)
 
 
 def _gate_summary(report: GateReport | None) -> str:
@@ -426,7 +443,6 @@ def _restore(
         entry = _quarantine(entry, plan.current, Quarantine(reason=f"rolled back: {reason}", by=authorized_by, at=now))
         registry.save_entry(txn, reg, plan.prompt, entry)
         _restore_working_copy(registry, txn, plan.prompt, content, card)
-    gitops_hooks.after_move(repo, _MoveView(plan.prompt, plan.env, move, seq), action="rollback")
     return record
 
 
