@@ -1,4 +1,4 @@
-"""Drive a governed test repository to a given state through the library (add, eval, gate, approve, promote)."""
+"""Drive a governed test repository to a state through the library: add, eval, gate, promote."""
 
 from __future__ import annotations
 

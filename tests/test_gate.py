@@ -464,8 +464,8 @@ def test_gate_results_cli_exit_codes(
 def test_gate_results_cli_uses_ci_gate_file_of_cwd_and_baseline(tmp_path: Path) -> None:
     (tmp_path / "ci").mkdir()
     _write(tmp_path / "ci/eval-gate.yml", {"defaults": {"min_pass_rate": 0.5}})
-    out = _write(tmp_path / "out.json", v3([result("a"), result("b", False)]))
-    base = _write(tmp_path / "base.json", v3([result("a"), result("b")]))
+    _write(tmp_path / "out.json", v3([result("a"), result("b", False)]))
+    _write(tmp_path / "base.json", v3([result("a"), result("b")]))
     res = run_cli(
         "gate", "--results", "out.json", "--baseline-results", "base.json", "--json", cwd=tmp_path
     )
