@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from conftest import LOG, build_log, compact_fields, entry_spans, line_of, records
 
-from promptgov.audit import AuditLog
 from promptgov.errors import VerificationFailed
 
 APPEND = """
