@@ -59,7 +59,9 @@ def build(root: Path, total: int) -> None:
             for v in range(per):
                 content = PromptContent(
                     template=f"You are assistant {p}. Revision {v}. Answer {{{{ question }}}}.",
-                    model=ModelSpec(provider="openai:chat:gpt-4o-mini", parameters={"temperature": 0}),
+                    model=ModelSpec(
+                        provider="openai:chat:gpt-4o-mini", parameters={"temperature": 0}
+                    ),
                     variables=[Variable(name="question")],
                 )
                 sha = repo.put_content(txn, content)
@@ -67,18 +69,40 @@ def build(root: Path, total: int) -> None:
                 version = f"1.{v}.0"
                 versions.append(
                     VersionRecord(
-                        version=version, sha256=sha, card_sha256=card_sha,
-                        parent=versions[-1].version if versions else None, author="author",
-                        created_at=at, message=f"revision {v}",
-                        status=LifecycleState.SUPERSEDED if v < per - 1 else LifecycleState.DEPLOYED,
-                        gate_results=[GateResult(env="prod", verdict=GateVerdict.PASS, sha256=sha,
-                                                 gate_sha256=gate_sha, run_id=f"run-{p}-{v}", at=at)],
+                        version=version,
+                        sha256=sha,
+                        card_sha256=card_sha,
+                        parent=versions[-1].version if versions else None,
+                        author="author",
+                        created_at=at,
+                        message=f"revision {v}",
+                        status=LifecycleState.SUPERSEDED
+                        if v < per - 1
+                        else LifecycleState.DEPLOYED,
+                        gate_results=[
+                            GateResult(
+                                env="prod",
+                                verdict=GateVerdict.PASS,
+                                sha256=sha,
+                                gate_sha256=gate_sha,
+                                run_id=f"run-{p}-{v}",
+                                at=at,
+                            )
+                        ],
                         approvals=[Approval(env="prod", by="alice", at=at)],
                     )
                 )
                 moves.append(
-                    PointerMove(seq=v + 1, version=version, previous=moves[-1].version if moves else None,
-                                kind=MoveKind.PROMOTE, at=at, by="alice", reason="release", approvers=["alice"])
+                    PointerMove(
+                        seq=v + 1,
+                        version=version,
+                        previous=moves[-1].version if moves else None,
+                        kind=MoveKind.PROMOTE,
+                        at=at,
+                        by="alice",
+                        reason="release",
+                        approvers=["alice"],
+                    )
                 )
             prompts[name] = PromptEntry(
                 versions=versions,
@@ -92,8 +116,11 @@ def timed(args: list[str], root: Path, runs: int) -> float:
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "promptgov", *args, "--repo", str(root)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "promptgov", *args, "--repo", str(root)],
+            capture_output=True,
+            text=True,
+        )
         times.append(time.perf_counter() - t)
         if proc.returncode != 0:
             raise SystemExit(f"promptgov {' '.join(args)} failed: {proc.stderr}")
@@ -107,7 +134,9 @@ def main() -> None:
     opts = ap.parse_args()
     base = timed_baseline(opts.runs)
     print(f"python -m promptgov --help (interpreter + imports): {base * 1000:.0f} ms")
-    print(f"{'versions':>9} {'status':>9} {'show':>9} {'history':>9} {'rb dry-run':>11} {'registry MB':>12}")
+    print(
+        f"{'versions':>9} {'status':>9} {'show':>9} {'history':>9} {'rb dry-run':>11} {'registry MB':>12}"
+    )
     for size in (int(s) for s in opts.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) / "repo"
@@ -118,9 +147,25 @@ def main() -> None:
                 timed(["status"], root, opts.runs),
                 timed(["show", "prompt-0000@prod"], root, opts.runs),
                 timed(["history", "prompt-0000"], root, opts.runs),
-                timed(["rollback", "prompt-0000", "--dry-run", "--reason", "bench", "--authorized-by", "b"], root, opts.runs),
+                timed(
+                    [
+                        "rollback",
+                        "prompt-0000",
+                        "--dry-run",
+                        "--reason",
+                        "bench",
+                        "--authorized-by",
+                        "b",
+                    ],
+                    root,
+                    opts.runs,
+                ),
             ]
-            print(f"{size:>9} " + " ".join(f"{t * 1000:>7.0f}ms" for t in row[:3]) + f" {row[3] * 1000:>9.0f}ms {mb:>12.1f}")
+            print(
+                f"{size:>9} "
+                + " ".join(f"{t * 1000:>7.0f}ms" for t in row[:3])
+                + f" {row[3] * 1000:>9.0f}ms {mb:>12.1f}"
+            )
 
 
 def timed_baseline(runs: int) -> float:

@@ -37,8 +37,11 @@ tests:
 
 def _cli(args: list[str], root: Path) -> float:
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "promptgov", *args, "--repo", str(root)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "promptgov", *args, "--repo", str(root)],
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - t
     if proc.returncode not in (0, 1):
         raise SystemExit(f"promptgov {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
@@ -63,12 +66,32 @@ def main() -> None:
             for label, extra in (("excluded", ["--emergency", "--skip-evals"]), ("included", [])):
                 root = Path(tmp) / f"{label}-{i}"
                 shutil.copytree(template, root)
-                rows[label].append(_cli(["rollback", "prompt-0000", "--env", "prod", "--reason", "bench",
-                                         "--authorized-by", "bench", *extra], root))
-            rows["eval alone"].append(_cli(["eval", "prompt-0000@prod"], Path(tmp) / f"included-{i}"))
-        print(f"rollback with {opts.versions} versions in the registry, whole process, {opts.runs} runs")
+                rows[label].append(
+                    _cli(
+                        [
+                            "rollback",
+                            "prompt-0000",
+                            "--env",
+                            "prod",
+                            "--reason",
+                            "bench",
+                            "--authorized-by",
+                            "bench",
+                            *extra,
+                        ],
+                        root,
+                    )
+                )
+            rows["eval alone"].append(
+                _cli(["eval", "prompt-0000@prod"], Path(tmp) / f"included-{i}")
+            )
+        print(
+            f"rollback with {opts.versions} versions in the registry, whole process, {opts.runs} runs"
+        )
         for label, times in rows.items():
-            print(f"  {label:<12} best {min(times) * 1000:6.0f} ms   median {statistics.median(times) * 1000:6.0f} ms")
+            print(
+                f"  {label:<12} best {min(times) * 1000:6.0f} ms   median {statistics.median(times) * 1000:6.0f} ms"
+            )
         overhead = statistics.median(rows["included"]) - statistics.median(rows["eval alone"])
         print(f"  rollback overhead beyond the eval run (median): {overhead * 1000:.0f} ms")
 

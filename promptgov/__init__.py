@@ -50,7 +50,39 @@ _EXPORTS: dict[str, str] = {
     "verify": "promptgov.verify",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "AuditLog",
+    "CheckFailed",
+    "Conflict",
+    "GateFailed",
+    "GateInconclusive",
+    "GateReport",
+    "InputError",
+    "IntegrityError",
+    "InvalidFile",
+    "LifecycleState",
+    "NotFound",
+    "PermissionDenied",
+    "PromptCard",
+    "PromptContent",
+    "PromptGovError",
+    "PromptVersion",
+    "Registry",
+    "Repo",
+    "RollbackResult",
+    "UnsafePath",
+    "VerificationFailed",
+    "VerifyReport",
+    "VersionRecord",
+    "__version__",
+    "approve",
+    "check_gate",
+    "init",
+    "promote",
+    "rollback",
+    "run_version_eval",
+    "verify",
+]
 
 
 def __getattr__(name: str) -> Any:

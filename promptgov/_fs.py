@@ -75,7 +75,9 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}. Check permissions and free space.") from exc
+        raise InputError(
+            f"cannot write {path}: {exc.strerror or exc}. Check permissions and free space."
+        ) from exc
 
 
 def read_bytes(path: Path) -> bytes | None:
@@ -267,7 +269,11 @@ class Transaction:
                         fh.flush()
                         os.fsync(fh.fileno())
                     ops.append(
-                        {"op": "write", "path": rel, "staged": staged.relative_to(self.root).as_posix()}
+                        {
+                            "op": "write",
+                            "path": rel,
+                            "staged": staged.relative_to(self.root).as_posix(),
+                        }
                     )
                 else:
                     target = self.root / rel

@@ -14,15 +14,12 @@ import yaml
 
 from .errors import InvalidFile
 
-try:
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # libyaml not compiled in
-    _Loader = yaml.SafeLoader
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C-accelerated when libyaml is present
 
 _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9 _./@+-]*$")
 #: Characters to escape in YAML strings: non-printables, and YAML 1.1's extra line breaks.
 _NON_PRINTABLE = re.compile(
-    "[^\x09\x0A\x0D\x20-\x7E\xA0-\u2027\u202A-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]"
+    "[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
 _RESERVED = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
 
@@ -45,7 +42,9 @@ def loads(data: bytes | str, label: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InvalidFile(f"{label}: malformed YAML{where}: {problem}. Fix the file and retry.") from exc
+        raise InvalidFile(
+            f"{label}: malformed YAML{where}: {problem}. Fix the file and retry."
+        ) from exc
 
 
 def load_file(path: Path, label: str | None = None) -> Any:

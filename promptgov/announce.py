@@ -18,22 +18,50 @@ def _notifier(repo: Repo, policy: Any = None) -> Any:
     return Notifier(load_targets(repo.config.notifications), policy or NotifyPolicy())
 
 
-def _record(repo: Repo, results: list[Any], *, what: str, prompt: str | None = None,
-            env: str | None = None, version: str | None = None, details: dict[str, Any] | None = None) -> None:
+def _record(
+    repo: Repo,
+    results: list[Any],
+    *,
+    what: str,
+    prompt: str | None = None,
+    env: str | None = None,
+    version: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
     if not results:
         return
     with repo.transaction() as txn:
         for r in results:
             repo.audit(
-                txn, action="notify", actor="promptgov", prompt=prompt, env=env, to_version=version,
-                reason=f"{what} to {r.name}", outcome="success" if r.ok else "failure", error=r.error,
-                details={**(details or {}), "target": r.target, "attempts": r.attempts,
-                         "status_code": r.status_code, "skipped": r.skipped},
+                txn,
+                action="notify",
+                actor="promptgov",
+                prompt=prompt,
+                env=env,
+                to_version=version,
+                reason=f"{what} to {r.name}",
+                outcome="success" if r.ok else "failure",
+                error=r.error,
+                details={
+                    **(details or {}),
+                    "target": r.target,
+                    "attempts": r.attempts,
+                    "status_code": r.status_code,
+                    "skipped": r.skipped,
+                },
             )
 
 
-def announce(repo: Repo, notification: Any, *, prompt: str | None = None, env: str | None = None,
-             version: str | None = None, policy: Any = None, details: dict[str, Any] | None = None) -> list[Any]:
+def announce(
+    repo: Repo,
+    notification: Any,
+    *,
+    prompt: str | None = None,
+    env: str | None = None,
+    version: str | None = None,
+    policy: Any = None,
+    details: dict[str, Any] | None = None,
+) -> list[Any]:
     """Send ``notification`` to every subscribed target (each at most once) and audit the outcomes."""
     from .notify import Outbox
 
@@ -41,8 +69,15 @@ def announce(repo: Repo, notification: Any, *, prompt: str | None = None, env: s
     if not notifier.targets_for(notification.event):
         return []
     results: list[Any] = Outbox(repo.root).dispatch(notifier, notification)
-    _record(repo, results, what=f"{notification.event.value} notification", prompt=prompt, env=env,
-            version=version, details=details)
+    _record(
+        repo,
+        results,
+        what=f"{notification.event.value} notification",
+        prompt=prompt,
+        env=env,
+        version=version,
+        details=details,
+    )
     return results
 
 
@@ -61,7 +96,9 @@ def send_test(repo: Repo, *, by: str = "promptgov", policy: Any = None) -> list[
 
     from .notify import render_notification
 
-    note = render_notification("test", reason=f"test message sent by {by}", key=f"test-{uuid.uuid4().hex}")
-    results = _notifier(repo, policy).send(note)
+    note = render_notification(
+        "test", reason=f"test message sent by {by}", key=f"test-{uuid.uuid4().hex}"
+    )
+    results: list[Any] = _notifier(repo, policy).send(note)
     _record(repo, results, what="test notification")
     return results

@@ -81,7 +81,14 @@ def lifecycle_doc() -> str:
 
 def pipeline_doc(config: ProjectConfig, gate: dict[str, Any] | None = None) -> str:
     """``docs/promotion-pipeline.md`` from the environments, approvals and gate file."""
-    lines = ["# Promotion pipeline", "", GENERATED_NOTE.rstrip("\n"), "", "```mermaid", "flowchart LR"]
+    lines = [
+        "# Promotion pipeline",
+        "",
+        GENERATED_NOTE.rstrip("\n"),
+        "",
+        "```mermaid",
+        "flowchart LR",
+    ]
     lines.append("    registered([promptgov add]) --> gate_0{{eval gate}}")
     for i, env in enumerate(config.environments):
         appr = env.approvals
@@ -89,7 +96,11 @@ def pipeline_doc(config: ProjectConfig, gate: dict[str, Any] | None = None) -> s
         lines.append(f"    gate_{i}{{{{gate: {env.name}}}}} -->|{label}| {env.name}[{env.name}]")
         if i + 1 < len(config.environments):
             lines.append(f"    {env.name} --> gate_{i + 1}")
-    lines += ["```", "", "| environment | approvals | approvers | self-approval | emergency path | deploy branch |"]
+    lines += [
+        "```",
+        "",
+        "| environment | approvals | approvers | self-approval | emergency path | deploy branch |",
+    ]
     lines.append("| --- | --- | --- | --- | --- | --- |")
     for env in config.environments:
         a = env.approvals
@@ -112,7 +123,14 @@ def pipeline_doc(config: ProjectConfig, gate: dict[str, Any] | None = None) -> s
     if gate:
         import json
 
-        lines += ["Gate thresholds in force:", "", "```json", json.dumps(gate, indent=2, sort_keys=True), "```", ""]
+        lines += [
+            "Gate thresholds in force:",
+            "",
+            "```json",
+            json.dumps(gate, indent=2, sort_keys=True),
+            "```",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -120,7 +138,7 @@ def rollback_doc() -> str:
     """``docs/rollback-flow.md`` from the rollback action's steps and checklist."""
     out = ["# Prompt rollback flow", "", GENERATED_NOTE.rstrip("\n"), ""]
     out += [
-        "Run `promptgov rollback <name> --env prod --reason \"…\" --authorized-by <who>` "
+        'Run `promptgov rollback <name> --env prod --reason "…" --authorized-by <who>` '
         "(`--dry-run` first to see the plan and every skipped candidate).",
         "",
         "## Rollback triggers",

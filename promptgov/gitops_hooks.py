@@ -15,7 +15,9 @@ from .repo import AUDIT_FILE, CHANGELOG_FILE, OBJECTS_DIR, PROMPTS_DIR, REGISTRY
 GOVERNED_PATHS = [REGISTRY_FILE, CHANGELOG_FILE, AUDIT_FILE, OBJECTS_DIR, PROMPTS_DIR, "logs"]
 
 
-def after_move(repo: Repo, result: Any, *, action: str, extra: dict[str, str] | None = None) -> None:
+def after_move(
+    repo: Repo, result: Any, *, action: str, extra: dict[str, str] | None = None
+) -> None:
     """Commit the move (when the repository is a git work tree and config allows) and
     update the environment's deployment branch with a new commit and tag."""
     from . import gitops
@@ -38,7 +40,11 @@ def after_move(repo: Repo, result: Any, *, action: str, extra: dict[str, str] | 
         result.git_commit = gitops.commit_paths(repo.root, paths, message)
         env_cfg = repo.config.environment(result.env)
         if env_cfg is not None and env_cfg.deploy_branch:
-            tag = f"{result.prompt}-{result.env}-{move.version}-{result.audit_seq}" if repo.config.git.tag_deploys else None
+            tag = (
+                f"{result.prompt}-{result.env}-{move.version}-{result.audit_seq}"
+                if repo.config.git.tag_deploys
+                else None
+            )
             gitops.update_deploy_branch(repo.root, env_cfg.deploy_branch, paths, message, tag=tag)
     except PromptGovError as exc:
         result.warnings.append(f"git: {exc.message}")

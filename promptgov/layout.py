@@ -6,8 +6,8 @@ from importlib import resources
 from pathlib import Path
 
 from . import _yaml, docs_gen, registry_file, schemas
-from .audit import AuditLog
 from ._fs import STATE_DIR, Transaction, repo_lock
+from .audit import AuditLog
 from .errors import Conflict, InputError
 from .model import ProjectConfig, PromptSource
 from .repo import (

@@ -13,7 +13,9 @@ def _write_changed(repo: Repo, files: dict[str, bytes], what: str) -> list[str]:
         with repo.transaction() as txn:
             for rel, data in changed.items():
                 txn.write(rel, data)
-            repo.audit(txn, action="regenerate", actor="promptgov", reason=f"{what}: {', '.join(changed)}")
+            repo.audit(
+                txn, action="regenerate", actor="promptgov", reason=f"{what}: {', '.join(changed)}"
+            )
     return sorted(changed)
 
 

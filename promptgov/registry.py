@@ -18,6 +18,7 @@ from . import _yaml
 from ._fs import Transaction
 from .errors import Conflict, InputError, NotFound
 from .model import (
+    SEMVER_RE,
     LifecycleState,
     PromptCard,
     PromptContent,
@@ -29,9 +30,8 @@ from .model import (
     check_name,
     semver_key,
     utcnow,
-    SEMVER_RE,
 )
-from .registry_file import Prompts, registry_of, summary
+from .registry_file import Prompts, as_prompts, registry_of, summary
 from .render import check_variables, render
 from .repo import PROMPTS_DIR, Repo, validate_model
 
@@ -338,11 +338,7 @@ class Registry:
         self, txn: Transaction, reg: VersionRegistry, name: str, entry: PromptEntry
     ) -> VersionRegistry:
         """Stage ``reg`` with ``entry`` replacing prompt ``name``."""
-        prompts = reg.prompts
-        if not isinstance(prompts, Prompts):
-            prompts = Prompts(b"", {}, root=self.repo.root)
-            for n, e in reg.prompts.items():
-                prompts = prompts.with_entry(n, e)
+        prompts = as_prompts(reg.prompts, self.repo.root)
         new = registry_of(prompts.with_entry(name, entry))
         self.repo.save_registry(txn, new)
         return new
@@ -405,7 +401,9 @@ class Registry:
             for run in r.eval_runs:
                 events.append(
                     HistoryEvent(
-                        run.at, "eval", r.version,
+                        run.at,
+                        "eval",
+                        r.version,
                         f"run {run.run_id}: {run.successes} passed, {run.failures} failed, "
                         f"{run.errors} errors ({run.pass_rate:.0%})",
                         run.by,
@@ -413,7 +411,14 @@ class Registry:
                 )
             for g in r.gate_results:
                 events.append(
-                    HistoryEvent(g.at, "gate", r.version, f"gate {g.verdict.value} for {g.env}", "gate", g.env)
+                    HistoryEvent(
+                        g.at,
+                        "gate",
+                        r.version,
+                        f"gate {g.verdict.value} for {g.env}",
+                        "gate",
+                        g.env,
+                    )
                 )
             for a in r.approvals:
                 events.append(
@@ -428,8 +433,12 @@ class Registry:
             for m in state.history:
                 events.append(
                     HistoryEvent(
-                        m.at, m.kind.value, m.version,
-                        f"{env}: {m.previous or '∅'} → {m.version}: {m.reason}", m.by, env,
+                        m.at,
+                        m.kind.value,
+                        m.version,
+                        f"{env}: {m.previous or '∅'} → {m.version}: {m.reason}",
+                        m.by,
+                        env,
                     )
                 )
         events.sort(key=lambda e: e.at)
@@ -437,28 +446,29 @@ class Registry:
 
     def diff(self, name: str, a: str, b: str) -> PromptDiff:
         """Template, parameter, variable and card differences between two versions."""
-        va, vb = self.get(f"{name}@{a}" if "@" not in a else a), self.get(f"{name}@{b}" if "@" not in b else b)
+        va, vb = (
+            self.get(f"{name}@{a}" if "@" not in a else a),
+            self.get(f"{name}@{b}" if "@" not in b else b),
+        )
 
         def text(v: PromptVersion) -> list[str]:
             if v.content.template is not None:
                 return v.content.template.splitlines(keepends=True)
-            return [
-                f"[{m.role}]\n{m.content}\n" for m in v.content.messages or []
-            ]
+            return [f"[{m.role}]\n{m.content}\n" for m in v.content.messages or []]
 
         template = list(
             difflib.unified_diff(text(va), text(vb), f"{name}@{va.version}", f"{name}@{vb.version}")
         )
         pa = {"provider": va.content.model.provider, **_flatten(va.content.model.parameters)}
         pb = {"provider": vb.content.model.provider, **_flatten(vb.content.model.parameters)}
-        params = [(k, pa.get(k), pb.get(k)) for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
+        params = [
+            (k, pa.get(k), pb.get(k)) for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)
+        ]
         vars_a = {v.name: v for v in va.content.variables}
         vars_b = {v.name: v for v in vb.content.variables}
         variables = [f"- {n}" for n in sorted(set(vars_a) - set(vars_b))]
         variables += [f"+ {n}" for n in sorted(set(vars_b) - set(vars_a))]
-        variables += [
-            f"~ {n}" for n in sorted(set(vars_a) & set(vars_b)) if vars_a[n] != vars_b[n]
-        ]
+        variables += [f"~ {n}" for n in sorted(set(vars_a) & set(vars_b)) if vars_a[n] != vars_b[n]]
         ca, cb = va.card.model_dump(), vb.card.model_dump()
         card = [(k, ca[k], cb[k]) for k in ca if ca[k] != cb[k]]
         return PromptDiff(name, va.version, vb.version, template, params, variables, card)

@@ -49,7 +49,9 @@ def summary(entry: PromptEntry) -> dict[str, Any]:
 def render_block(name: str, entry: PromptEntry) -> bytes:
     """The YAML of one prompt as it stands under ``prompts:`` (indented by two spaces)."""
     text = _yaml.dump_block({name: entry.model_dump(mode="json")})
-    return "".join("  " + line if line else line for line in text.splitlines(keepends=True)).encode()
+    return "".join(
+        "  " + line if line else line for line in text.splitlines(keepends=True)
+    ).encode()
 
 
 class Prompts(Mapping[str, PromptEntry]):
@@ -77,7 +79,9 @@ class Prompts(Mapping[str, PromptEntry]):
         if entry is not None:
             return entry
         meta = self._index[name]
-        data = read_bytes(self._root / CACHE_DIR / meta["shard"]) if self._root is not None else None
+        data = (
+            read_bytes(self._root / CACHE_DIR / meta["shard"]) if self._root is not None else None
+        )
         try:
             if data is None:
                 raise ValueError("missing shard")
@@ -112,14 +116,28 @@ class Prompts(Mapping[str, PromptEntry]):
         index = dict(self._index)
         index[name] = {"start": 0, "end": 0, "shard": "", "summary": summary(entry)}
         return Prompts(
-            self._raw, dict(sorted(index.items())), {**self._loaded, name: entry},
-            self._dirty | {name}, self._root, self._base,
+            self._raw,
+            dict(sorted(index.items())),
+            {**self._loaded, name: entry},
+            self._dirty | {name},
+            self._root,
+            self._base,
         )
+
+
+def as_prompts(prompts: Mapping[str, PromptEntry], root: Any) -> Prompts:
+    """``prompts`` as a :class:`Prompts` (every entry counted as changed if it was not one)."""
+    if isinstance(prompts, Prompts):
+        return prompts
+    lazy = Prompts(b"", {}, root=root)
+    for name, entry in prompts.items():
+        lazy = lazy.with_entry(name, entry)
+    return lazy
 
 
 def registry_of(prompts: Prompts) -> VersionRegistry:
     """A :class:`VersionRegistry` around lazily loaded prompts (no re-validation)."""
-    return VersionRegistry.model_construct(schema_=SCHEMA_ID, prompts=prompts)  # type: ignore[arg-type]
+    return VersionRegistry.model_construct(schema_=SCHEMA_ID, prompts=prompts)
 
 
 def load(root: Any, raw: bytes, label: str) -> tuple[VersionRegistry, dict[str, bytes | None]]:
@@ -171,8 +189,15 @@ def render(prompts: Prompts) -> tuple[bytes, dict[str, bytes | None]]:
         else:
             block = prompts._raw[meta["start"] : meta["end"]]
         parts.append(block)
-        index[name] = {"start": offset, "end": offset + len(block), "shard": meta["shard"], "summary": meta["summary"]}
+        index[name] = {
+            "start": offset,
+            "end": offset + len(block),
+            "shard": meta["shard"],
+            "summary": meta["summary"],
+        }
         offset += len(block)
     raw = b"".join(parts)
-    files[INDEX_FILE] = json.dumps({"yaml_sha256": hashlib.sha256(raw).hexdigest(), "prompts": index}).encode()
+    files[INDEX_FILE] = json.dumps(
+        {"yaml_sha256": hashlib.sha256(raw).hexdigest(), "prompts": index}
+    ).encode()
     return raw, files

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import InputError, InvalidFile
 from .model import PromptContent
 
-
 if TYPE_CHECKING:
     import jinja2
 
@@ -65,7 +64,9 @@ def check_variables(content: PromptContent, label: str) -> None:
         )
 
 
-def render(content: PromptContent, variables: dict[str, Any], label: str) -> str | list[dict[str, str]]:
+def render(
+    content: PromptContent, variables: dict[str, Any], label: str
+) -> str | list[dict[str, str]]:
     """Render text (a string) or chat (a list of role/content messages) with ``variables``.
 
     Raises:

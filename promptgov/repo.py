@@ -18,7 +18,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import _yaml, registry_file
-from ._fs import STATE_DIR, Transaction, atomic_write, journal_pending, read_bytes, repo_lock, safe_join
+from ._fs import (
+    STATE_DIR,
+    Transaction,
+    atomic_write,
+    journal_pending,
+    read_bytes,
+    repo_lock,
+    safe_join,
+)
 from .errors import InputError, IntegrityError, InvalidFile, NotFound
 from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, canonical_json, digest
 from .model import (
@@ -230,12 +238,7 @@ class Repo:
 
     def save_registry(self, txn: Transaction, reg: VersionRegistry) -> None:
         """Stage the registry file and its cache (only changed prompts are re-rendered)."""
-        prompts = reg.prompts
-        if not isinstance(prompts, registry_file.Prompts):
-            lazy = registry_file.Prompts(b"", {}, root=self.root)
-            for name, entry in prompts.items():
-                lazy = lazy.with_entry(name, entry)
-            prompts = lazy
+        prompts = registry_file.as_prompts(reg.prompts, self.root)
         raw, files = registry_file.render(prompts)
         txn.write(REGISTRY_FILE, raw)
         for rel, data in files.items():
@@ -260,7 +263,10 @@ class Repo:
         data = _yaml.loads(raw, CHANGELOG_FILE) or []
         if not isinstance(data, list):
             raise InvalidFile(f"{CHANGELOG_FILE}: expected a list of entries. Restore it from git.")
-        return [validate_model(ChangeLogEntry, d, f"{CHANGELOG_FILE} entry {i + 1}") for i, d in enumerate(data)]
+        return [
+            validate_model(ChangeLogEntry, d, f"{CHANGELOG_FILE} entry {i + 1}")
+            for i, d in enumerate(data)
+        ]
 
     def append_changelog(self, txn: Transaction, **fields: Any) -> ChangeLogEntry:
         """Stage one change-log entry (append-only; sequence numbers follow the file)."""
@@ -308,7 +314,9 @@ class Repo:
 
     def write_json(self, txn: Transaction, rel: str, data: Any) -> None:
         """Stage a JSON file (pretty, UTF-8)."""
-        txn.write(rel, (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+        txn.write(
+            rel, (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode()
+        )
 
     def canonical_hash(self, rel: str) -> str | None:
         """sha256 of a file's bytes, or None when it is missing."""

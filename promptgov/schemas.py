@@ -22,16 +22,19 @@ def _model(name: str) -> Callable[[], Any]:
     return load
 
 
+def _change_log() -> Any:
+    from .model import ChangeLogEntry
+
+    return list[ChangeLogEntry]
+
+
 #: schema file name → (loader of the model, the file it describes).
 SCHEMAS: dict[str, tuple[Callable[[], Any], str]] = {
     "prompt-version-schema.schema.json": (
         _model("promptgov.model.VersionRegistry"),
         "schemas/prompt-version-schema.yml",
     ),
-    "prompt-change-log.schema.json": (
-        lambda: list[__import__("promptgov.model", fromlist=["x"]).ChangeLogEntry],
-        "schemas/prompt-change-log.yml",
-    ),
+    "prompt-change-log.schema.json": (_change_log, "schemas/prompt-change-log.yml"),
     "promptgov.schema.json": (_model("promptgov.model.ProjectConfig"), "promptgov.yml"),
     "prompt.schema.json": (_model("promptgov.model.PromptSource"), "prompts/<name>/prompt.yml"),
     "eval-gate.schema.json": (_model("promptgov.gate.GateConfig"), "ci/eval-gate.yml"),

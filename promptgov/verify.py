@@ -95,7 +95,9 @@ def _registry(repo: Repo, report: VerifyReport) -> None:
 
     data = _yaml.loads(raw, REGISTRY_FILE) or {}
     schema = json.loads(schemas.generate()["schemas/prompt-version-schema.schema.json"])
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path)
+    )
     for err in errors[:5]:
         where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
         report.add(REGISTRY_FILE, f"schema violation at {where}: {err.message}")

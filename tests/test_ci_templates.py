@@ -15,7 +15,10 @@ import yaml
 def _git(root: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=root, check=True, capture_output=True, text=True,
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
 
 
@@ -23,14 +26,20 @@ def _gate_step(root: Path) -> str:
     wf = yaml.safe_load((root / ".github/workflows/promptgov.yml").read_text())
     steps = wf["jobs"]["eval-gate"]["steps"]
     script = next(s["run"] for s in steps if s.get("name", "").startswith("Register"))
-    values = {"github.event.number": "7", "github.event.pull_request.title": "tweak", "github.actor": "octo"}
+    values = {
+        "github.event.number": "7",
+        "github.event.pull_request.title": "tweak",
+        "github.actor": "octo",
+    }
     return re.sub(r"\$\{\{\s*([^}]+?)\s*\}\}", lambda m: values[m.group(1)], script)
 
 
 def _run_step(root: Path, script: str) -> subprocess.CompletedProcess[str]:
     bindir = Path(sys.executable).parent
     env = {**os.environ, "BASE_REF": "main", "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _pr_repo(example_repo: Path, tmp_path: Path, old: str, new: str) -> Path:
@@ -50,7 +59,9 @@ def _pr_repo(example_repo: Path, tmp_path: Path, old: str, new: str) -> Path:
 def test_init_writes_workflow_gitlab_snippet_and_pre_commit(example_repo: Path) -> None:
     for rel in (".github/workflows/promptgov.yml", "ci/gitlab-ci.yml", ".pre-commit-config.yaml"):
         assert yaml.safe_load((example_repo / rel).read_text()), rel
-    hooks = yaml.safe_load((example_repo / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
+    hooks = yaml.safe_load((example_repo / ".pre-commit-config.yaml").read_text())["repos"][0][
+        "hooks"
+    ]
     assert hooks[0]["entry"] == "promptgov verify"
 
 

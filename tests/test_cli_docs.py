@@ -40,7 +40,9 @@ def _subclasses(cls: type) -> list[type]:
 def test_every_error_has_exit_code_and_http_status(cls: type) -> None:
     assert cls.exit_code in (1, 2, 3)
     assert 400 <= cls.http_status < 500
-    assert (cls.exit_code == 2) == issubclass(cls, errors.InputError) or cls is errors.PromptGovError
+    assert (cls.exit_code == 2) == issubclass(
+        cls, errors.InputError
+    ) or cls is errors.PromptGovError
 
 
 def test_public_names_resolve_and_are_sorted() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -26,19 +26,29 @@ def print_gate(report: Any) -> None:
     colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[report.verdict.value]
     console.print(
         f"Gate for {report.prompt or 'results'} → {report.env}: [{colour}]{report.verdict.value.upper()}[/{colour}] "
-        f"({report.samples} results" + (f"; baseline {report.baseline_label}" if report.baseline_label else "") + ")",
+        f"({report.samples} results"
+        + (f"; baseline {report.baseline_label}" if report.baseline_label else "")
+        + ")",
         markup=True,
     )
     table = Table("check", "status", "threshold", "measured", "baseline", "detail", box=None)
     for c in report.checks:
         style = {"pass": "green", "fail": "red", "inconclusive": "yellow"}.get(c.status, "")
-        table.add_row(c.name, f"[{style}]{c.status}[/{style}]" if style else c.status,
-                      _fmt(c.threshold), _fmt(c.measured), _fmt(c.baseline), c.detail)
+        table.add_row(
+            c.name,
+            f"[{style}]{c.status}[/{style}]" if style else c.status,
+            _fmt(c.threshold),
+            _fmt(c.measured),
+            _fmt(c.baseline),
+            c.detail,
+        )
     console.print(table)
     if report.newly_failing:
         console.print("[red]newly failing:[/red] " + ", ".join(report.newly_failing), markup=True)
     if report.newly_passing:
-        console.print("[green]newly passing:[/green] " + ", ".join(report.newly_passing), markup=True)
+        console.print(
+            "[green]newly passing:[/green] " + ", ".join(report.newly_passing), markup=True
+        )
 
 
 def _fmt(v: Any) -> str:
@@ -48,13 +58,28 @@ def _fmt(v: Any) -> str:
 
 
 def gate(
-    ref: Annotated[Optional[str], typer.Argument(help="name@version (omit with --results).")] = None,
+    ref: Annotated[
+        str | None, typer.Argument(help="name@version (omit with --results).")
+    ] = None,
     env: EnvOpt = "prod",
-    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Version or env to compare with.")] = None,
-    results: Annotated[Optional[Path], typer.Option("--results", help="Gate a promptfoo v3 output JSON instead.")] = None,
-    baseline_results: Annotated[Optional[Path], typer.Option("--baseline-results", help="Baseline v3 output JSON (with --results).")] = None,
-    gate_file: Annotated[Optional[Path], typer.Option("--gate-file", help="Gate file (with --results; default ci/eval-gate.yml).")] = None,
-    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt name for per-prompt rules (with --results).")] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Version or env to compare with.")
+    ] = None,
+    results: Annotated[
+        Path | None, typer.Option("--results", help="Gate a promptfoo v3 output JSON instead.")
+    ] = None,
+    baseline_results: Annotated[
+        Path | None,
+        typer.Option("--baseline-results", help="Baseline v3 output JSON (with --results)."),
+    ] = None,
+    gate_file: Annotated[
+        Path | None,
+        typer.Option("--gate-file", help="Gate file (with --results; default ci/eval-gate.yml)."),
+    ] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option("--prompt", help="Prompt name for per-prompt rules (with --results)."),
+    ] = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -64,7 +89,9 @@ def gate(
     if results is not None:
         from ..gate import gate_results_file
 
-        report = gate_results_file(results, env=env, gate_file=gate_file, prompt=prompt, baseline=baseline_results)
+        report = gate_results_file(
+            results, env=env, gate_file=gate_file, prompt=prompt, baseline=baseline_results
+        )
     elif ref is not None:
         from ..promotion import check_gate
 
@@ -88,14 +115,23 @@ def approve(
     env: EnvOpt = "prod",
     by: Annotated[str, typer.Option("--by", help="Who approves.")] = "",
     comment: Annotated[str, typer.Option("--comment", help="Why.")] = "",
-    accept_inconclusive: Annotated[bool, typer.Option("--accept-inconclusive", help="Accept an inconclusive gate.")] = False,
+    accept_inconclusive: Annotated[
+        bool, typer.Option("--accept-inconclusive", help="Accept an inconclusive gate.")
+    ] = False,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Record an approval of a version for an environment."""
     from ..promotion import approve as do_approve
 
-    a = do_approve(_registry(repo), ref, env=env, by=by, comment=comment, accept_inconclusive=accept_inconclusive)
+    a = do_approve(
+        _registry(repo),
+        ref,
+        env=env,
+        by=by,
+        comment=comment,
+        accept_inconclusive=accept_inconclusive,
+    )
     if json_:
         emit_json(a.model_dump(mode="json"))
     else:
@@ -107,10 +143,23 @@ def promote(
     to: Annotated[str, typer.Option("--to", help="Target environment.")],
     by: Annotated[str, typer.Option("--by", help="Who promotes.")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why.")] = "",
-    expect: Annotated[Optional[str], typer.Option("--expect", help="Version the env must point at now ('none' for empty).")] = None,
-    accept_inconclusive: Annotated[bool, typer.Option("--accept-inconclusive", help="Approver accepts an inconclusive gate.")] = False,
-    emergency: Annotated[bool, typer.Option("--emergency", help="Incident path: skips gate and approvals, recorded, post-review scheduled.")] = False,
-    evidence: Annotated[list[str], typer.Option("--evidence", help="Link or path (repeatable).")] = [],  # noqa: B006
+    expect: Annotated[
+        str | None,
+        typer.Option("--expect", help="Version the env must point at now ('none' for empty)."),
+    ] = None,
+    accept_inconclusive: Annotated[
+        bool, typer.Option("--accept-inconclusive", help="Approver accepts an inconclusive gate.")
+    ] = False,
+    emergency: Annotated[
+        bool,
+        typer.Option(
+            "--emergency",
+            help="Incident path: skips gate and approvals, recorded, post-review scheduled.",
+        ),
+    ] = False,
+    evidence: Annotated[
+        list[str], typer.Option("--evidence", help="Link or path (repeatable).")
+    ] = [],  # noqa: B006
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -120,14 +169,23 @@ def promote(
 
     expected: Any = CURRENT if expect is None else (None if expect == "none" else expect)
     res = do_promote(
-        _registry(repo), ref, to=to, by=by, reason=reason, expected_current=expected,
-        accept_inconclusive=accept_inconclusive, emergency=emergency, evidence=evidence,
+        _registry(repo),
+        ref,
+        to=to,
+        by=by,
+        reason=reason,
+        expected_current=expected,
+        accept_inconclusive=accept_inconclusive,
+        emergency=emergency,
+        evidence=evidence,
     )
     if json_:
         emit_json(res.to_dict())
         return
     m = res.move
-    console.print(f"Promoted {res.prompt} {m.previous or '∅'} → {m.version} in {res.env} ({m.kind.value}, audit #{res.audit_seq})")
+    console.print(
+        f"Promoted {res.prompt} {m.previous or '∅'} → {m.version} in {res.env} ({m.kind.value}, audit #{res.audit_seq})"
+    )
     for w in res.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
 

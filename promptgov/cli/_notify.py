@@ -8,7 +8,9 @@ import typer
 
 from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
 
-notify_app = typer.Typer(help="Send test notifications and retry failed deliveries.", no_args_is_help=True)
+notify_app = typer.Typer(
+    help="Send test notifications and retry failed deliveries.", no_args_is_help=True
+)
 
 
 def _repo(repo: Any) -> Any:
@@ -37,7 +39,9 @@ def test(
     """Send a test message to every target subscribed to test events (exit 1 if one fails)."""
     from ..announce import send_test
 
-    _report(send_test(_repo(repo), by=by), json_, "no notification targets configured in promptgov.yml")
+    _report(
+        send_test(_repo(repo), by=by), json_, "no notification targets configured in promptgov.yml"
+    )
 
 
 @notify_app.command("retry")
@@ -58,7 +62,9 @@ def pending(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         emit_json([i.to_dict() for i in items])
         return
     for i in items:
-        console.print(f"{i.target}: {i.notification.title} ({i.attempts} attempt(s), last error: {i.last_error})")
+        console.print(
+            f"{i.target}: {i.notification.title} ({i.attempts} attempt(s), last error: {i.last_error})"
+        )
     if not items:
         console.print("nothing pending")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -29,8 +29,12 @@ def _parse_vars(pairs: list[str]) -> dict[str, str]:
 
 
 def init(
-    directory: Annotated[Optional[Path], typer.Argument(help="Where to create it (default: .).")] = None,
-    example: Annotated[bool, typer.Option("--example", help="Add a working sample prompt.")] = False,
+    directory: Annotated[
+        Path | None, typer.Argument(help="Where to create it (default: .).")
+    ] = None,
+    example: Annotated[
+        bool, typer.Option("--example", help="Add a working sample prompt.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Lay out a governed repository."""
@@ -42,7 +46,9 @@ def init(
     else:
         console.print(f"Initialised governed repository in {repo.root}")
         if example:
-            console.print("Next: promptgov add support-reply --message 'first version' --author you")
+            console.print(
+                "Next: promptgov add support-reply --message 'first version' --author you"
+            )
 
 
 def add(
@@ -50,7 +56,7 @@ def add(
     message: Annotated[str, typer.Option("--message", "-m", help="What changed.")],
     author: Annotated[str, typer.Option("--author", help="Who wrote it.")],
     bump: Annotated[str, typer.Option(help="patch, minor or major.")] = "patch",
-    version: Annotated[Optional[str], typer.Option("--version", help="Explicit X.Y.Z.")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Explicit X.Y.Z.")] = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -63,7 +69,9 @@ def add(
     if json_:
         emit_json(rec.model_dump(mode="json"))
     else:
-        console.print(f"Registered {name}@{rec.version} sha256:{rec.sha256[:12]} ({rec.status.value})")
+        console.print(
+            f"Registered {name}@{rec.version} sha256:{rec.sha256[:12]} ({rec.status.value})"
+        )
 
 
 def list_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
@@ -72,7 +80,7 @@ def list_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 
 
 def status(
-    name: Annotated[Optional[str], typer.Argument(help="One prompt (default: all).")] = None,
+    name: Annotated[str | None, typer.Argument(help="One prompt (default: all).")] = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -88,8 +96,11 @@ def status(
     table = Table("prompt", "versions", "latest", *envs, "working copy", box=None)
     for r in rows:
         table.add_row(
-            r.name, str(r.versions), r.latest or "—",
-            *[r.environments.get(e) or "—" for e in envs], r.working_copy,
+            r.name,
+            str(r.versions),
+            r.latest or "—",
+            *[r.environments.get(e) or "—" for e in envs],
+            r.working_copy,
         )
     console.print(table)
 
@@ -113,7 +124,9 @@ def show(
         return
     r = v.record
     console.print(f"[bold]{v.ref}[/bold]  sha256:{r.sha256}")
-    console.print(f"status: {r.status.value}   author: {r.author}   created: {r.created_at:%Y-%m-%d %H:%M:%S}Z")
+    console.print(
+        f"status: {r.status.value}   author: {r.author}   created: {r.created_at:%Y-%m-%d %H:%M:%S}Z"
+    )
     console.print(f"parent: {r.parent or '—'}   message: {r.message}")
     if r.restored_from:
         console.print(f"restored from {r.restored_from}, rolled back from {r.rolled_back_from}")
@@ -204,7 +217,10 @@ def verify(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         for p in report.problems:
             console.print(f"[red]✗[/red] {p}", markup=True)
         summary = ", ".join(f"{v} {k}" for k, v in report.checked.items())
-        console.print(("[green]✓ verified[/green] " if report.ok else "[red]✗ problems found[/red] ") + summary)
+        console.print(
+            ("[green]✓ verified[/green] " if report.ok else "[red]✗ problems found[/red] ")
+            + summary
+        )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -214,7 +230,9 @@ def schema(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     from ..maintenance import regenerate_schemas
 
     written = regenerate_schemas(_registry(repo).repo)
-    emit_json(written) if json_ else console.print("\n".join(f"wrote {p}" for p in written) or "up to date")
+    emit_json(written) if json_ else console.print(
+        "\n".join(f"wrote {p}" for p in written) or "up to date"
+    )
 
 
 def docs(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
@@ -222,7 +240,9 @@ def docs(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     from ..maintenance import regenerate_docs
 
     written = regenerate_docs(_registry(repo).repo)
-    emit_json(written) if json_ else console.print("\n".join(f"wrote {p}" for p in written) or "up to date")
+    emit_json(written) if json_ else console.print(
+        "\n".join(f"wrote {p}" for p in written) or "up to date"
+    )
 
 
 def register(app: typer.Typer) -> None:

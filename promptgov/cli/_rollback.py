@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -14,7 +14,10 @@ def print_result(res: Any) -> None:
     plan = res.plan
     for c in plan.candidates:
         mark = "[green]✓[/green]" if c.eligible else "[yellow]skip[/yellow]"
-        console.print(f"  {mark} {c.version}" + ("" if c.eligible else f": {'; '.join(c.reasons)}"), markup=True)
+        console.print(
+            f"  {mark} {c.version}" + ("" if c.eligible else f": {'; '.join(c.reasons)}"),
+            markup=True,
+        )
     if res.dry_run:
         console.print(
             f"Dry run: would roll {plan.prompt} in {plan.env} back from {plan.current} to {plan.target} "
@@ -22,9 +25,13 @@ def print_result(res: Any) -> None:
         )
         return
     if res.already_done:
-        console.print(f"Already rolled back: {plan.env} serves {plan.new_version} (restored {plan.target}, rolled back from {plan.current}); nothing was repeated.")
+        console.print(
+            f"Already rolled back: {plan.env} serves {plan.new_version} (restored {plan.target}, rolled back from {plan.current}); nothing was repeated."
+        )
     else:
-        console.print(f"Rolled back {plan.prompt} in {plan.env}: {plan.current} → {plan.new_version} (restored {plan.target})")
+        console.print(
+            f"Rolled back {plan.prompt} in {plan.env}: {plan.current} → {plan.new_version} (restored {plan.target})"
+        )
     if res.gate is not None:
         from ._gate import print_gate
 
@@ -38,17 +45,45 @@ def print_result(res: Any) -> None:
 
 
 def rollback(
-    name: Annotated[Optional[str], typer.Argument(help="Prompt name.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Prompt name.")] = None,
     env: Annotated[str, typer.Option("--env", help="Environment to roll back.")] = "prod",
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded and announced).")] = "",
     authorized_by: Annotated[str, typer.Option("--authorized-by", help="Who authorized it.")] = "",
-    evidence: Annotated[list[str], typer.Option("--evidence", help="Failing eval run, drift report, complaint… (repeatable).")] = [],  # noqa: B006
-    to: Annotated[Optional[str], typer.Option("--to", help="Restore this version instead of the last known good.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="With --to: restore a target that is not eligible (recorded).")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and every skipped candidate; change nothing.")] = False,
-    emergency: Annotated[bool, typer.Option("--emergency", help="Keep the restore even if its gate fails (flagged, follow-up recorded).")] = False,
-    skip_evals: Annotated[bool, typer.Option("--skip-evals", help="With --emergency only: do not re-run evals (recorded).")] = False,
-    description: Annotated[Optional[str], typer.Option("--description", help="Short title (default 'Rollback to <version>').")] = None,
+    evidence: Annotated[
+        list[str],
+        typer.Option("--evidence", help="Failing eval run, drift report, complaint… (repeatable)."),
+    ] = [],  # noqa: B006
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Restore this version instead of the last known good."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="With --to: restore a target that is not eligible (recorded)."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the plan and every skipped candidate; change nothing."
+        ),
+    ] = False,
+    emergency: Annotated[
+        bool,
+        typer.Option(
+            "--emergency",
+            help="Keep the restore even if its gate fails (flagged, follow-up recorded).",
+        ),
+    ] = False,
+    skip_evals: Annotated[
+        bool,
+        typer.Option("--skip-evals", help="With --emergency only: do not re-run evals (recorded)."),
+    ] = False,
+    description: Annotated[
+        str | None,
+        typer.Option("--description", help="Short title (default 'Rollback to <version>')."),
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish interrupted rollbacks.")] = False,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
@@ -67,8 +102,17 @@ def rollback(
     else:
         results = [
             do_rollback(
-                registry, name, env=env, reason=reason, authorized_by=authorized_by, evidence=evidence,
-                to=to, force=force, dry_run=dry_run, emergency=emergency, skip_evals=skip_evals,
+                registry,
+                name,
+                env=env,
+                reason=reason,
+                authorized_by=authorized_by,
+                evidence=evidence,
+                to=to,
+                force=force,
+                dry_run=dry_run,
+                emergency=emergency,
+                skip_evals=skip_evals,
                 description=description,
             )
         ]
