@@ -390,7 +390,7 @@ def scan_log(data: bytes) -> LogScan:
                     problem,
                     seq=expect,
                     line=_line_of(data, start)
-                    if problem.startswith("record")
+                    if not problem.startswith("heading")
                     else _line_of(data, pos + 1),
                     kind="entry",
                 )
