@@ -1,0 +1,308 @@
+"""Complaints against a serving version, and auditors' flags that quarantine a version.
+
+A complaint is stored in ``logs/complaints/<name>.jsonl`` (append-only, one JSON object a
+line) together with its audit entry, in one transaction; the ``complaints`` trigger counts
+them. A flag quarantines the version with source ``audit-flag``, so it is never chosen as
+last known good and the ``audit_flags`` trigger fires while it serves; only an allowed
+approver can clear a quarantine, and both acts are audit-logged.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._fs import read_bytes
+from .errors import Conflict, InputError, InvalidFile, NotFound, PermissionDenied
+from .lifecycle import can_transition
+from .model import Environment, LifecycleState, Quarantine, VersionRecord, utcnow
+from .monitor.policy import Severity
+from .promotion import allowed_approver
+from .registry import Registry, parse_ref
+
+__all__ = [
+    "COMPLAINTS_DIR",
+    "MAX_TEXT",
+    "Complaint",
+    "clear_quarantine",
+    "complaints",
+    "flag_version",
+    "report_complaint",
+]
+
+COMPLAINTS_DIR = "logs/complaints"
+#: Longest complaint text kept; longer texts belong in an evidence file.
+MAX_TEXT = 4000
+DEFAULT_SEVERITY = Severity.MEDIUM
+
+
+class Complaint(BaseModel):
+    """One recorded complaint: about which served content, by whom, how bad, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(description="Unique id, e.g. c-20260301T120000Z-1a2b3c.")
+    prompt: str
+    env: str = Field(description="Environment whose output was complained about.")
+    version: str = Field(description="Version serving in env when the complaint was made.")
+    sha256: str = Field(description="Content hash of that version.")
+    at: datetime
+    by: str = Field(description="Who reported it (a user, a support agent, a stakeholder).")
+    severity: Severity
+    text: str
+    evidence: list[str] = Field(
+        default_factory=list, description="Links or files: transcripts, tickets."
+    )
+    audit_seq: int | None = None
+
+
+def _path(name: str) -> str:
+    return f"{COMPLAINTS_DIR}/{name}.jsonl"
+
+
+def parse_severity(value: str | Severity) -> Severity:
+    """``"high"`` → :attr:`Severity.HIGH`; anything else is an :class:`InputError`."""
+    try:
+        return Severity(str(value).strip().lower())
+    except ValueError:
+        choices = ", ".join(s.value for s in Severity)
+        raise InputError(f"unknown severity {value!r}; use one of {choices}.") from None
+
+
+def report_complaint(
+    registry: Registry,
+    name: str,
+    *,
+    text: str,
+    by: str,
+    severity: str | Severity = DEFAULT_SEVERITY,
+    evidence: Iterable[str] = (),
+    env: str = "prod",
+) -> Complaint:
+    """Record a complaint against the version ``name`` serves in ``env``.
+
+    The complaint line and its ``complaint`` audit entry are written in one transaction,
+    so neither exists without the other.
+
+    Raises:
+        InputError: empty text or reporter, unknown severity, text over :data:`MAX_TEXT`.
+        NotFound: unknown prompt or environment, or nothing is deployed there.
+    """
+    sev = parse_severity(severity)
+    if not text.strip():
+        raise InputError("a complaint needs --complaint TEXT saying what went wrong.")
+    if not by.strip():
+        raise InputError("a complaint needs --by: who reported it.")
+    if len(text) > MAX_TEXT:
+        raise InputError(
+            f"complaint text is {len(text)} characters (limit {MAX_TEXT}); put the full "
+            "transcript in a file and pass it with --evidence."
+        )
+    repo = registry.repo
+    repo.check_env(env)
+    links = [e for e in evidence if e.strip()]
+    with repo.transaction() as txn:
+        reg = repo.registry(txn)
+        entry = registry.entry(name, reg)
+        current = entry.environments.get(env, Environment()).current
+        if current is None:
+            raise NotFound(
+                f"{name} is not deployed to {env}, so there is no served version to complain "
+                f"about; check the prompt name and --env.",
+                prompt=name,
+                env=env,
+            )
+        rec = registry.record(name, current, reg)
+        now = utcnow()
+        draft = Complaint(
+            id=f"c-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}",
+            prompt=name,
+            env=env,
+            version=rec.version,
+            sha256=rec.sha256,
+            at=now,
+            by=by,
+            severity=sev,
+            text=text,
+            evidence=links,
+        )
+        seq = repo.audit(
+            txn,
+            action="complaint",
+            actor=by,
+            prompt=name,
+            env=env,
+            to_version=rec.version,
+            to_sha256=rec.sha256,
+            reason=f"{sev.value} complaint: {text[:200]}",
+            evidence=links,
+            details={"complaint_id": draft.id, "severity": sev.value},
+        )
+        complaint = draft.model_copy(update={"audit_seq": seq})
+        line = json.dumps(complaint.model_dump(mode="json"), ensure_ascii=False) + "\n"
+        txn.append(_path(name), line.encode("utf-8"))
+    return complaint
+
+
+def complaints(
+    registry: Registry,
+    name: str,
+    *,
+    env: str | None = None,
+    sha256: str | None = None,
+    since: datetime | None = None,
+) -> list[Complaint]:
+    """Recorded complaints about ``name``, oldest first, optionally filtered.
+
+    Raises:
+        InvalidFile: a line of the complaints file is not a complaint (named by line).
+    """
+    rel = _path(name)
+    parse_ref(name)
+    raw = read_bytes(registry.repo.path(rel))
+    out: list[Complaint] = []
+    for i, line in enumerate((raw or b"").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            c = Complaint.model_validate_json(line)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            raise InvalidFile(
+                f"{rel} line {i}: {first['msg']}. Restore the file from git; it is written "
+                "only by 'promptgov report'."
+            ) from None
+        if env is not None and c.env != env:
+            continue
+        if sha256 is not None and c.sha256 != sha256:
+            continue
+        if since is not None and c.at < since:
+            continue
+        out.append(c)
+    return out
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def _versioned(registry: Registry, ref: str) -> tuple[str, VersionRecord]:
+    """Resolve ``name@version`` (or ``name@env``); a bare name is refused as ambiguous."""
+    if "@" not in ref:
+        raise InputError(f"name the version: use {ref}@<version> (or {ref}@<env>).")
+    return registry.resolve(ref)
+
+
+def flag_version(registry: Registry, ref: str, *, reason: str, by: str) -> VersionRecord:
+    """Record an auditor's flag on ``ref`` and quarantine it (source ``audit-flag``).
+
+    A flagged version is never chosen as last known good, cannot be approved or promoted,
+    and fires the ``audit_flags`` trigger while it serves. An existing quarantine for
+    another reason is replaced by the flag (the old one is kept in the audit entry).
+
+    Raises:
+        InputError: empty reason or auditor, or no version named.
+        Conflict: the version is already flagged.
+    """
+    if not reason.strip() or not by.strip():
+        raise InputError("a flag needs --reason and --by (the auditor).")
+    repo = registry.repo
+    name, _ = _versioned(registry, ref)
+    with repo.transaction() as txn:
+        reg = repo.registry(txn)
+        name, rec = registry.resolve(ref, reg)
+        old = rec.quarantine
+        if old is not None and old.source == "audit-flag":
+            raise Conflict(
+                f"{name}@{rec.version} is already flagged by {old.by} ({old.reason}); "
+                "clear it first with 'promptgov quarantine clear' to flag it again.",
+                prompt=name,
+                version=rec.version,
+            )
+        q = Quarantine(reason=reason, by=by, at=utcnow(), source="audit-flag")
+        status = rec.status
+        if can_transition(status, LifecycleState.QUARANTINED):
+            status = LifecycleState.QUARANTINED
+        new = rec.model_copy(update={"quarantine": q, "status": status})
+        _replace(registry, txn, reg, name, new)
+        repo.audit(
+            txn,
+            action="flag",
+            actor=by,
+            prompt=name,
+            to_version=rec.version,
+            to_sha256=rec.sha256,
+            reason=reason,
+            details={
+                "quarantine_source": "audit-flag",
+                "serving_in": _serving_envs(registry, reg, name, rec.version),
+                "replaced_quarantine": old.model_dump(mode="json") if old else None,
+            },
+        )
+    return new
+
+
+def clear_quarantine(
+    registry: Registry, ref: str, *, by: str, reason: str, env: str | None = None
+) -> VersionRecord:
+    """Lift the quarantine of ``ref``: only an approver allowed for ``env`` may do it.
+
+    ``env`` defaults to the last environment in promotion order (the strictest). The
+    cleared quarantine is kept in the audit entry; the version becomes eligible as last
+    known good again if it meets every other condition.
+
+    Raises:
+        InputError: empty reason or approver, or no version named.
+        PermissionDenied: ``by`` is not an allowed approver for ``env``.
+        Conflict: the version is not quarantined.
+    """
+    if not reason.strip() or not by.strip():
+        raise InputError("clearing a quarantine needs --by (an approver) and --reason.")
+    repo = registry.repo
+    env = repo.check_env(env or repo.config.env_names[-1])
+    if not allowed_approver(repo.config, env, by):
+        policy = repo.config.environment(env)
+        allowed = ", ".join(policy.approvals.approvers) if policy else ""
+        raise PermissionDenied(
+            f"{by} may not clear a quarantine: only approvers for {env} may ({allowed}; "
+            "see promptgov.yml)."
+        )
+    _versioned(registry, ref)
+    with repo.transaction() as txn:
+        reg = repo.registry(txn)
+        name, rec = registry.resolve(ref, reg)
+        old = rec.quarantine
+        if old is None:
+            raise Conflict(f"{name}@{rec.version} is not quarantined; nothing to clear.")
+        serving = _serving_envs(registry, reg, name, rec.version)
+        status = rec.status
+        if status is LifecycleState.QUARANTINED:
+            status = LifecycleState.DEPLOYED if serving else LifecycleState.SUPERSEDED
+        new = rec.model_copy(update={"quarantine": None, "status": status})
+        _replace(registry, txn, reg, name, new)
+        repo.audit(
+            txn,
+            action="quarantine-clear",
+            actor=by,
+            prompt=name,
+            to_version=rec.version,
+            to_sha256=rec.sha256,
+            reason=reason,
+            approvers=[by],
+            details={"cleared": old.model_dump(mode="json"), "approver_env": env},
+        )
+    return new
+
+
+def _serving_envs(registry: Registry, reg: Any, name: str, version: str) -> list[str]:
+    entry = registry.entry(name, reg)
+    return sorted(e for e, state in entry.environments.items() if state.current == version)
+
+
+def _replace(registry: Registry, txn: Any, reg: Any, name: str, new: VersionRecord) -> None:
+    entry = registry.entry(name, reg)
+    versions = [new if r.version == new.version else r for r in entry.versions]
+    registry.save_entry(txn, reg, name, entry.model_copy(update={"versions": versions}))
