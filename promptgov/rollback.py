@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import _yaml, gitops_hooks
-from ._fs import Transaction
+from ._fs import Transaction, fault_point
 from .docs_gen import CHECKLIST
 from .errors import Conflict, GateFailed, InputError, NotFound, PromptGovError
 from .gate import GateReport
@@ -202,6 +202,7 @@ def rollback(
         registry, plan, reason=reason, authorized_by=authorized_by, evidence=evidence or [],
         emergency=emergency, skip_evals=skip_evals, description=description,
     )
+    fault_point("rollback.after-restore")
     return _finish(registry, name, record, run_options=run_options, notify_policy=notify_policy)
 
 
@@ -241,7 +242,9 @@ def _finish(registry: Registry, name: str, record: RollbackRecord, *, run_option
                 prompt=name, env=record.env,
             )
     if record.status is RollbackStatus.EVALUATED:
+        fault_point("rollback.after-evals")
         record = _record(registry, name, record)
+        fault_point("rollback.after-log")
     if record.status is RollbackStatus.LOGGED:
         record = _notify(registry, name, record, notify_policy)
         result.record = record
@@ -505,9 +508,12 @@ def _rerun_evals(registry: Registry, name: str, record: RollbackRecord, run_opti
     if record.skip_evals:
         return _advance(registry, name, record, status=RollbackStatus.EVALUATED), None
     outcome = run_version_eval(registry, ref, by=record.authorized_by, options=run_options)
+    fault_point("rollback.after-eval-run")
     report = check_gate(registry, ref, env=record.env)
+    fault_point("rollback.after-gate")
     verdict = report.verdict
     record = _advance(registry, name, record, eval_run_id=outcome.run.run_id, gate_verdict=verdict)
+    fault_point("rollback.after-verdict")
     if verdict is GateVerdict.PASS:
         return _advance(registry, name, record, status=RollbackStatus.EVALUATED), report
     if record.emergency:
@@ -627,6 +633,7 @@ def _notify(registry: Registry, name: str, record: RollbackRecord, policy: Any) 
     results = announce(repo, note, prompt=name, env=record.env, version=record.new_version, policy=policy,
                        details={"rollback_id": record.id})
     deliveries = [r.to_dict() for r in results]
+    fault_point("rollback.after-notify-send")
     with repo.transaction() as txn:
         reg = repo.registry(txn)
         return _save_record(registry, txn, reg, name, record, status=RollbackStatus.COMPLETED, notifications=deliveries)
