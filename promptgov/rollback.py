@@ -208,6 +208,10 @@ def rollback(
 
 def resume(registry: Registry, name: str | None = None, *, run_options: Any = None, notify_policy: Any = None) -> list[RollbackResult]:
     """Finish every interrupted rollback (of ``name``, or of all prompts)."""
+    # Taking the lock rolls forward a transaction the crash left journaled, so the
+    # ledger read below sees it (a rollback killed mid-restore would look absent).
+    with registry.repo.transaction():
+        pass
     out = []
     for prompt, rec in pending_rollbacks(registry):
         if name is None or prompt == name:
