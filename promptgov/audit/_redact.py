@@ -76,13 +76,20 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+#: Cheap first pass: text without any of these cannot match a pattern above.
+_TRIGGER = re.compile(
+    r"(?i)private key|://|hooks\.slack|discord|webhook|googleapis|[?&;=:]|bearer|basic|sk-|"
+    r"gh[pousr]_|github_pat_|akia|asia|aiza|xox|eyj"
+)
+
+
 def redact_text(text: str) -> str:
     """``text`` with every credential pattern masked as ``[REDACTED]``.
 
     Audit entries are permanent and public to everyone who can read the repository,
     so anything that looks like a secret is removed before it is hashed.
     """
-    if not text:
+    if not text or not _TRIGGER.search(text):
         return text
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)

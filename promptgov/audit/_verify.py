@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,11 @@ _OPTIONAL_TEXT = (
 )
 _HASH_KEY = b',"hash":"'
 _STRAY_FENCE = b"\n```"
+_STR = frozenset({str})
+_TEXT_OR_NONE = frozenset({str, type(None)})
+_OPTIONAL_GET = operator.itemgetter(*_OPTIONAL_TEXT)
+_TIME_MATCH = TIME_RE.match
+_ACTION_MATCH = ACTION_RE.match
 _LOG_NAME = "audit/artifact-audit-log.md"
 
 
@@ -188,7 +194,42 @@ def _line_of(data: bytes, offset: int) -> int:
 
 
 def _field_problem(obj: dict[str, Any]) -> str | None:
-    """Why the record's fields are invalid, or None."""
+    """Why the record's fields are invalid, or None (fast path first: this runs per entry)."""
+    time, action, outcome = obj["time"], obj["action"], obj["outcome"]
+    actor, reason, tool, evidence, approvers = (
+        obj["actor"],
+        obj["reason"],
+        obj["tool_version"],
+        obj["evidence"],
+        obj["approvers"],
+    )
+    if (
+        obj["v"] == FORMAT_VERSION
+        and type(time) is str
+        and _TIME_MATCH(time) is not None
+        and type(action) is str
+        and _ACTION_MATCH(action) is not None
+        and type(actor) is str
+        and type(reason) is str
+        and type(tool) is str
+        and actor.strip()
+        and reason.strip()
+        and tool.strip()
+        and type(outcome) is str
+        and outcome in _OUTCOMES
+        and type(evidence) is list
+        and type(approvers) is list
+        and set(map(type, evidence)) <= _STR
+        and set(map(type, approvers)) <= _STR
+        and type(obj["details"]) is dict
+        and set(map(type, _OPTIONAL_GET(obj))) <= _TEXT_OR_NONE
+    ):
+        return None
+    return _field_reason(obj)
+
+
+def _field_reason(obj: dict[str, Any]) -> str:
+    """The first invalid field of a record that failed :func:`_field_problem`."""
     if obj["v"] != FORMAT_VERSION:
         return f"unsupported record format v={obj['v']!r}"
     time = obj["time"]
@@ -201,7 +242,7 @@ def _field_problem(obj: dict[str, Any]) -> str | None:
         value = obj[key]
         if type(value) is not str or not value.strip():
             return f"field {key!r} is empty"
-    if obj["outcome"] not in _OUTCOMES:
+    if type(obj["outcome"]) is not str or obj["outcome"] not in _OUTCOMES:
         return "field 'outcome' is not success, failure or pending"
     for key in ("evidence", "approvers"):
         value = obj[key]
@@ -213,7 +254,7 @@ def _field_problem(obj: dict[str, Any]) -> str | None:
         value = obj[key]
         if value is not None and type(value) is not str:
             return f"field {key!r} is not text"
-    return None
+    return "a field is invalid"
 
 
 def scan_log(data: bytes) -> LogScan:
@@ -232,9 +273,10 @@ def scan_log(data: bytes) -> LogScan:
     sha256 = hashlib.sha256
     hashes = scan.hashes
     prev = GENESIS_HASH
-    prev_b = prev.encode()
+    prefix = HASH_DOMAIN + prev.encode() + b"\x00"
     expect = 1
     count = 0
+    head_seq, head_hash = 0, GENESIS_HASH
     pos = data.find(HEADING)
     if pos == -1:
         fence = data.find(RECORD_FENCE)
@@ -309,8 +351,8 @@ def scan_log(data: bytes) -> LogScan:
         if eol == -1 or (eol + 5 > n and CLOSE_FENCE.startswith(data[eol:])):
             _torn(scan, data, pos, expect)
             break
-        after = eol + len(CLOSE_FENCE)
-        if data[eol:after] != CLOSE_FENCE:
+        after = eol + 5
+        if not data.startswith(CLOSE_FENCE, eol):
             report.add(
                 AuditProblem(
                     "record block is not closed by a ``` line",
@@ -324,23 +366,19 @@ def scan_log(data: bytes) -> LogScan:
                 break
             pos = nxt
             continue
-        line = data[start:eol]
         count += 1
         problem: str | None = None
-        stored = b""
+        stored = ""
         seq: Any = None
-        obj: Any = None
-        try:
-            if (
-                len(line) <= LINE_SUFFIX_LEN
-                or line[-LINE_SUFFIX_LEN:-66] != _HASH_KEY
-                or line[-2:] != b'"}'
-            ):
-                problem = "record does not end with its hash"
-            else:
-                stored = line[-66:-2]
-                body = line[:-LINE_SUFFIX_LEN] + b"}"
-                obj = loads(body)
+        if (
+            eol - start > LINE_SUFFIX_LEN
+            and data.startswith(_HASH_KEY, eol - LINE_SUFFIX_LEN)
+            and data.startswith(b'"}', eol - 2)
+        ):
+            stored = data[eol - 66 : eol - 2].decode("ascii", "replace")
+            body = data[start : eol - LINE_SUFFIX_LEN] + b"}"
+            try:
+                obj = loads(body.decode("utf-8"))
                 if type(obj) is not dict:
                     problem = "record is not a JSON object"
                 elif obj.keys() != BODY_KEYS:
@@ -366,11 +404,9 @@ def scan_log(data: bytes) -> LogScan:
                             "previous-hash link is broken: this entry does not follow "
                             f"entry {expect - 1} (an entry was replaced, inserted or re-chained)"
                         )
-                    elif sha256(HASH_DOMAIN + prev_b + b"\x00" + body).hexdigest().encode() != (
-                        stored
-                    ):
+                    elif sha256(prefix + body).hexdigest() != stored:
                         problem = "stored hash does not match the record: the entry was altered"
-                    elif not data.startswith(b"%b%d\n" % (HEADING, seq), pos):
+                    elif not data.startswith(b"\n## Entry %d\n" % seq, pos):
                         problem = f"heading does not say 'Entry {seq}': the heading was altered"
                     else:
                         problem = _field_problem(obj)
@@ -382,8 +418,10 @@ def scan_log(data: bytes) -> LogScan:
                             scan.rotations.append(
                                 (seq, _line_of(data, start), obj["details"], prev)
                             )
-        except (ValueError, TypeError, RecursionError, UnicodeError, KeyError, AttributeError):
-            problem = "record is not valid UTF-8 JSON"
+            except (ValueError, TypeError, RecursionError, KeyError, AttributeError):
+                problem = "record is not valid UTF-8 JSON"
+        else:
+            problem = "record does not end with its hash"
         if problem is not None:
             report.add(
                 AuditProblem(
@@ -395,20 +433,17 @@ def scan_log(data: bytes) -> LogScan:
                     kind="entry",
                 )
             )
-        try:
-            stored_text = stored.decode("ascii")
-        except UnicodeError:
-            stored_text = ""
-        hashes.append(stored_text)
+        hashes.append(stored)
         if problem is None:
-            report.head_seq = seq
-            report.head_hash = stored_text
+            head_seq, head_hash = seq, stored
         # Resynchronise on what the entry claims so one bad entry is one problem.
-        prev = stored_text if len(stored_text) == 64 else prev
-        prev_b = prev.encode()
+        if len(stored) == 64:
+            prev = stored
+            prefix = HASH_DOMAIN + prev.encode("ascii", "replace") + b"\x00"
         expect = (seq + 1) if isinstance(seq, int) and seq >= expect - 1 else expect + 1
-        scan.end = after
         pos = after
+    scan.end = pos if report.torn is None else report.torn.offset
+    report.head_seq, report.head_hash = head_seq, head_hash
     report.entries = count
     return scan
 
