@@ -55,8 +55,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1" + MASK,
     ),
     # Authorization headers and bearer tokens.
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]+=*"), r"\1" + MASK),
-    (re.compile(r"(?i)\b(basic\s+)[A-Za-z0-9+/]{8,}=*"), r"\1" + MASK),
+    # (a token has a digit in it, so prose like "the bearer of bad news" is left alone).
+    (
+        re.compile(r"(?i)\b(bearer\s+)(?=[A-Za-z0-9\-._~+/]*\d)[A-Za-z0-9\-._~+/]{8,}=*"),
+        r"\1" + MASK,
+    ),
+    (re.compile(r"(?i)(authorization\s*[:=]\s*basic\s+)[A-Za-z0-9+/]+=*"), r"\1" + MASK),
+    (re.compile(r"\b(Basic\s+)(?=[A-Za-z0-9+/]*[\d+/=])[A-Za-z0-9+/]{12,}=*"), r"\1" + MASK),
     # Provider API keys by shape: OpenAI/Anthropic sk-…, GitHub, AWS, Google, Slack, JWTs.
     (re.compile(r"\b(sk-)[A-Za-z0-9_\-]{12,}"), r"\1" + MASK),
     (re.compile(r"\b(gh[pousr]_)[A-Za-z0-9]{20,}"), r"\1" + MASK),

@@ -14,6 +14,7 @@ SECRETS = [
     ("anthropic sk-ant-api03-AAAAbbbbCCCCdddd1234", "AAAAbbbbCCCCdddd1234"),
     ("Authorization: Bearer eyJhbGciOi.payload123456.sig123456789", "payload123456"),
     ("header Bearer abc.DEF-123_456~xyz", "abc.DEF-123_456~xyz"),
+    ("Authorization: Basic YWxpY2U6c2VjcmV0", "YWxpY2U6c2VjcmV0"),
     ("https://api.example.com/v1?token=s3cr3tT0ken&page=2", "s3cr3tT0ken"),
     ("https://api.example.com/v1?page=2&key=AIzaLikeValue99", "AIzaLikeValue99"),
     ("https://api.example.com/v1?api_key=hunter2hunter2", "hunter2hunter2"),
@@ -69,6 +70,7 @@ def test_values_under_secret_keys_are_masked_whole(key: str) -> None:
         "sha256 " + "ab" * 32,
         "max_tokens=512 and temperature: 0.2",
         "see https://github.com/acme/prompts/pull/17",
+        "basic functionality works; the bearer of bad news approved",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
