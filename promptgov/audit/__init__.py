@@ -43,11 +43,6 @@ from ._redact import redact, redact_text
 from ._verify import AuditProblem, AuditVerifyReport, TornTail
 
 __all__ = [
-    "CHECKPOINTS_FILE",
-    "GENESIS_HASH",
-    "HASH_DOMAIN",
-    "HEAD_CACHE",
-    "LOG_FILE",
     "AuditAction",
     "AuditEntry",
     "AuditLog",
@@ -55,8 +50,13 @@ __all__ = [
     "AuditProblem",
     "AuditRecord",
     "AuditVerifyReport",
+    "CHECKPOINTS_FILE",
     "Checkpoint",
+    "GENESIS_HASH",
+    "HASH_DOMAIN",
+    "HEAD_CACHE",
     "KeyFiles",
+    "LOG_FILE",
     "RepairResult",
     "TornTail",
     "build_record",
