@@ -50,7 +50,8 @@ def test_txt_prompt_file_splits_on_separator_and_labels_with_path(tmp_path: Path
 def test_yaml_booleans_follow_js_yaml(tmp_path: Path) -> None:
     cfg_path = _write(
         tmp_path / "c.yaml",
-        "prompts: ['{{a}}']\nproviders: [echo]\ntests:\n  - vars: {a: yes, b: on, c: true, d: 2024-01-02}\n",
+        "prompts: ['{{a}}']\nproviders: [echo]\ntests:\n"
+        "  - vars: {a: yes, b: on, c: true, d: 2024-01-02}\n",
     )
     assert load_config(cfg_path).tests[0].vars == {
         "a": "yes",
