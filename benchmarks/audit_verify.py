@@ -115,16 +115,19 @@ def main() -> None:
             assert report.ok and report.entries == total, report.summary()
         print(f"verify in-process: best {min(walls):.2f} s wall / {min(cpus):.2f} s CPU "
               f"(median {statistics.median(walls):.2f} s wall) — target < 2 s")  # fmt: skip
-        w0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "promptgov", "audit", "verify", "--repo", str(root)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        wall = time.perf_counter() - w0
-        print(f"promptgov audit verify (whole process): {wall:.2f} s, exit {proc.returncode}: "
-              f"{proc.stdout.strip()}")  # fmt: skip
+        walls = []
+        for _ in range(3):
+            w0 = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-m", "promptgov", "audit", "verify", "--repo", str(root)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            walls.append(time.perf_counter() - w0)
+            assert proc.returncode == 0, proc.stderr
+        print(f"promptgov audit verify (whole process): best {min(walls):.2f} s, median "
+              f"{statistics.median(walls):.2f} s: {proc.stdout.strip()}")  # fmt: skip
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
