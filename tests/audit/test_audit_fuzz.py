@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conftest import LOG, record_spans
@@ -66,3 +67,33 @@ def test_verify_reads_garbage_file_from_disk(root: Path) -> None:
     (root / LOG).write_bytes(b"\x00\xff" * 1000 + HEADING + b"1\n" + RECORD_FENCE + b"{")
     report = AuditLog(root).verify()
     assert not report.ok and report.problems[0].kind == "torn"
+
+
+_CP_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=20)
+    | st.lists(st.integers(), max_size=3)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.binary(max_size=200)
+        | st.fixed_dictionaries(
+            {
+                k: _CP_VALUES
+                for k in ("v", "seq", "head", "key_id", "public_key", "time", "prev", "sig")
+            }
+        ).map(lambda d: json.dumps(d).encode()),
+        max_size=6,
+    )
+)
+def test_garbage_checkpoint_files_give_a_report(log50: bytes, lines: list[bytes]) -> None:
+    data = b"\n".join(lines)
+    report = verify_bytes(log50, checkpoints=data, external=[("outside.jsonl", data)])
+    if any(line.strip() for line in lines):
+        assert not report.ok
+    report.to_dict()
