@@ -13,7 +13,14 @@ import yaml
 from scipy import stats as st
 
 from promptgov.errors import InvalidFile
-from promptgov.gate import GateConfig, GateRules, RegressionRules, evaluate_gate, rows_from_v3
+from promptgov.gate import (
+    GateConfig,
+    GateReport,
+    GateRules,
+    RegressionRules,
+    evaluate_gate,
+    rows_from_v3,
+)
 from promptgov.model import GateVerdict
 
 from .conftest import run_cli, snapshot
@@ -83,7 +90,9 @@ def outcomes(passed: int, failed: int, **kw: Any) -> list[dict[str, Any]]:
     return [result(f"t{i}", i < passed, **kw) for i in range(passed + failed)]
 
 
-def gate(rows: list[dict[str, Any]], baseline: list[dict[str, Any]] | None = None, **rules: Any):
+def gate(
+    rows: list[dict[str, Any]], baseline: list[dict[str, Any]] | None = None, **rules: Any
+) -> GateReport:
     """Evaluate ``rules`` (over the built-in defaults) on hand-built rows."""
     config = GateConfig.model_validate({"defaults": rules})
     return evaluate_gate(

@@ -9,7 +9,6 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 import yaml
 
 from promptgov import Registry, Repo
-from promptgov._fs import Transaction, repo_lock
+from promptgov._fs import repo_lock
 from promptgov.audit import AuditLog
 from promptgov.errors import Conflict, GateFailed, InputError, NotFound
 from promptgov.model import LifecycleState, MoveKind, PromptSource, RollbackStatus
@@ -246,10 +245,19 @@ def test_tampered_object_is_refused(repo: Path) -> None:
     assert prod(repo) == "1.1.0"
 
 
+def test_tampered_card_is_refused(repo: Path) -> None:
+    sha = registry(repo).record(PROMPT, "1.0.0").card_sha256
+    obj = repo / f".promptgov/objects/{sha[:2]}/{sha[2:]}.card.json"
+    obj.write_bytes(obj.read_bytes().replace(b"alice@example.com", b"mallory@example.com"))
+    msg = refused(repo, *ROLLBACK_ARGS, "--authorized-by", "bob", code=1)
+    assert f".promptgov/objects/{sha[:2]}/{sha[2:]}.card.json has been altered" in msg
+    assert registry(repo).entry(PROMPT).rollbacks == []
+
+
 class _PromotingRepo(Repo):
     """A repository on which another process promotes 1.2.0 to prod just before the first write."""
 
-    def transaction(self) -> AbstractContextManager[Transaction]:
+    def transaction(self) -> Any:
         if not getattr(self, "_moved", False):
             self._moved = True
             args = (

@@ -28,7 +28,7 @@ from .conftest import run_cli, run_proc, snapshot
 from .flows import PROMPT, add_version, registry, release
 from .notify_sink import NotifySink
 
-ROLLBACK = (
+ROLLBACK: tuple[str, ...] = (
     "rollback",
     PROMPT,
     "--env",
@@ -38,7 +38,7 @@ ROLLBACK = (
     "--authorized-by",
     "bob",
 )
-RESUME = ("rollback", "--resume")
+RESUME: tuple[str, ...] = ("rollback", "--resume")
 #: The step boundaries, in the order the flow reaches them; each is followed by one write.
 BOUNDARIES = [
     "start",
@@ -108,7 +108,7 @@ def _check_settled(
     for env, state in entry.environments.items():
         for move in state.history:
             assert move.version in versions, (label, env, move)
-            assert move.audit_seq in by_seq, (label, env, move)
+            assert move.audit_seq is not None and move.audit_seq in by_seq, (label, env, move)
             assert by_seq[move.audit_seq].to_version == move.version, (label, env, move)
     # no version without its audit entry
     recorded = {a.to_version for a in audit if a.action in ("add", "rollback-start")}
@@ -130,7 +130,8 @@ def _check_settled(
     assert [a.action for a in audit].count("rollback") == 1, label
     assert [a.action for a in audit].count("rollback-start") == 1, label
     [log] = [e for e in reg.repo.changelog() if e.action == "rollback"]
-    assert log.audit_seq == rb.audit_seq and by_seq[rb.audit_seq].action == "rollback", label
+    assert rb.audit_seq is not None and log.audit_seq == rb.audit_seq, label
+    assert by_seq[rb.audit_seq].action == "rollback", label
     assert len(sink.received) == sent_before + 1 - told, (label, "notified exactly once")
     return "completed"
 
@@ -162,6 +163,12 @@ def test_kill_at_boundary_and_inside_the_next_write(
         at_boundary = tmp_path / "at-boundary"
         shutil.copytree(pre, at_boundary)
         assert [p for p, _ in pending_rollbacks(registry(at_boundary))] == [PROMPT]
+        before = snapshot(at_boundary)
+        again = run_cli(*ROLLBACK, "--repo", at_boundary)
+        assert again.exit_code == 2, again.stdout
+        assert "a rollback of support-reply in prod to 1.0.0 is unfinished (" in again.stderr
+        assert "finish it with 'promptgov rollback --resume'." in again.stderr
+        assert snapshot(at_boundary) == before
         sent = len(sink.received)
         assert _check_settled(at_boundary, template, sink, sent, boundary, told=told) == "completed"
         args = RESUME
