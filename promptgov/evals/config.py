@@ -40,12 +40,12 @@ __all__ = [
 ]
 
 try:
-    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader
+    _BaseLoader: type[Any] = yaml.CSafeLoader
 except AttributeError:  # libyaml not compiled in
     _BaseLoader = yaml.SafeLoader
 
 
-class _JsYamlLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _JsYamlLoader(_BaseLoader):  # type: ignore[misc]
     """js-yaml's reading of YAML: only true/false are booleans, dates stay strings."""
 
 

@@ -94,7 +94,7 @@ def _js_number_of(value: Any) -> float:
 def _filter_round(value: Any, precision: int = 0, method: str = "common") -> float | int:
     """Nunjucks ``round``: ``Math.round`` (half up), or floor/ceil, at ``precision`` digits."""
     factor = 10 ** int(precision)
-    number = _js_number_of(value) * factor
+    number: float = _js_number_of(value) * factor
     if not math.isfinite(number):
         return number
     if method == "ceil":
@@ -141,7 +141,9 @@ def _require_value(value: Any, name: str) -> None:
 
 def _strict(name: str) -> Any:
     """Jinja2's own filter ``name``, made to fail on null/undefined as Nunjucks' does."""
-    base = jinja2.defaults.DEFAULT_FILTERS[name]
+    from jinja2.filters import FILTERS
+
+    base = FILTERS[name]
     if getattr(base, "jinja_pass_arg", None) is not None:
 
         @jinja2.pass_environment
