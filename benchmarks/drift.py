@@ -1,9 +1,10 @@
-"""Drift check over 100,000 and 1,000,000 JSONL production records: wall time and peak memory.
+"""Drift over 100,000 and 1,000,000 JSONL production records: wall time and peak memory.
 
-Each run is a fresh process (interpreter start, imports, one streaming pass over the file,
-every drift check, JSON + Markdown rendering), timed from the outside; the child reports its
-own peak RSS via ``resource.getrusage``. Memory should not grow with the file: the windows
-keep exact counters and a bounded uniform sample, never the records.
+Two whole processes per size, each timed from the outside and reporting its own peak RSS via
+``resource.getrusage``: ``promptgov triggers`` on a governed repository (every trigger, the
+drift report in JSON and Markdown, the trigger report, state and audit entry written), and
+``check_drift_from_paths`` alone (the streaming pass and the checks). Memory should not grow
+with the file: the windows keep exact counters and a bounded uniform sample, never the records.
 
     .venv/bin/python benchmarks/drift.py            # 100k and 1M
     .venv/bin/python benchmarks/drift.py 200000     # any sizes
@@ -19,17 +20,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
 CHILD = """
 import json, resource, sys
 from datetime import datetime
 from promptgov.monitor import TimeWindow, check_drift_from_paths
-path, t0, mid, t1 = sys.argv[1], *map(datetime.fromisoformat, sys.argv[2:5])
+path, r0, r1, c0, c1 = sys.argv[1], *map(datetime.fromisoformat, sys.argv[2:6])
 report = check_drift_from_paths([path], prompt="support-reply", version="1.0.0",
-                                reference=TimeWindow(t0, mid), recent=TimeWindow(mid, t1))
+                                reference=TimeWindow(r0, r1), recent=TimeWindow(c0, c1))
 report.to_markdown(); json.dumps(report.to_dict())
 print(json.dumps({"status": report.status.value, "fired": report.fired,
                   "reference": report.reference["records"], "recent": report.recent["records"],
@@ -37,9 +38,37 @@ print(json.dumps({"status": report.status.value, "fired": report.fired,
                   "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 
 """
+# The whole ``promptgov triggers`` command in this process, then its peak RSS on stderr.
+CLI_CHILD = """
+import json, resource, sys
+from promptgov.cli import main
+try:
+    main(sys.argv[1:])
+    code = 0
+except SystemExit as exc:
+    code = exc.code
+sys.stderr.write(json.dumps({"exit": code,
+                             "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
 
 
-def generate(path: Path, n: int) -> None:
+@dataclass(frozen=True)
+class Windows:
+    """Where the generated records fall: the first half in ``reference``, the rest in ``recent``."""
+
+    reference: tuple[datetime, datetime]
+    recent: tuple[datetime, datetime]
+
+    def time(self, i: int, n: int) -> datetime:
+        """The time of record ``i`` of ``n``, spread evenly over its window."""
+        half = n // 2
+        (start, end), j, count = (
+            (self.reference, i, half) if i < half else (self.recent, i - half, n - half)
+        )
+        return start + (end - start) * (j / max(count, 1))
+
+
+def generate(path: Path, n: int, windows: Windows) -> None:
     """Write ``n`` realistic records (2% refusals, 3% length stops, 1% other prompt, a few bad)."""
     rng = random.Random(n)
     refusal = "I'm sorry, but I can't help with that request."
@@ -51,7 +80,7 @@ def generate(path: Path, n: int) -> None:
             length = int(rng.lognormvariate(5.0, 0.4))
             output = refusal if rng.random() < 0.02 else "Hi, " + "x" * length
             rec = {
-                "time": (T0 + timedelta(seconds=i * 0.5)).isoformat(),
+                "time": windows.time(i, n).isoformat(),
                 "prompt": "support-reply" if rng.random() > 0.01 else "other",
                 "version": "1.0.0",
                 "env": "prod",
@@ -68,28 +97,75 @@ def generate(path: Path, n: int) -> None:
             fh.write(json.dumps(rec) + "\n")
 
 
-def run(path: Path, n: int) -> dict[str, object]:
-    """One whole-process drift check; the windows split the file's time span in half."""
-    mid = T0 + timedelta(seconds=n * 0.25)
-    end = T0 + timedelta(seconds=n * 0.5 + 1)
+def _timed(args: list[str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run ``args``; wall seconds and the child's CPU seconds (user + system)."""
+    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(args, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the child: the wall time on a shared machine also counts other tenants.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return proc, time.perf_counter() - start, cpu
+
+
+def run(path: Path, windows: Windows) -> dict[str, object]:
+    """One whole-process drift check over ``windows``."""
+    times = [t.isoformat() for t in (*windows.reference, *windows.recent)]
+    proc, seconds, cpu = _timed([sys.executable, "-c", CHILD, str(path), *times])
+    proc.check_returncode()
+    result: dict[str, object] = json.loads(proc.stdout)
+    result.update(seconds=seconds, cpu=cpu)
+    return result
+
+
+def governed_repo(root: Path) -> datetime:
+    """A repository whose prod serves support-reply@1.0.0; returns when prod started serving it."""
+    from promptgov import Registry, approve, check_gate, init, promote, run_version_eval
+
+    init(root, example=True)
+    reg = Registry(root)
+    reg.add("support-reply", message="first", author="carol", version="1.0.0")
+    run_version_eval(reg, "support-reply@1.0.0", by="ci")
+    for env in ("dev", "staging", "prod"):
+        check_gate(reg, "support-reply@1.0.0", env=env)
+        if env != "dev":
+            approve(reg, "support-reply@1.0.0", env=env, by="alice")
+        promote(reg, "support-reply@1.0.0", to=env, by="alice", reason="release")
+    moves = Registry(root).entry("support-reply").environments["prod"].history
+    return moves[-1].at
+
+
+def run_triggers(root: Path, path: Path, at: datetime) -> dict[str, object]:
+    """``promptgov triggers support-reply --logs FILE --at AT --json`` as one process."""
     args = [
         sys.executable,
         "-c",
-        CHILD,
+        CLI_CHILD,
+        "triggers",
+        "support-reply",
+        "--repo",
+        str(root),
+        "--logs",
         str(path),
-        T0.isoformat(),
-        mid.isoformat(),
-        end.isoformat(),
+        "--at",
+        at.isoformat(),
+        "--json",
+        "--no-notify",
     ]
-    start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result: dict[str, object] = json.loads(out)
-    result["seconds"] = time.perf_counter() - start
-    # CPU seconds of the child: the wall time on a shared machine also counts other tenants.
-    result["cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return result
+    proc, seconds, cpu = _timed(args)
+    child = json.loads(proc.stderr.strip().splitlines()[-1])
+    report = json.loads(proc.stdout)
+    drift = report["triggers"][1]
+    return {
+        "status": drift["status"],
+        "reference": drift["samples"]["reference"],
+        "recent": drift["samples"]["recent"],
+        "malformed": drift["details"]["logs"]["malformed_count"],
+        "exit": child["exit"],
+        "maxrss_kb": child["maxrss_kb"],
+        "seconds": seconds,
+        "cpu": cpu,
+    }
 
 
 def power() -> None:
@@ -135,20 +211,31 @@ def main() -> None:
         return
     sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
     with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "repo"
+        promoted = governed_repo(root)
+        at = promoted + timedelta(days=10)
+        windows = Windows(
+            reference=(promoted + timedelta(minutes=1), promoted + timedelta(days=2)),
+            recent=(at - timedelta(hours=23), at - timedelta(minutes=1)),
+        )
         print(
-            f"{'records':>10} {'file MB':>8} {'wall s':>7} {'CPU s':>6} {'peak RSS MB':>12}  result"
+            f"{'run':<18} {'records':>10} {'file MB':>8} {'wall s':>7} {'CPU s':>6} "
+            f"{'peak RSS MB':>12}  result"
         )
         for n in sizes:
             path = Path(tmp) / f"prod-{n}.jsonl"
-            generate(path, n)
-            r = run(path, n)
+            generate(path, n, windows)
             mb = path.stat().st_size / 1e6
-            rss = int(r["maxrss_kb"]) / 1024  # type: ignore[call-overload]
-            print(
-                f"{n:>10,} {mb:>8.0f} {r['seconds']:>7.2f} {r['cpu']:>6.2f} {rss:>12.0f}  "
-                f"{r['status']} (windows {r['reference']:,} / {r['recent']:,}, "
-                f"malformed {r['malformed']})"
-            )
+            for label, r in (
+                ("promptgov triggers", run_triggers(root, path, at)),
+                ("drift check only", run(path, windows)),
+            ):
+                rss = int(r["maxrss_kb"]) / 1024  # type: ignore[call-overload]
+                print(
+                    f"{label:<18} {n:>10,} {mb:>8.0f} {r['seconds']:>7.2f} {r['cpu']:>6.2f} "
+                    f"{rss:>12.0f}  {r['status']} (windows {r['reference']:,} / "
+                    f"{r['recent']:,}, malformed {r['malformed']})"
+                )
 
 
 if __name__ == "__main__":
