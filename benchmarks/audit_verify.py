@@ -44,13 +44,27 @@ def _fields(i: int) -> dict[str, object]:
     }
 
 
-def _singles(log: AuditLog, start: int, count: int) -> list[float]:
-    times = []
+def _rchar() -> int:
+    """Bytes this process has read through syscalls so far (Linux), else 0."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _singles(log: AuditLog, start: int, count: int) -> tuple[list[float], list[float], float]:
+    """Wall and CPU seconds of each single append, and mean bytes read per append."""
+    walls, cpus = [], []
+    read0 = _rchar()
     for i in range(start, start + count):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         log.append(**_fields(i))  # type: ignore[arg-type]
-        times.append(time.perf_counter() - t0)
-    return times
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return walls, cpus, (_rchar() - read0) / count
 
 
 def _fill(log: AuditLog, start: int, count: int) -> float:
@@ -95,16 +109,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="promptgov-audit-bench-") as tmp:
         root = Path(tmp)
         log = AuditLog(root)
-        early = _singles(log, 0, singles)
+        early, early_cpu, early_read = _singles(log, 0, singles)
         fill = total - 2 * singles
         seconds = _fill(log, singles, fill)
         print(f"filled {fill:,} entries in batches of {BATCH}: {seconds:.1f} s "
               f"({seconds / fill * 1e6:.0f} µs per staged entry)")  # fmt: skip
-        late = _singles(log, singles + fill, singles)
+        late, late_cpu, late_read = _singles(log, singles + fill, singles)
         size = log.path.stat().st_size
-        print(f"single append, entries 1–{singles}: {_ms(early)}")
-        print(f"single append, entries {total - singles + 1:,}–{total:,}: {_ms(late)}")
-        print(f"late/early median ratio: {statistics.median(late) / statistics.median(early):.2f}")
+        for label, walls, cpus, read in (
+            (f"entries 1–{singles}", early, early_cpu, early_read),
+            (f"entries {total - singles + 1:,}–{total:,}", late, late_cpu, late_read),
+        ):
+            print(f"single append, {label}: wall {_ms(walls)}; CPU median "
+                  f"{statistics.median(cpus) * 1e3:.2f} ms; {read:,.0f} bytes read")  # fmt: skip
+        print(f"late/early median ratio: wall "
+              f"{statistics.median(late) / statistics.median(early):.2f}, CPU "
+              f"{statistics.median(late_cpu) / statistics.median(early_cpu):.2f}")  # fmt: skip
         print(f"log: {total:,} entries, {size / 1e6:.1f} MB")
         walls, cpus = [], []
         for _ in range(3):
