@@ -434,6 +434,8 @@ class AuditLog:
             try:
                 last = json.loads(previous)
             except ValueError:
+                last = None
+            if not isinstance(last, dict):
                 last = {}
             if last.get("seq") == report.head_seq and last.get("key_id") == kid:
                 return Checkpoint(
