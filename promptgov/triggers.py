@@ -284,7 +284,7 @@ def check_triggers(
 
 
 def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _serving(registry: Registry, name: str, env: str) -> _Subject:
@@ -352,7 +352,7 @@ def _eval_regression(
             pol,
             TriggerStatus.INSUFFICIENT_DATA,
             f"only one eval run ({latest.run_id}) on the current suite; a later run "
-            f"('promptgov eval {subj.name}@{subj.env} --scheduled') is compared with it",
+            "(e.g. 'promptgov monitor --run-evals') is compared with it",
             observation=latest.run_id,
         )
     cur = rows_from_v3(load_run_output(registry, latest), latest.output)
@@ -666,7 +666,7 @@ def _failing_tests(
         for run in r.eval_runs
         if run.scheduled
     ]
-    hint = f"schedule 'promptgov eval {subj.name}@{subj.env} --scheduled' or 'promptgov monitor --run-evals'"
+    hint = "schedule 'promptgov monitor --run-evals' to re-run the suite on the serving version"
     if not runs:
         return _result(
             t,
