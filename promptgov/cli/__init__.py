@@ -45,29 +45,45 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, map library errors to exit codes."""
-    debug = "--debug" in (argv if argv is not None else sys.argv)
-    args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
+    """Console-script entry point: run the app, map library errors to exit codes.
+
+    Usage errors are click's (exit 2, with the usage line); every
+    :class:`~promptgov.errors.PromptGovError` becomes ``error: <message>`` on stderr and
+    its ``exit_code``. ``--debug`` (or ``$PROMPTGOV_DEBUG``) shows the traceback instead.
+    """
+    raw = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in raw or bool(os.environ.get("PROMPTGOV_DEBUG"))
+    args = [a for a in raw if a != "--debug"]
     try:
-        rc = app(args=args, standalone_mode=False)
-        if isinstance(rc, int) and rc:
-            sys.exit(rc)
+        app(args=args, prog_name="promptgov", standalone_mode=True)
     except PromptGovError as exc:
-        if debug or os.environ.get("PROMPTGOV_DEBUG"):
+        if debug:
             raise
         err_console.print(f"[red]error:[/red] {exc.message}", markup=True)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("[red]aborted[/red]")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+    finally:
+        if args and args[0] not in ("rollback", "init", "--help"):
+            _warn_pending(args)
 
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+
+def _warn_pending(args: list[str]) -> None:
+    """Tell the user when an interrupted rollback waits for ``promptgov rollback --resume``."""
+    from pathlib import Path
+
+    from ._common import repo_path
+
+    repo_arg = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--repo"), None)
+    try:
+        from ..repo import Repo
+        from ..rollback import pending_rollbacks_summary
+
+        root = repo_path(Path(repo_arg) if repo_arg else None)
+        pending = pending_rollbacks_summary(Repo(root))
+    except Exception:  # noqa: BLE001 - a notice must never turn a result into a failure
+        return
+    for name, count in pending:
+        err_console.print(
+            f"[yellow]warning:[/yellow] {count} rollback(s) of {name} are unfinished; "
+            "finish them with 'promptgov rollback --resume'.",
+            markup=True,
+        )
