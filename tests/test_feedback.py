@@ -83,7 +83,7 @@ def test_bad_complaints_are_refused_and_write_nothing(
     before = snapshot(three)
     args = {"text": "bad", "by": "u", "severity": "low", **kwargs}
     with pytest.raises(error, match=message):
-        report_complaint(Registry(three), PROMPT, **args)  # type: ignore[arg-type]
+        report_complaint(Registry(three), PROMPT, **args)
     assert snapshot(three) == before
 
 
