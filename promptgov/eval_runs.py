@@ -33,7 +33,11 @@ class EvalOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"prompt": self.version.name, "version": self.version.version, "run": self.run.model_dump(mode="json")}
+        return {
+            "prompt": self.version.name,
+            "version": self.version.version,
+            "run": self.run.model_dump(mode="json"),
+        }
 
 
 def _engine_prompt(v: PromptVersion) -> Any:
@@ -53,7 +57,7 @@ def resolver_for(registry: Registry, under_test: PromptVersion) -> Any:
     def resolve(ref: str) -> list[Any] | None:
         if not ref.startswith(SCHEME):
             return None
-        target = ref[len(SCHEME):]
+        target = ref[len(SCHEME) :]
         name, _, sel = target.partition("@")
         if name == under_test.name and not sel:
             return [_engine_prompt(under_test)]
@@ -102,7 +106,9 @@ def run_version_eval(
     cfg_file = registry.repo.path(rel)
     cfg = load_config(cfg_file, prompt_resolver=resolver_for(registry, v))
     summary = run_eval(cfg, options or RunOptions())
-    return record_run(registry, v, summary.to_v3_dict(), suite=rel, by=by, scheduled=scheduled, summary=summary)
+    return record_run(
+        registry, v, summary.to_v3_dict(), suite=rel, by=by, scheduled=scheduled, summary=summary
+    )
 
 
 def record_run(
@@ -119,9 +125,15 @@ def record_run(
     results = v3.get("results", {})
     stats = results.get("stats") or {}
     try:
-        successes, failures, errors = int(stats["successes"]), int(stats["failures"]), int(stats.get("errors", 0))
+        successes, failures, errors = (
+            int(stats["successes"]),
+            int(stats["failures"]),
+            int(stats.get("errors", 0)),
+        )
     except (KeyError, TypeError, ValueError):
-        raise InvalidFile("eval output has no results.stats; it is not promptfoo v3 output.") from None
+        raise InvalidFile(
+            "eval output has no results.stats; it is not promptfoo v3 output."
+        ) from None
     total = successes + failures + errors
     run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     out_rel = f"{EVAL_LOG_DIR}/{v.name}/{run_id}.json"
@@ -163,7 +175,9 @@ def record_run(
     return EvalOutcome(v, ref, summary)
 
 
-def latest_run(registry: Registry, rec: VersionRecord, name: str, suite_sha: str | None = None) -> EvalRunRef | None:
+def latest_run(
+    registry: Registry, rec: VersionRecord, name: str, suite_sha: str | None = None
+) -> EvalRunRef | None:
     """The newest run recorded for ``rec``'s content hash (on ``suite_sha`` when given).
 
     Runs are found through every version sharing the hash, so a rollback version
@@ -184,7 +198,8 @@ def load_run_output(registry: Registry, run: EvalRunRef) -> dict[str, Any]:
     """The stored v3 output of ``run``."""
     raw = read_bytes(registry.repo.path(run.output))
     if raw is None:
-        raise NotFound(f"eval output {run.output} of run {run.run_id} is missing; re-run the evals.")
+        raise NotFound(
+            f"eval output {run.output} of run {run.run_id} is missing; re-run the evals."
+        )
     data: dict[str, Any] = json.loads(raw)
     return data
-

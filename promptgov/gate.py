@@ -47,13 +47,17 @@ class RegressionRules(BaseModel):
         default=0.05, ge=0, description="Largest allowed drop of any named metric's mean."
     )
     max_cost_increase: float | None = Field(
-        default=0.25, ge=0, description="Largest allowed relative increase of mean cost (0.25 = +25%)."
+        default=0.25,
+        ge=0,
+        description="Largest allowed relative increase of mean cost (0.25 = +25%).",
     )
     max_latency_increase: float | None = Field(
         default=None, ge=0, description="Largest allowed relative increase of mean latency."
     )
     alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance level of the tests.")
-    min_samples: int = Field(default=5, ge=1, description="Per side, below which a regression test cannot tell.")
+    min_samples: int = Field(
+        default=5, ge=1, description="Per side, below which a regression test cannot tell."
+    )
 
 
 class GateRules(BaseModel):
@@ -130,7 +134,9 @@ def gate_file_sha256(repo: Repo) -> str:
     """sha256 of the gate file's bytes: a promotion needs a verdict under the current file."""
     data = read_bytes(repo.path(repo.config.gate_file))
     if data is None:
-        raise InvalidFile(f"{repo.config.gate_file} is missing; restore it or run 'promptgov init'.")
+        raise InvalidFile(
+            f"{repo.config.gate_file} is missing; restore it or run 'promptgov init'."
+        )
     return hashlib.sha256(data).hexdigest()
 
 
@@ -182,12 +188,16 @@ def rows_from_v3(data: Mapping[str, Any], label: str = "results") -> list[TestRo
                 key=key,
                 description=desc,
                 success=bool(r.get("success")),
-                error=r.get("failureReason") == 2 or (not r.get("success") and bool(r.get("error")) and r.get("failureReason") is None),
+                error=r.get("failureReason") == 2
+                or (
+                    not r.get("success") and bool(r.get("error")) and r.get("failureReason") is None
+                ),
                 score=float(r.get("score") or 0.0),
                 named_scores={k: float(v) for k, v in (r.get("namedScores") or {}).items()},
                 cost=_num(r.get("cost")),
                 latency_ms=_num(r.get("latencyMs")),
-                provider=(provider.get("id") if isinstance(provider, dict) else str(provider or "")) or "",
+                provider=(provider.get("id") if isinstance(provider, dict) else str(provider or ""))
+                or "",
                 failed_metrics=failed,  # type: ignore[arg-type]
             )
         )
@@ -284,7 +294,12 @@ class GateReport:
         lines = [
             f"### Eval gate for {self.prompt or 'results'} → {self.env}: **{self.verdict.value}**",
             "",
-            f"{self.samples} results" + (f"; baseline {self.baseline_label} ({self.baseline_samples} results)" if self.baseline_label else ""),
+            f"{self.samples} results"
+            + (
+                f"; baseline {self.baseline_label} ({self.baseline_samples} results)"
+                if self.baseline_label
+                else ""
+            ),
             "",
             "| check | status | threshold | measured | baseline |",
             "| --- | --- | --- | --- | --- |",
@@ -341,8 +356,13 @@ def evaluate_gate(
     n = len(rows)
     min_results = rules.min_results or 0
     checks.append(
-        Check("min results", "pass" if n >= min_results else "inconclusive", min_results, n,
-              detail="" if n >= min_results else "too few results to judge")
+        Check(
+            "min results",
+            "pass" if n >= min_results else "inconclusive",
+            min_results,
+            n,
+            detail="" if n >= min_results else "too few results to judge",
+        )
     )
     passed, counted = _pass_counts(rows, errors_fail)
     rate = passed / counted if counted else 0.0
@@ -352,59 +372,110 @@ def evaluate_gate(
         base_rate = bp / bc if bc else None
     if rules.min_pass_rate is not None:
         checks.append(
-            Check("pass rate", "pass" if counted and rate >= rules.min_pass_rate - 1e-12 else "fail",
-                  rules.min_pass_rate, round(rate, 6), base_rate,
-                  f"{passed}/{counted} passed" + ("" if errors_fail else " (errors excluded)"))
+            Check(
+                "pass rate",
+                "pass" if counted and rate >= rules.min_pass_rate - 1e-12 else "fail",
+                rules.min_pass_rate,
+                round(rate, 6),
+                base_rate,
+                f"{passed}/{counted} passed" + ("" if errors_fail else " (errors excluded)"),
+            )
         )
     for metric, rule in sorted((rules.metrics or {}).items()):
         values = [r.named_scores[metric] for r in rows if metric in r.named_scores]
         mean = _mean(values)
         base = _mean(r.named_scores[metric] for r in baseline or [] if metric in r.named_scores)
-        status: CheckStatus = "inconclusive" if mean is None else "pass" if mean >= rule.min - 1e-12 else "fail"
-        checks.append(Check(f"metric {metric}", status, rule.min, mean, base, f"{len(values)} scores"))
+        status: CheckStatus = (
+            "inconclusive" if mean is None else "pass" if mean >= rule.min - 1e-12 else "fail"
+        )
+        checks.append(
+            Check(f"metric {metric}", status, rule.min, mean, base, f"{len(values)} scores")
+        )
     for desc in rules.critical_tests or []:
         matching = [r for r in rows if r.description == desc]
         status = "fail" if not matching or not all(r.success for r in matching) else "pass"
         checks.append(
-            Check(f"critical test {desc!r}", status, "all pass", f"{sum(r.success for r in matching)}/{len(matching)}",
-                  detail="" if matching else "no result with this description")
+            Check(
+                f"critical test {desc!r}",
+                status,
+                "all pass",
+                f"{sum(r.success for r in matching)}/{len(matching)}",
+                detail="" if matching else "no result with this description",
+            )
         )
     for metric in rules.critical_metrics or []:
         bad = [r.description or r.key for r in rows if metric in r.failed_metrics]
         checks.append(
-            Check(f"critical metric {metric}", "fail" if bad else "pass", "all pass", f"{len(bad)} failing",
-                  detail=", ".join(bad[:5]))
+            Check(
+                f"critical metric {metric}",
+                "fail" if bad else "pass",
+                "all pass",
+                f"{len(bad)} failing",
+                detail=", ".join(bad[:5]),
+            )
         )
     costs = [r.cost for r in rows if r.cost is not None]
     if rules.max_cost_per_call is not None:
         mean_cost = _mean(costs)
         checks.append(
-            Check("mean cost per call", "inconclusive" if mean_cost is None else "pass" if mean_cost <= rules.max_cost_per_call else "fail",
-                  rules.max_cost_per_call, mean_cost, _mean(r.cost for r in baseline or [] if r.cost is not None),
-                  "" if costs else "no result reports a cost")
+            Check(
+                "mean cost per call",
+                "inconclusive"
+                if mean_cost is None
+                else "pass"
+                if mean_cost <= rules.max_cost_per_call
+                else "fail",
+                rules.max_cost_per_call,
+                mean_cost,
+                _mean(r.cost for r in baseline or [] if r.cost is not None),
+                "" if costs else "no result reports a cost",
+            )
         )
     latencies = [r.latency_ms for r in rows if r.latency_ms is not None]
     if rules.max_p95_latency_ms is not None:
         p95 = _p95(latencies) if latencies else None
         checks.append(
-            Check("p95 latency ms", "inconclusive" if p95 is None else "pass" if p95 <= rules.max_p95_latency_ms else "fail",
-                  rules.max_p95_latency_ms, p95)
+            Check(
+                "p95 latency ms",
+                "inconclusive"
+                if p95 is None
+                else "pass"
+                if p95 <= rules.max_p95_latency_ms
+                else "fail",
+                rules.max_p95_latency_ms,
+                p95,
+            )
         )
     if rules.allowed_providers:
-        bad_p = sorted({r.provider for r in rows if not any(fnmatch.fnmatch(r.provider, pat) for pat in rules.allowed_providers)})
+        bad_p = sorted(
+            {
+                r.provider
+                for r in rows
+                if not any(fnmatch.fnmatch(r.provider, pat) for pat in rules.allowed_providers)
+            }
+        )
         checks.append(
-            Check("allowed providers", "fail" if bad_p else "pass", rules.allowed_providers,
-                  sorted({r.provider for r in rows}), detail=", ".join(bad_p))
+            Check(
+                "allowed providers",
+                "fail" if bad_p else "pass",
+                rules.allowed_providers,
+                sorted({r.provider for r in rows}),
+                detail=", ".join(bad_p),
+            )
         )
     report = GateReport(prompt, env, checks, n, baseline_label=baseline_label)
     if baseline is not None:
         report.baseline_samples = len(baseline)
-        checks.extend(_regressions(rows, baseline, rules.regression or RegressionRules(), errors_fail))
+        checks.extend(
+            _regressions(rows, baseline, rules.regression or RegressionRules(), errors_fail)
+        )
         _compare_tests(report, rows, baseline)
     return report
 
 
-def _regressions(rows: list[TestRow], baseline: list[TestRow], reg: RegressionRules, errors_fail: bool) -> list[Check]:
+def _regressions(
+    rows: list[TestRow], baseline: list[TestRow], reg: RegressionRules, errors_fail: bool
+) -> list[Check]:
     from . import stats
 
     out: list[Check] = []
@@ -412,17 +483,45 @@ def _regressions(rows: list[TestRow], baseline: list[TestRow], reg: RegressionRu
         cs, cn = _pass_counts(rows, errors_fail)
         bs, bn = _pass_counts(baseline, errors_fail)
         drop = (bs / bn if bn else 0) - (cs / cn if cn else 0)
-        res = stats.fisher_drop(bs, bn, cs, cn, alpha=reg.alpha, min_samples=reg.min_samples, min_drop=None)
-        out.append(_regression_check("regression: pass rate drop", drop, reg.max_pass_rate_drop, res.p_value, res.outcome.value, f"Fisher exact, n={bn}→{cn}"))
+        res = stats.fisher_drop(
+            bs, bn, cs, cn, alpha=reg.alpha, min_samples=reg.min_samples, min_drop=None
+        )
+        out.append(
+            _regression_check(
+                "regression: pass rate drop",
+                drop,
+                reg.max_pass_rate_drop,
+                res.p_value,
+                res.outcome.value,
+                f"Fisher exact, n={bn}→{cn}",
+            )
+        )
     if reg.max_metric_drop is not None:
-        metrics = sorted({m for r in rows for m in r.named_scores} & {m for r in baseline for m in r.named_scores})
+        metrics = sorted(
+            {m for r in rows for m in r.named_scores}
+            & {m for r in baseline for m in r.named_scores}
+        )
         for m in metrics:
             cur = [r.named_scores[m] for r in rows if m in r.named_scores]
             base = [r.named_scores[m] for r in baseline if m in r.named_scores]
             drop = (sum(base) / len(base)) - (sum(cur) / len(cur))
-            res = stats.mann_whitney_increase(cur, base, alpha=reg.alpha, min_samples=reg.min_samples)
-            out.append(_regression_check(f"regression: metric {m}", drop, reg.max_metric_drop, res.p_value, res.outcome.value, f"Mann-Whitney, n={len(base)}→{len(cur)}"))
-    for label, attr, limit in (("cost", "cost", reg.max_cost_increase), ("latency", "latency_ms", reg.max_latency_increase)):
+            shift = stats.mann_whitney_increase(
+                cur, base, alpha=reg.alpha, min_samples=reg.min_samples
+            )
+            out.append(
+                _regression_check(
+                    f"regression: metric {m}",
+                    drop,
+                    reg.max_metric_drop,
+                    shift.p_value,
+                    shift.outcome.value,
+                    f"Mann-Whitney, n={len(base)}→{len(cur)}",
+                )
+            )
+    for label, attr, limit in (
+        ("cost", "cost", reg.max_cost_increase),
+        ("latency", "latency_ms", reg.max_latency_increase),
+    ):
         if limit is None:
             continue
         cur = [getattr(r, attr) for r in rows if getattr(r, attr) is not None]
@@ -430,13 +529,28 @@ def _regressions(rows: list[TestRow], baseline: list[TestRow], reg: RegressionRu
         if not cur or not base:
             continue
         bmean = sum(base) / len(base)
-        increase = (sum(cur) / len(cur)) / bmean - 1 if bmean > 0 else (0.0 if sum(cur) == 0 else math.inf)
-        res = stats.mann_whitney_increase(base, cur, alpha=reg.alpha, min_samples=reg.min_samples)
-        out.append(_regression_check(f"regression: {label} increase", increase, limit, res.p_value, res.outcome.value, f"Mann-Whitney, n={len(base)}→{len(cur)}"))
+        increase = (
+            (sum(cur) / len(cur)) / bmean - 1 if bmean > 0 else (0.0 if sum(cur) == 0 else math.inf)
+        )
+        spike = stats.mann_whitney_increase(
+            base, cur, alpha=reg.alpha, min_samples=reg.min_samples
+        )
+        out.append(
+            _regression_check(
+                f"regression: {label} increase",
+                increase,
+                limit,
+                spike.p_value,
+                spike.outcome.value,
+                f"Mann-Whitney, n={len(base)}→{len(cur)}",
+            )
+        )
     return out
 
 
-def _regression_check(name: str, change: float, limit: float, p: float | None, outcome: str, test: str) -> Check:
+def _regression_check(
+    name: str, change: float, limit: float, p: float | None, outcome: str, test: str
+) -> Check:
     """Within the limit → pass; beyond it and significant → fail; beyond it but the test
     cannot tell (too few samples or p ≥ α) → inconclusive."""
     measured = round(change, 6)
@@ -486,6 +600,10 @@ def gate_results_file(
         config = load_gate_file(gate_file)
     base_rows = load_results(baseline) if baseline is not None else None
     return evaluate_gate(
-        load_results(results), config.rules(prompt, env), env=env, prompt=prompt,
-        baseline=base_rows, baseline_label=str(baseline) if baseline else None,
+        load_results(results),
+        config.rules(prompt, env),
+        env=env,
+        prompt=prompt,
+        baseline=base_rows,
+        baseline_label=str(baseline) if baseline else None,
     )

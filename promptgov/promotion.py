@@ -25,8 +25,8 @@ from .model import (
     LifecycleState,
     MoveKind,
     PointerMove,
-    PromptEntry,
     ProjectConfig,
+    PromptEntry,
     VersionRecord,
     utcnow,
 )
@@ -71,14 +71,21 @@ def check_gate(
     rows = rows_from_v3(load_run_output(registry, run), run.output)
     rules = load_gate_config(repo).rules(name, env)
     base_rows, base_label = _baseline(registry, name, rec, env, baseline, sha)
-    report = evaluate_gate(rows, rules, env=env, prompt=name, baseline=base_rows, baseline_label=base_label)
+    report = evaluate_gate(
+        rows, rules, env=env, prompt=name, baseline=base_rows, baseline_label=base_label
+    )
     if record:
         _record_gate(registry, name, rec, env, report, run.run_id, base_label)
     return report
 
 
 def _baseline(
-    registry: Registry, name: str, rec: VersionRecord, env: str, baseline: str | None, suite_sha: str
+    registry: Registry,
+    name: str,
+    rec: VersionRecord,
+    env: str,
+    baseline: str | None,
+    suite_sha: str,
 ) -> tuple[list[Any] | None, str | None]:
     entry = registry.entry(name)
     if baseline is None:
@@ -93,11 +100,19 @@ def _baseline(
     run = latest_run(registry, base_rec, name, suite_sha)
     if run is None:
         return None, f"{base_rec.version} (no run on this suite)"
-    return rows_from_v3(load_run_output(registry, run), run.output), f"{base_rec.version} (run {run.run_id})"
+    return rows_from_v3(
+        load_run_output(registry, run), run.output
+    ), f"{base_rec.version} (run {run.run_id})"
 
 
 def _record_gate(
-    registry: Registry, name: str, rec: VersionRecord, env: str, report: GateReport, run_id: str, base: str | None
+    registry: Registry,
+    name: str,
+    rec: VersionRecord,
+    env: str,
+    report: GateReport,
+    run_id: str,
+    base: str | None,
 ) -> None:
     repo = registry.repo
     gate_sha = gate_file_sha256(repo)
@@ -105,26 +120,46 @@ def _record_gate(
         reg = repo.registry(txn)
         entry = registry.entry(name, reg)
         result = GateResult(
-            env=env, verdict=report.verdict, sha256=rec.sha256, gate_sha256=gate_sha,
-            run_id=run_id, baseline_version=base, at=utcnow(),
+            env=env,
+            verdict=report.verdict,
+            sha256=rec.sha256,
+            gate_sha256=gate_sha,
+            run_id=run_id,
+            baseline_version=base,
+            at=utcnow(),
         )
         target = (
-            LifecycleState.EVALUATED_PASSED if report.verdict is GateVerdict.PASS else LifecycleState.EVALUATED_FAILED
+            LifecycleState.EVALUATED_PASSED
+            if report.verdict is GateVerdict.PASS
+            else LifecycleState.EVALUATED_FAILED
         )
         versions = []
         for r in entry.versions:
             if r.sha256 == rec.sha256:
                 new_status = r.status
-                if r.status in (LifecycleState.CANDIDATE, LifecycleState.EVALUATED_PASSED, LifecycleState.EVALUATED_FAILED):
+                if r.status in (
+                    LifecycleState.CANDIDATE,
+                    LifecycleState.EVALUATED_PASSED,
+                    LifecycleState.EVALUATED_FAILED,
+                ):
                     new_status = transition(r.status, target, version=r.version)
-                r = r.model_copy(update={"gate_results": [*r.gate_results, result], "status": new_status})
+                r = r.model_copy(
+                    update={"gate_results": [*r.gate_results, result], "status": new_status}
+                )
             versions.append(r)
         registry.save_entry(txn, reg, name, entry.model_copy(update={"versions": versions}))
         repo.audit(
-            txn, action="gate", actor="gate", prompt=name, env=env,
-            to_version=rec.version, to_sha256=rec.sha256, eval_run_id=run_id,
+            txn,
+            action="gate",
+            actor="gate",
+            prompt=name,
+            env=env,
+            to_version=rec.version,
+            to_sha256=rec.sha256,
+            eval_run_id=run_id,
             gate_verdict=report.verdict.value,
-            reason="; ".join(f"{c.name}: {c.status}" for c in report.failed()) or "all checks passed",
+            reason="; ".join(f"{c.name}: {c.status}" for c in report.failed())
+            or "all checks passed",
             details={"gate_sha256": gate_sha, "baseline": base},
         )
 
@@ -148,7 +183,13 @@ def allowed_approver(config: ProjectConfig, env: str, who: str) -> bool:
 
 
 def approve(
-    registry: Registry, ref: str, *, env: str, by: str, comment: str = "", accept_inconclusive: bool = False
+    registry: Registry,
+    ref: str,
+    *,
+    env: str,
+    by: str,
+    comment: str = "",
+    accept_inconclusive: bool = False,
 ) -> Approval:
     """Record ``by``'s approval of ``ref`` for ``env``.
 
@@ -177,17 +218,38 @@ def approve(
                 "(separation of duties); ask another approver.",
             )
         if rec.quarantine is not None:
-            raise Conflict(f"{name}@{rec.version} is quarantined ({rec.quarantine.reason}); it cannot be approved.")
+            raise Conflict(
+                f"{name}@{rec.version} is quarantined ({rec.quarantine.reason}); it cannot be approved."
+            )
         if any(a.env == env and a.by == by for a in rec.approvals):
             raise Conflict(f"{by} already approved {name}@{rec.version} for {env}.")
-        approval = Approval(env=env, by=by, at=utcnow(), comment=comment, accept_inconclusive=accept_inconclusive)
+        approval = Approval(
+            env=env, by=by, at=utcnow(), comment=comment, accept_inconclusive=accept_inconclusive
+        )
         status = rec.status
-        if status in (LifecycleState.EVALUATED_PASSED, LifecycleState.EVALUATED_FAILED, LifecycleState.APPROVED):
+        if status in (
+            LifecycleState.EVALUATED_PASSED,
+            LifecycleState.EVALUATED_FAILED,
+            LifecycleState.APPROVED,
+        ):
             status = transition(status, LifecycleState.APPROVED, version=rec.version)
-        _replace(registry, txn, reg, name, rec.model_copy(update={"approvals": [*rec.approvals, approval], "status": status}))
+        _replace(
+            registry,
+            txn,
+            reg,
+            name,
+            rec.model_copy(update={"approvals": [*rec.approvals, approval], "status": status}),
+        )
         repo.audit(
-            txn, action="approve", actor=by, prompt=name, env=env, to_version=rec.version,
-            to_sha256=rec.sha256, reason=comment or "approved", approvers=[by],
+            txn,
+            action="approve",
+            actor=by,
+            prompt=name,
+            env=env,
+            to_version=rec.version,
+            to_sha256=rec.sha256,
+            reason=comment or "approved",
+            approvers=[by],
             details={"accept_inconclusive": accept_inconclusive},
         )
     return approval
@@ -216,8 +278,12 @@ class PromotionResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "prompt": self.prompt, "env": self.env, "move": self.move.model_dump(mode="json"),
-            "audit_seq": self.audit_seq, "git_commit": self.git_commit, "warnings": self.warnings,
+            "prompt": self.prompt,
+            "env": self.env,
+            "move": self.move.model_dump(mode="json"),
+            "audit_seq": self.audit_seq,
+            "git_commit": self.git_commit,
+            "warnings": self.warnings,
         }
 
 
@@ -236,7 +302,13 @@ def _valid_approvers(config: ProjectConfig, env: str, rec: VersionRecord) -> lis
 
 
 def promotion_refusals(
-    registry: Registry, entry: PromptEntry, name: str, rec: VersionRecord, env: str, *, accept_inconclusive_by: str | None
+    registry: Registry,
+    entry: PromptEntry,
+    name: str,
+    rec: VersionRecord,
+    env: str,
+    *,
+    accept_inconclusive_by: str | None,
 ) -> tuple[list[str], GateVerdict | None, list[str]]:
     """Every reason ``rec`` may not enter ``env`` now (empty = allowed), the gate verdict
     and the approvers that count."""
@@ -255,20 +327,30 @@ def promotion_refusals(
     if rec.quarantine is not None:
         reasons.append(f"it is quarantined ({rec.quarantine.reason})")
     gate_sha = gate_file_sha256(repo)
-    results = [g for r in entry.versions if r.sha256 == rec.sha256 for g in r.gate_results if g.env == env]
+    results = [
+        g for r in entry.versions if r.sha256 == rec.sha256 for g in r.gate_results if g.env == env
+    ]
     current = [g for g in results if g.gate_sha256 == gate_sha]
     verdict = max(current, key=lambda g: g.at).verdict if current else None
     if not results:
-        reasons.append(f"it has no gate verdict for {env} (run 'promptgov eval' then 'promptgov gate --env {env}')")
+        reasons.append(
+            f"it has no gate verdict for {env} (run 'promptgov eval' then 'promptgov gate --env {env}')"
+        )
     elif verdict is None:
-        reasons.append(f"{config.gate_file} changed since its gate verdict; re-run 'promptgov gate --env {env}'")
+        reasons.append(
+            f"{config.gate_file} changed since its gate verdict; re-run 'promptgov gate --env {env}'"
+        )
     elif verdict is GateVerdict.FAIL:
         reasons.append(f"its gate verdict for {env} is fail")
     elif verdict is GateVerdict.INCONCLUSIVE:
         if accept_inconclusive_by is None:
-            reasons.append(f"its gate verdict for {env} is inconclusive (an approver may pass --accept-inconclusive)")
+            reasons.append(
+                f"its gate verdict for {env} is inconclusive (an approver may pass --accept-inconclusive)"
+            )
         elif not allowed_approver(config, env, accept_inconclusive_by):
-            reasons.append(f"{accept_inconclusive_by} is not an approver for {env} and cannot accept an inconclusive gate")
+            reasons.append(
+                f"{accept_inconclusive_by} is not an approver for {env} and cannot accept an inconclusive gate"
+            )
         elif accept_inconclusive_by == rec.author and not policy.approvals.allow_self_approval:
             # Accepting an inconclusive gate is an approval: separation of duties applies.
             reasons.append(
@@ -278,7 +360,9 @@ def promotion_refusals(
     approvers = _valid_approvers(config, env, rec)
     if len(approvers) < policy.approvals.required:
         have = f" (has: {', '.join(approvers)})" if approvers else ""
-        reasons.append(f"it needs {policy.approvals.required} approval(s) for {env}, has {len(approvers)}{have}")
+        reasons.append(
+            f"it needs {policy.approvals.required} approval(s) for {env}, has {len(approvers)}{have}"
+        )
     return reasons, verdict, approvers
 
 
@@ -329,15 +413,28 @@ def promote(
         if state.current == rec.version:
             raise Conflict(f"{to} already serves {name}@{rec.version}.")
         refusals, verdict, approvers = promotion_refusals(
-            registry, entry, name, rec, to, accept_inconclusive_by=by if accept_inconclusive else None
+            registry,
+            entry,
+            name,
+            rec,
+            to,
+            accept_inconclusive_by=by if accept_inconclusive else None,
         )
         if emergency:
             refusals = [r for r in refusals if "quarantined" in r]
         if refusals:
-            exc_type = GateInconclusive if verdict is GateVerdict.INCONCLUSIVE and len(refusals) == 1 and "inconclusive" in refusals[0] else GateFailed
+            exc_type = (
+                GateInconclusive
+                if verdict is GateVerdict.INCONCLUSIVE
+                and len(refusals) == 1
+                and "inconclusive" in refusals[0]
+                else GateFailed
+            )
             raise exc_type(
                 f"cannot promote {name}@{rec.version} to {to}: " + "; ".join(refusals) + ".",
-                prompt=name, version=rec.version, env=to,
+                prompt=name,
+                version=rec.version,
+                env=to,
             )
         kind = MoveKind.EMERGENCY if emergency else MoveKind.PROMOTE
         details: dict[str, Any] = {}
@@ -346,23 +443,50 @@ def promote(
         if accept_inconclusive and verdict is GateVerdict.INCONCLUSIVE:
             details["accepted_inconclusive_by"] = by
         seq = repo.audit(
-            txn, action="emergency-promote" if emergency else "promote", actor=by, prompt=name, env=to,
+            txn,
+            action="emergency-promote" if emergency else "promote",
+            actor=by,
+            prompt=name,
+            env=to,
             from_version=state.current,
             from_sha256=registry.record(name, state.current, reg).sha256 if state.current else None,
-            to_version=rec.version, to_sha256=rec.sha256, reason=reason, approvers=approvers,
-            gate_verdict=verdict.value if verdict else None, evidence=evidence or [], details=details,
+            to_version=rec.version,
+            to_sha256=rec.sha256,
+            reason=reason,
+            approvers=approvers,
+            gate_verdict=verdict.value if verdict else None,
+            evidence=evidence or [],
+            details=details,
         )
         move = PointerMove(
-            seq=len(state.history) + 1, version=rec.version, previous=state.current, kind=kind,
-            at=utcnow(), by=by, reason=reason, approvers=approvers, gate_verdict=verdict,
-            evidence=evidence or [], audit_seq=seq,
+            seq=len(state.history) + 1,
+            version=rec.version,
+            previous=state.current,
+            kind=kind,
+            at=utcnow(),
+            by=by,
+            reason=reason,
+            approvers=approvers,
+            gate_verdict=verdict,
+            evidence=evidence or [],
+            audit_seq=seq,
         )
         entry = move_pointer(entry, to, move)
         registry.save_entry(txn, reg, name, entry)
         repo.append_changelog(
-            txn, time=move.at, action=kind.value, prompt=name, version=rec.version, env=to,
-            from_version=state.current, summary=reason, author=by, approvers=approvers,
-            gate_verdict=verdict, links=evidence or [], audit_seq=seq,
+            txn,
+            time=move.at,
+            action=kind.value,
+            prompt=name,
+            version=rec.version,
+            env=to,
+            from_version=state.current,
+            summary=reason,
+            author=by,
+            approvers=approvers,
+            gate_verdict=verdict,
+            links=evidence or [],
+            audit_seq=seq,
         )
     result = PromotionResult(name, to, move, seq)
     gitops_hooks.after_move(repo, result, action=kind.value)
@@ -372,13 +496,26 @@ def promote(
 def move_pointer(entry: PromptEntry, env: str, move: PointerMove) -> PromptEntry:
     """``entry`` with ``env`` moved by ``move`` and lifecycle states updated."""
     state = entry.environments.get(env, Environment())
-    envs = {**entry.environments, env: Environment(current=move.version, history=[*state.history, move])}
+    envs = {
+        **entry.environments,
+        env: Environment(current=move.version, history=[*state.history, move]),
+    }
     serving = {e.current for e in envs.values() if e.current}
     versions = []
     for r in entry.versions:
         if r.version == move.version:
-            r = r.model_copy(update={"status": transition(r.status, LifecycleState.DEPLOYED, version=r.version)})
-        elif r.version == move.previous and r.version not in serving and r.status is LifecycleState.DEPLOYED:
-            r = r.model_copy(update={"status": transition(r.status, LifecycleState.SUPERSEDED, version=r.version)})
+            r = r.model_copy(
+                update={"status": transition(r.status, LifecycleState.DEPLOYED, version=r.version)}
+            )
+        elif (
+            r.version == move.previous
+            and r.version not in serving
+            and r.status is LifecycleState.DEPLOYED
+        ):
+            r = r.model_copy(
+                update={
+                    "status": transition(r.status, LifecycleState.SUPERSEDED, version=r.version)
+                }
+            )
         versions.append(r)
     return entry.model_copy(update={"environments": envs, "versions": versions})

@@ -27,8 +27,8 @@ from .model import (
     LifecycleState,
     MoveKind,
     PointerMove,
-    PromptContent,
     PromptCard,
+    PromptContent,
     PromptEntry,
     Quarantine,
     RollbackRecord,
@@ -110,20 +110,32 @@ class RollbackResult:
         """The specification's checklist, each line's status read from the ledger."""
         r = self.record
         done = r is not None and not self.dry_run
-        logged = done and r.status in (RollbackStatus.LOGGED, RollbackStatus.COMPLETED)  # type: ignore[union-attr]
+        logged = (
+            r is not None and done and r.status in (RollbackStatus.LOGGED, RollbackStatus.COMPLETED)
+        )
         notes = r.notifications if r else []
         notified = bool(notes) and all(n.get("ok") for n in notes)
-        evals = "skipped (--skip-evals, emergency)" if r and r.skip_evals else (f"run {r.eval_run_id}" if r and r.eval_run_id else "not run")
+        evals = (
+            "skipped (--skip-evals, emergency)"
+            if r and r.skip_evals
+            else (f"run {r.eval_run_id}" if r and r.eval_run_id else "not run")
+        )
         verdict = r.gate_verdict.value if r and r.gate_verdict else "none"
         facts = [
             (True, f"{self.plan.target} (restored as {self.plan.new_version})"),
-            (bool(done and r.eval_run_id), evals),  # type: ignore[union-attr]
-            (bool(done and r.gate_verdict is GateVerdict.PASS), f"gate verdict {verdict}"),  # type: ignore[union-attr]
-            (logged, f"audit entry #{r.audit_seq}" if logged and r else "pending"),  # type: ignore[union-attr]
+            (bool(done and r is not None and r.eval_run_id), evals),
+            (
+                bool(done and r is not None and r.gate_verdict is GateVerdict.PASS),
+                f"gate verdict {verdict}",
+            ),
+            (logged, f"audit entry #{r.audit_seq}" if logged and r is not None else "pending"),
             (logged, "entry appended" if logged else "pending"),
             (notified, _notified_detail(notes)),
         ]
-        return [ChecklistLine(task, ref, ok, detail) for (task, ref), (ok, detail) in zip(CHECKLIST, facts, strict=True)]
+        return [
+            ChecklistLine(task, ref, ok, detail)
+            for (task, ref), (ok, detail) in zip(CHECKLIST, facts, strict=True)
+        ]
 
     @property
     def ok(self) -> bool:
@@ -199,14 +211,26 @@ def rollback(
     if dry_run:
         return RollbackResult(plan, dry_run=True)
     record = _restore(
-        registry, plan, reason=reason, authorized_by=authorized_by, evidence=evidence or [],
-        emergency=emergency, skip_evals=skip_evals, description=description,
+        registry,
+        plan,
+        reason=reason,
+        authorized_by=authorized_by,
+        evidence=evidence or [],
+        emergency=emergency,
+        skip_evals=skip_evals,
+        description=description,
     )
     fault_point("rollback.after-restore")
     return _finish(registry, name, record, run_options=run_options, notify_policy=notify_policy)
 
 
-def resume(registry: Registry, name: str | None = None, *, run_options: Any = None, notify_policy: Any = None) -> list[RollbackResult]:
+def resume(
+    registry: Registry,
+    name: str | None = None,
+    *,
+    run_options: Any = None,
+    notify_policy: Any = None,
+) -> list[RollbackResult]:
     """Finish every interrupted rollback (of ``name``, or of all prompts)."""
     # Taking the lock rolls forward a transaction the crash left journaled, so the
     # ledger read below sees it (a rollback killed mid-restore would look absent).
@@ -215,7 +239,9 @@ def resume(registry: Registry, name: str | None = None, *, run_options: Any = No
     out = []
     for prompt, rec in pending_rollbacks(registry):
         if name is None or prompt == name:
-            out.append(_finish(registry, prompt, rec, run_options=run_options, notify_policy=notify_policy))
+            out.append(
+                _finish(registry, prompt, rec, run_options=run_options, notify_policy=notify_policy)
+            )
     return out
 
 
@@ -236,7 +262,9 @@ def pending_rollbacks_summary(repo: Any) -> list[tuple[str, int]]:
     return [(n, c) for n in prompts if (c := prompts.summary(n).get("pending_rollbacks", 0))]
 
 
-def _finish(registry: Registry, name: str, record: RollbackRecord, *, run_options: Any, notify_policy: Any) -> RollbackResult:
+def _finish(
+    registry: Registry, name: str, record: RollbackRecord, *, run_options: Any, notify_policy: Any
+) -> RollbackResult:
     """Steps 3–5 from wherever the ledger says the rollback stopped."""
     plan = _plan_from_record(name, record)
     result = RollbackResult(plan, record=record)
@@ -249,7 +277,8 @@ def _finish(registry: Registry, name: str, record: RollbackRecord, *, run_option
                 f"rollback of {name} in {record.env} undone: the restored {record.new_version} failed its "
                 f"gate ({_gate_summary(result.gate)}); {record.env} serves {record.rollback_of} again. "
                 "Use --emergency to keep a restore that fails its gate.",
-                prompt=name, env=record.env,
+                prompt=name,
+                env=record.env,
             )
     if record.status is RollbackStatus.EVALUATED:
         fault_point("rollback.after-evals")
@@ -280,10 +309,15 @@ def _commit(registry: Registry, name: str, record: RollbackRecord, result: Rollb
 def _gate_summary(report: GateReport | None) -> str:
     if report is None:
         return "no report"
-    return "; ".join(f"{c.name} {c.measured} vs {c.threshold}" for c in report.failed()) or report.verdict.value
+    return (
+        "; ".join(f"{c.name} {c.measured} vs {c.threshold}" for c in report.failed())
+        or report.verdict.value
+    )
 
 
-def _check_request(reason: str, by: str, skip_evals: bool, emergency: bool, force: bool, to: str | None) -> None:
+def _check_request(
+    reason: str, by: str, skip_evals: bool, emergency: bool, force: bool, to: str | None
+) -> None:
     if not reason or not reason.strip():
         raise InputError("a rollback needs --reason: say why, for the audit log and the owners.")
     if not by or not by.strip():
@@ -306,7 +340,11 @@ def _already_done(registry: Registry, name: str, env: str, to: str | None) -> Ro
                 f"a rollback of {name} in {env} to {rb.rollback_to} is unfinished ({rb.status.value}); "
                 f"finish it with 'promptgov rollback --resume'.",
             )
-        if rb.status is RollbackStatus.COMPLETED and rb.new_version == current and to in (None, rb.rollback_to):
+        if (
+            rb.status is RollbackStatus.COMPLETED
+            and rb.new_version == current
+            and to in (None, rb.rollback_to)
+        ):
             return RollbackResult(_plan_from_record(name, rb), record=rb, already_done=True)
         break
     return None
@@ -327,7 +365,9 @@ def eligibility(
     same_content = [r for r in entry.versions if r.sha256 == rec.sha256]
     if rec.sha256 == current.sha256:
         reasons.append("same content as the current version")
-    if not any(g.verdict is GateVerdict.PASS and g.env == env for r in same_content for g in r.gate_results):
+    if not any(
+        g.verdict is GateVerdict.PASS and g.env == env for r in same_content for g in r.gate_results
+    ):
         reasons.append(f"no passing gate result for its content hash in {env}")
     policy = registry.repo.config.environment(env)
     required = policy.approvals.required if policy else 0
@@ -347,12 +387,18 @@ def eligibility(
     return reasons
 
 
-def _locate_last_known_good(registry: Registry, name: str, env: str, *, to: str | None, force: bool) -> RollbackPlan:
+def _locate_last_known_good(
+    registry: Registry, name: str, env: str, *, to: str | None, force: bool
+) -> RollbackPlan:
     """Walk the pointer history backwards to the first eligible version (or check ``to``)."""
     entry = registry.entry(name)
     state = entry.environments.get(env, Environment())
     if state.current is None:
-        raise NotFound(f"{name} has never been deployed to {env}; there is nothing to roll back.", prompt=name, env=env)
+        raise NotFound(
+            f"{name} has never been deployed to {env}; there is nothing to roll back.",
+            prompt=name,
+            env=env,
+        )
     current = registry.record(name, state.current)
     candidates: list[Candidate] = []
     target: str | None = None
@@ -364,7 +410,8 @@ def _locate_last_known_good(registry: Registry, name: str, env: str, *, to: str 
             raise Conflict(
                 f"{name}@{to} is not eligible as a rollback target for {env}: {'; '.join(reasons)}. "
                 "Pass --force with a reason to restore it anyway (recorded).",
-                prompt=name, env=env,
+                prompt=name,
+                env=env,
             )
         target = to
     else:
@@ -382,13 +429,25 @@ def _locate_last_known_good(registry: Registry, name: str, env: str, *, to: str 
             if target:
                 break
         if target is None:
-            skipped = "; ".join(f"{c.version}: {', '.join(c.reasons)}" for c in candidates) or "no earlier version was ever served"
+            skipped = (
+                "; ".join(f"{c.version}: {', '.join(c.reasons)}" for c in candidates)
+                or "no earlier version was ever served"
+            )
             raise NotFound(
                 f"{env} has no last known good version of {name} ({skipped}). "
                 f"Run 'promptgov rollback {name} --env {env} --dry-run' to see every candidate, or name one with --to.",
-                prompt=name, env=env,
+                prompt=name,
+                env=env,
             )
-    return RollbackPlan(name, env, current.version, target, _rollback_version(entry, target), candidates, force and bool(to))
+    return RollbackPlan(
+        name,
+        env,
+        current.version,
+        target,
+        _rollback_version(entry, target),
+        candidates,
+        force and bool(to),
+    )
 
 
 def _rollback_version(entry: PromptEntry, target: str) -> str:
@@ -407,12 +466,21 @@ def _rollback_version(entry: PromptEntry, target: str) -> str:
 
 
 def _restore(
-    registry: Registry, plan: RollbackPlan, *, reason: str, authorized_by: str, evidence: list[str],
-    emergency: bool, skip_evals: bool, description: str | None,
+    registry: Registry,
+    plan: RollbackPlan,
+    *,
+    reason: str,
+    authorized_by: str,
+    evidence: list[str],
+    emergency: bool,
+    skip_evals: bool,
+    description: str | None,
 ) -> RollbackRecord:
     """One transaction: rollback version, pointer CAS, quarantine, ledger, working copy, audit."""
     repo = registry.repo
-    content = repo.get_content(registry.record(plan.prompt, plan.target).sha256)  # re-verifies the hash
+    content = repo.get_content(
+        registry.record(plan.prompt, plan.target).sha256
+    )  # re-verifies the hash
     with repo.transaction() as txn:
         reg = repo.registry(txn)
         entry = registry.entry(plan.prompt, reg)
@@ -427,33 +495,77 @@ def _restore(
         card = repo.get_card(lkg.card_sha256)
         now = utcnow()
         new = VersionRecord(
-            version=plan.new_version, sha256=lkg.sha256, card_sha256=lkg.card_sha256, parent=plan.current,
-            author=authorized_by, created_at=now, message=f"Rollback to {plan.target}: {reason}",
-            status=LifecycleState.CANDIDATE, restored_from=plan.target, rolled_back_from=plan.current,
+            version=plan.new_version,
+            sha256=lkg.sha256,
+            card_sha256=lkg.card_sha256,
+            parent=plan.current,
+            author=authorized_by,
+            created_at=now,
+            message=f"Rollback to {plan.target}: {reason}",
+            status=LifecycleState.CANDIDATE,
+            restored_from=plan.target,
+            rolled_back_from=plan.current,
         )
         desc = (description or f"Rollback to {plan.target}")[:MAX_DESCRIPTION]
         record = RollbackRecord(
-            id=f"rb-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", env=plan.env, rollback_of=plan.current,
-            rollback_to=plan.target, new_version=plan.new_version, description=desc, reason=reason,
-            authorized_by=authorized_by, evidence=evidence, started_at=now, status=RollbackStatus.RESTORED,
-            emergency=emergency, skip_evals=skip_evals, forced=plan.forced,
+            id=f"rb-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+            env=plan.env,
+            rollback_of=plan.current,
+            rollback_to=plan.target,
+            new_version=plan.new_version,
+            description=desc,
+            reason=reason,
+            authorized_by=authorized_by,
+            evidence=evidence,
+            started_at=now,
+            status=RollbackStatus.RESTORED,
+            emergency=emergency,
+            skip_evals=skip_evals,
+            forced=plan.forced,
         )
         seq = repo.audit(
-            txn, action="rollback-start", actor=authorized_by, prompt=plan.prompt, env=plan.env,
-            from_version=plan.current, from_sha256=registry.record(plan.prompt, plan.current, reg).sha256,
-            to_version=plan.new_version, to_sha256=lkg.sha256, reason=reason, evidence=evidence,
+            txn,
+            action="rollback-start",
+            actor=authorized_by,
+            prompt=plan.prompt,
+            env=plan.env,
+            from_version=plan.current,
+            from_sha256=registry.record(plan.prompt, plan.current, reg).sha256,
+            to_version=plan.new_version,
+            to_sha256=lkg.sha256,
+            reason=reason,
+            evidence=evidence,
             approvers=[authorized_by],
-            details={"rollback_id": record.id, "restored_from": plan.target, "forced": plan.forced,
-                     "emergency": emergency, "skip_evals": skip_evals,
-                     "skipped_candidates": [c.to_dict() for c in plan.candidates if not c.eligible]},
+            details={
+                "rollback_id": record.id,
+                "restored_from": plan.target,
+                "forced": plan.forced,
+                "emergency": emergency,
+                "skip_evals": skip_evals,
+                "skipped_candidates": [c.to_dict() for c in plan.candidates if not c.eligible],
+            },
         )
         move = PointerMove(
-            seq=len(state.history) + 1, version=plan.new_version, previous=plan.current, kind=MoveKind.ROLLBACK,
-            at=now, by=authorized_by, reason=reason, approvers=[authorized_by], evidence=evidence, audit_seq=seq,
+            seq=len(state.history) + 1,
+            version=plan.new_version,
+            previous=plan.current,
+            kind=MoveKind.ROLLBACK,
+            at=now,
+            by=authorized_by,
+            reason=reason,
+            approvers=[authorized_by],
+            evidence=evidence,
+            audit_seq=seq,
         )
-        entry = entry.model_copy(update={"versions": [*entry.versions, new], "rollbacks": [*entry.rollbacks, record]})
+        entry = entry.model_copy(
+            update={"versions": [*entry.versions, new], "rollbacks": [*entry.rollbacks, record]}
+        )
         entry = move_pointer(entry, plan.env, move)
-        entry = _quarantine(entry, plan.current, Quarantine(reason=f"rolled back: {reason}", by=authorized_by, at=now))
+        entry = _quarantine(
+            entry,
+            plan.current,
+            Quarantine(reason=f"rolled back: {reason}", by=authorized_by, at=now),
+        )
         registry.save_entry(txn, reg, plan.prompt, entry)
         _restore_working_copy(registry, txn, plan.prompt, content, card)
     return record
@@ -479,7 +591,9 @@ def _quarantine(entry: PromptEntry, version: str, q: Quarantine) -> PromptEntry:
     return entry.model_copy(update={"versions": versions})
 
 
-def _restore_working_copy(registry: Registry, txn: Transaction, name: str, content: PromptContent, card: PromptCard) -> None:
+def _restore_working_copy(
+    registry: Registry, txn: Transaction, name: str, content: PromptContent, card: PromptCard
+) -> None:
     """Put the restored content into ``prompts/<name>/prompt.yml``, keeping the file's comments."""
     rel = f"{PROMPTS_DIR}/{name}/prompt.yml"
     fields = content.model_dump(mode="json", exclude_none=True)
@@ -509,7 +623,9 @@ def _restore_working_copy(registry: Registry, txn: Transaction, name: str, conte
 # --------------------------------------------------------------------------- 3. re-run evals
 
 
-def _rerun_evals(registry: Registry, name: str, record: RollbackRecord, run_options: Any) -> tuple[RollbackRecord, GateReport | None]:
+def _rerun_evals(
+    registry: Registry, name: str, record: RollbackRecord, run_options: Any
+) -> tuple[RollbackRecord, GateReport | None]:
     """Run the suite on the restored version and gate it; undo the restore if it fails."""
     from .eval_runs import run_version_eval
     from .promotion import check_gate
@@ -532,7 +648,9 @@ def _rerun_evals(registry: Registry, name: str, record: RollbackRecord, run_opti
     return _undo(registry, name, record, report), report
 
 
-def _advance(registry: Registry, name: str, record: RollbackRecord, **update: Any) -> RollbackRecord:
+def _advance(
+    registry: Registry, name: str, record: RollbackRecord, **update: Any
+) -> RollbackRecord:
     """Write the ledger's next state."""
     with registry.repo.transaction() as txn:
         reg = registry.repo.registry(txn)
@@ -540,7 +658,14 @@ def _advance(registry: Registry, name: str, record: RollbackRecord, **update: An
     return new
 
 
-def _save_record(registry: Registry, txn: Transaction, reg: VersionRegistry, name: str, record: RollbackRecord, **update: Any) -> RollbackRecord:
+def _save_record(
+    registry: Registry,
+    txn: Transaction,
+    reg: VersionRegistry,
+    name: str,
+    record: RollbackRecord,
+    **update: Any,
+) -> RollbackRecord:
     entry = registry.entry(name, reg)
     new = record.model_copy(update=update)
     rollbacks = [new if r.id == record.id else r for r in entry.rollbacks]
@@ -548,18 +673,31 @@ def _save_record(registry: Registry, txn: Transaction, reg: VersionRegistry, nam
     return new
 
 
-def _flag_emergency(registry: Registry, name: str, record: RollbackRecord, report: GateReport) -> None:
+def _flag_emergency(
+    registry: Registry, name: str, record: RollbackRecord, report: GateReport
+) -> None:
     repo = registry.repo
     with repo.transaction() as txn:
         repo.audit(
-            txn, action="rollback-flagged", actor=record.authorized_by, prompt=name, env=record.env,
-            to_version=record.new_version, reason=f"emergency rollback kept although its gate is {report.verdict.value}",
-            gate_verdict=report.verdict.value, eval_run_id=record.eval_run_id,
-            details={"follow_up_due": (utcnow() + timedelta(days=FOLLOW_UP_DAYS)).isoformat(), "rollback_id": record.id},
+            txn,
+            action="rollback-flagged",
+            actor=record.authorized_by,
+            prompt=name,
+            env=record.env,
+            to_version=record.new_version,
+            reason=f"emergency rollback kept although its gate is {report.verdict.value}",
+            gate_verdict=report.verdict.value,
+            eval_run_id=record.eval_run_id,
+            details={
+                "follow_up_due": (utcnow() + timedelta(days=FOLLOW_UP_DAYS)).isoformat(),
+                "rollback_id": record.id,
+            },
         )
 
 
-def _undo(registry: Registry, name: str, record: RollbackRecord, report: GateReport) -> RollbackRecord:
+def _undo(
+    registry: Registry, name: str, record: RollbackRecord, report: GateReport
+) -> RollbackRecord:
     """Move the pointer back, lift the quarantine, restore the working copy, settle the ledger."""
     repo = registry.repo
     with repo.transaction() as txn:
@@ -568,28 +706,58 @@ def _undo(registry: Registry, name: str, record: RollbackRecord, report: GateRep
         state = entry.environments.get(record.env, Environment())
         now = utcnow()
         seq = repo.audit(
-            txn, action="rollback-undo", actor=record.authorized_by, prompt=name, env=record.env,
-            from_version=record.new_version, to_version=record.rollback_of, reason=f"restored version failed its gate: {_gate_summary(report)}",
-            gate_verdict=report.verdict.value, eval_run_id=record.eval_run_id, outcome="failure",
-            error="re-run gate failed", details={"rollback_id": record.id},
+            txn,
+            action="rollback-undo",
+            actor=record.authorized_by,
+            prompt=name,
+            env=record.env,
+            from_version=record.new_version,
+            to_version=record.rollback_of,
+            reason=f"restored version failed its gate: {_gate_summary(report)}",
+            gate_verdict=report.verdict.value,
+            eval_run_id=record.eval_run_id,
+            outcome="failure",
+            error="re-run gate failed",
+            details={"rollback_id": record.id},
         )
         if state.current == record.new_version:
             move = PointerMove(
-                seq=len(state.history) + 1, version=record.rollback_of, previous=record.new_version, kind=MoveKind.UNDO,
-                at=now, by=record.authorized_by, reason="rollback undone: restored version failed its gate", audit_seq=seq,
+                seq=len(state.history) + 1,
+                version=record.rollback_of,
+                previous=record.new_version,
+                kind=MoveKind.UNDO,
+                at=now,
+                by=record.authorized_by,
+                reason="rollback undone: restored version failed its gate",
+                audit_seq=seq,
             )
             entry = move_pointer(entry, record.env, move)
         versions = []
         for r in entry.versions:
-            if r.version == record.rollback_of and r.quarantine is not None and r.quarantine.source == "rollback":
+            if (
+                r.version == record.rollback_of
+                and r.quarantine is not None
+                and r.quarantine.source == "rollback"
+            ):
                 r = r.model_copy(update={"quarantine": None, "status": LifecycleState.DEPLOYED})
             versions.append(r)
         entry = entry.model_copy(update={"versions": versions})
         registry.save_entry(txn, reg, name, entry)
         reg = repo.registry(txn)
-        new = _save_record(registry, txn, reg, name, record, status=RollbackStatus.UNDONE, error="re-run gate failed", audit_seq=seq)
+        new = _save_record(
+            registry,
+            txn,
+            reg,
+            name,
+            record,
+            status=RollbackStatus.UNDONE,
+            error="re-run gate failed",
+            audit_seq=seq,
+        )
         bad = registry.record(name, record.rollback_of, reg)
-        _restore_working_copy(registry, txn, name, repo.get_content(bad.sha256), repo.get_card(bad.card_sha256))
+        _restore_working_copy(
+            registry, txn, name, repo.get_content(bad.sha256), repo.get_card(bad.card_sha256)
+        )
     return new
 
 
@@ -608,19 +776,47 @@ def _record(registry: Registry, name: str, record: RollbackRecord) -> RollbackRe
         if run is not None:
             links.append(run.output)
         seq = repo.audit(
-            txn, action="rollback", actor=record.authorized_by, prompt=name, env=record.env,
-            from_version=bad.version, from_sha256=bad.sha256, to_version=new.version, to_sha256=new.sha256,
-            reason=record.reason, evidence=links, approvers=[record.authorized_by],
-            eval_run_id=record.eval_run_id, gate_verdict=record.gate_verdict.value if record.gate_verdict else None,
-            details={"rollback_id": record.id, "restored_from": record.rollback_to, "description": record.description,
-                     "emergency": record.emergency, "skip_evals": record.skip_evals, "forced": record.forced},
+            txn,
+            action="rollback",
+            actor=record.authorized_by,
+            prompt=name,
+            env=record.env,
+            from_version=bad.version,
+            from_sha256=bad.sha256,
+            to_version=new.version,
+            to_sha256=new.sha256,
+            reason=record.reason,
+            evidence=links,
+            approvers=[record.authorized_by],
+            eval_run_id=record.eval_run_id,
+            gate_verdict=record.gate_verdict.value if record.gate_verdict else None,
+            details={
+                "rollback_id": record.id,
+                "restored_from": record.rollback_to,
+                "description": record.description,
+                "emergency": record.emergency,
+                "skip_evals": record.skip_evals,
+                "forced": record.forced,
+            },
         )
         repo.append_changelog(
-            txn, time=utcnow(), action="rollback", prompt=name, version=new.version, env=record.env,
-            from_version=bad.version, summary=f"{record.description}: {record.reason}", author=record.authorized_by,
-            approvers=[record.authorized_by], gate_verdict=record.gate_verdict, links=links, audit_seq=seq,
+            txn,
+            time=utcnow(),
+            action="rollback",
+            prompt=name,
+            version=new.version,
+            env=record.env,
+            from_version=bad.version,
+            summary=f"{record.description}: {record.reason}",
+            author=record.authorized_by,
+            approvers=[record.authorized_by],
+            gate_verdict=record.gate_verdict,
+            links=links,
+            audit_seq=seq,
         )
-        return _save_record(registry, txn, reg, name, record, status=RollbackStatus.LOGGED, audit_seq=seq)
+        return _save_record(
+            registry, txn, reg, name, record, status=RollbackStatus.LOGGED, audit_seq=seq
+        )
 
 
 # --------------------------------------------------------------------------- 5. notify
@@ -634,17 +830,41 @@ def _notify(registry: Registry, name: str, record: RollbackRecord, policy: Any) 
     repo = registry.repo
     card = repo.get_card(registry.record(name, record.new_version).card_sha256)
     note = render_notification(
-        "rollback", prompt=name, env=record.env, from_version=record.rollback_of, to_version=record.new_version,
-        reason=record.reason, authorized_by=record.authorized_by,
+        "rollback",
+        prompt=name,
+        env=record.env,
+        from_version=record.rollback_of,
+        to_version=record.new_version,
+        reason=record.reason,
+        authorized_by=record.authorized_by,
         audit_link=audit_link(record.audit_seq) if record.audit_seq else None,
-        evidence=record.evidence, owners=card.all_owners, key=f"rollback-{record.id}",
-        extra={"restored_from": record.rollback_to, "gate_verdict": record.gate_verdict.value if record.gate_verdict else None},
+        evidence=record.evidence,
+        owners=card.all_owners,
+        key=f"rollback-{record.id}",
+        extra={
+            "restored_from": record.rollback_to,
+            "gate_verdict": record.gate_verdict.value if record.gate_verdict else None,
+        },
     )
-    results = announce(repo, note, prompt=name, env=record.env, version=record.new_version, policy=policy,
-                       details={"rollback_id": record.id})
+    results = announce(
+        repo,
+        note,
+        prompt=name,
+        env=record.env,
+        version=record.new_version,
+        policy=policy,
+        details={"rollback_id": record.id},
+    )
     deliveries = [r.to_dict() for r in results]
     fault_point("rollback.after-notify-send")
     with repo.transaction() as txn:
         reg = repo.registry(txn)
-        return _save_record(registry, txn, reg, name, record, status=RollbackStatus.COMPLETED, notifications=deliveries)
-
+        return _save_record(
+            registry,
+            txn,
+            reg,
+            name,
+            record,
+            status=RollbackStatus.COMPLETED,
+            notifications=deliveries,
+        )

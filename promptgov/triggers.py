@@ -893,7 +893,7 @@ def _record(
     with repo.transaction() as txn:
         state = _load_state(txn, f"{base}/state.json", report.version, report.sha256)
         before = {k: dict(v) for k, v in state["triggers"].items()}
-        results, resets = [], []
+        results, resets, counted = [], [], []
         for r in report.results:
             evidence = list(r.evidence)
             for suffix, data in r.files.items():
@@ -908,6 +908,8 @@ def _record(
                     resets.append(r.trigger.value)
             else:
                 state["triggers"][r.trigger.value] = nxt
+                if nxt is not prev:
+                    counted.append(r.trigger.value)
             results.append(replace(r, evidence=tuple(evidence), streak=nxt["streak"] if nxt else 0))
         report.results = results
         _plan_actions(report, state, due, notify=notify, auto_rollback=auto_rollback)
@@ -915,7 +917,8 @@ def _record(
             report.report,
             *(e for r in results for e in r.evidence if e.startswith(TRIGGERS_DIR)),
         ]
-        if report.fired or resets:
+        # Every check is in checks.jsonl; the audit log gets the ones that moved a count.
+        if counted or resets or due.rollback:
             report.audit_seq = repo.audit(
                 txn,
                 action="trigger",

@@ -81,7 +81,9 @@ def eval_command(
     100) below it, 1 when the config cannot be used.
     """
     if ref is not None:
-        _governed(ref, config, output, no_cache, max_concurrency, repeat, scheduled, by, repo, json_out)
+        _governed(
+            ref, config, output, no_cache, max_concurrency, repeat, scheduled, by, repo, json_out
+        )
         return
     if config is None:
         err_console.print(
@@ -131,7 +133,10 @@ def _governed(
     registry = Registry(repo_path(repo))
     with _Progress() as progress:
         options = RunOptions(
-            max_concurrency=max_concurrency, no_cache=no_cache, repeat=repeat, progress=progress.update
+            max_concurrency=max_concurrency,
+            no_cache=no_cache,
+            repeat=repeat,
+            progress=progress.update,
         )
         suite_rel = registry.repo.rel(suite) if suite is not None else None
         outcome = run_version_eval(
@@ -146,7 +151,9 @@ def _governed(
         _print_summary(outcome.summary, [registry.repo.root / outcome.run.output, *outputs])
         from ._common import console
 
-        console.print(f"recorded run {outcome.run.run_id} for {outcome.version.ref} (sha256:{outcome.version.sha256[:12]})")
+        console.print(
+            f"recorded run {outcome.run.run_id} for {outcome.version.ref} (sha256:{outcome.version.sha256[:12]})"
+        )
     if code:
         sys.exit(code)
 

@@ -65,7 +65,7 @@ def add(
 
     if bump not in ("patch", "minor", "major"):
         raise InputError(f"--bump must be patch, minor or major, not {bump!r}.")
-    rec = _registry(repo).add(name, message=message, author=author, bump=bump, version=version)  # type: ignore[arg-type]
+    rec = _registry(repo).add(name, message=message, author=author, bump=bump, version=version)
     if json_:
         emit_json(rec.model_dump(mode="json"))
     else:
