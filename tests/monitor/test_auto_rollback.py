@@ -159,6 +159,10 @@ def test_the_same_eval_run_counts_once(example_repo: Path) -> None:
     again = [check_triggers(Registry(example_repo), PROMPT, auto_rollback=True) for _ in range(3)]
     assert [r.result("eval_regression").streak for r in again] == [1, 1, 1]
     assert serving(example_repo) == "1.1.0"
+    # Every check is in the history; only the one that moved the count is audited.
+    history = example_repo / "logs/triggers/support-reply/prod/checks.jsonl"
+    assert len(history.read_text().splitlines()) == 3
+    assert len(list(AuditLog(example_repo).entries(action="trigger"))) == 1
 
     flows.import_results(example_repo, "1.1.0", cases(40, failing=12))
     report = check_triggers(Registry(example_repo), PROMPT, auto_rollback=True)
