@@ -10,11 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import InvalidFile
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C-accelerated when libyaml is present
 
 _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9 _./@+-]*$")
 #: Characters to escape in YAML strings: non-printables, and YAML 1.1's extra line breaks.
@@ -35,9 +31,12 @@ def _decode(data: bytes, label: str) -> str:
 
 def loads(data: bytes | str, label: str) -> Any:
     """Parse YAML safely; errors become :class:`InvalidFile` naming ``label`` and the line."""
+    import yaml  # only parsing needs it: cached registry reads never do
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C-accelerated with libyaml
     text = _decode(data, label) if isinstance(data, bytes) else data
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - CSafeLoader/SafeLoader only
+        return yaml.load(text, Loader=loader)  # noqa: S506 - CSafeLoader/SafeLoader only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

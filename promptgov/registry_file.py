@@ -125,6 +125,11 @@ class Prompts(Mapping[str, PromptEntry]):
         )
 
 
+def unfinished_rollbacks(prompts: Prompts) -> list[tuple[str, int]]:
+    """(prompt, number of unfinished rollbacks), from the index alone."""
+    return [(n, c) for n in prompts if (c := prompts.summary(n).get("pending_rollbacks", 0))]
+
+
 def as_prompts(prompts: Mapping[str, PromptEntry], root: Any) -> Prompts:
     """``prompts`` as a :class:`Prompts` (every entry counted as changed if it was not one)."""
     if isinstance(prompts, Prompts):
@@ -140,9 +145,11 @@ def registry_of(prompts: Prompts) -> VersionRegistry:
     return VersionRegistry.model_construct(schema_=SCHEMA_ID, prompts=prompts)
 
 
-def load(root: Any, raw: bytes, label: str) -> tuple[VersionRegistry, dict[str, bytes | None]]:
+def load(
+    root: Any, raw: bytes, label: str, key: str | None = None
+) -> tuple[VersionRegistry, dict[str, bytes | None]]:
     """The registry in ``raw``, and cache files to write when the cache was stale."""
-    key = hashlib.sha256(raw).hexdigest()
+    key = key or hashlib.sha256(raw).hexdigest()
     index_raw = read_bytes(root / INDEX_FILE)
     if index_raw is not None:
         try:

@@ -225,7 +225,7 @@ class Repo:
         key = hashlib.sha256(raw).digest()
         if self._registry is not None and key == self._registry_key:
             return self._registry
-        reg, cache_files = registry_file.load(self.root, raw, REGISTRY_FILE)
+        reg, cache_files = registry_file.load(self.root, raw, REGISTRY_FILE, key.hex())
         if cache_files and txn is None and not journal_pending(self.root):
             for rel, data in cache_files.items():
                 if data is not None:

@@ -256,12 +256,6 @@ def pending_rollbacks(registry: Registry) -> list[tuple[str, RollbackRecord]]:
     ]
 
 
-def pending_rollbacks_summary(repo: Any) -> list[tuple[str, int]]:
-    """(prompt, unfinished rollbacks) from the registry index, without loading any prompt."""
-    prompts = repo.registry().prompts
-    return [(n, c) for n in prompts if (c := prompts.summary(n).get("pending_rollbacks", 0))]
-
-
 def _finish(
     registry: Registry, name: str, record: RollbackRecord, *, run_options: Any, notify_policy: Any
 ) -> RollbackResult:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, print_table, repo_path
 
 
 def _registry(repo: Path | None) -> Any:
@@ -90,19 +91,20 @@ def status(
     if json_:
         emit_json([r.to_dict() for r in rows])
         return
-    from rich.table import Table
-
     envs = reg.repo.config.env_names
-    table = Table("prompt", "versions", "latest", *envs, "working copy", box=None)
-    for r in rows:
-        table.add_row(
-            r.name,
-            str(r.versions),
-            r.latest or "—",
-            *[r.environments.get(e) or "—" for e in envs],
-            r.working_copy,
-        )
-    console.print(table)
+    print_table(
+        ["prompt", "versions", "latest", *envs, "working copy"],
+        [
+            [
+                r.name,
+                str(r.versions),
+                r.latest or "—",
+                *[r.environments.get(e) or "—" for e in envs],
+                r.working_copy,
+            ]
+            for r in rows
+        ],
+    )
 
 
 def show(
@@ -123,25 +125,26 @@ def show(
         )
         return
     r = v.record
-    console.print(f"[bold]{v.ref}[/bold]  sha256:{r.sha256}")
-    console.print(
-        f"status: {r.status.value}   author: {r.author}   created: {r.created_at:%Y-%m-%d %H:%M:%S}Z"
-    )
-    console.print(f"parent: {r.parent or '—'}   message: {r.message}")
+    lines = [
+        f"{v.ref}  sha256:{r.sha256}",
+        f"status: {r.status.value}   author: {r.author}   created: {r.created_at:%Y-%m-%d %H:%M:%S}Z",
+        f"parent: {r.parent or '—'}   message: {r.message}",
+    ]
     if r.restored_from:
-        console.print(f"restored from {r.restored_from}, rolled back from {r.rolled_back_from}")
+        lines.append(f"restored from {r.restored_from}, rolled back from {r.rolled_back_from}")
     if r.quarantine:
-        console.print(f"[red]quarantined[/red]: {r.quarantine.reason} ({r.quarantine.by})")
-    console.print(f"model: {v.content.model.provider} {v.content.model.parameters}")
-    console.print(f"variables: {', '.join(x.name for x in v.content.variables) or '—'}")
-    console.print(f"owner: {v.card.owner}   eval suite: {v.card.eval_suite}")
-    console.print("")
+        lines.append(f"quarantined: {r.quarantine.reason} ({r.quarantine.by})")
+    lines += [
+        f"model: {v.content.model.provider} {v.content.model.parameters}",
+        f"variables: {', '.join(x.name for x in v.content.variables) or '—'}",
+        f"owner: {v.card.owner}   eval suite: {v.card.eval_suite}",
+        "",
+    ]
     if v.content.template is not None:
-        console.print(v.content.template, markup=False)
+        lines.append(v.content.template.rstrip("\n"))
     else:
-        for m in v.content.messages or []:
-            console.print(f"[{m.role}]", markup=False)
-            console.print(m.content, markup=False)
+        lines += [f"[{m.role}]\n{m.content}" for m in v.content.messages or []]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def history(
@@ -154,12 +157,13 @@ def history(
     if json_:
         emit_json([e.to_dict() for e in events])
         return
-    from rich.table import Table
-
-    table = Table("time (UTC)", "event", "version", "env", "by", "summary", box=None)
-    for e in events:
-        table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, e.version, e.env or "", e.by, e.summary)
-    console.print(table)
+    print_table(
+        ["time (UTC)", "event", "version", "env", "by", "summary"],
+        [
+            [f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, e.version, e.env or "", e.by, e.summary]
+            for e in events
+        ],
+    )
 
 
 def diff(
