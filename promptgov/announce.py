@@ -41,7 +41,7 @@ def _record(
                 to_version=version,
                 reason=f"{what} to {r.name}",
                 outcome="success" if r.ok else "failure",
-                error=r.error,
+                error=None if r.ok else (r.error or "delivery failed"),
                 details={
                     **(details or {}),
                     "target": r.target,
@@ -63,6 +63,8 @@ def announce(
     details: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Send ``notification`` to every subscribed target (each at most once) and audit the outcomes."""
+    if not repo.config.notifications:
+        return []
     from .notify import Outbox
 
     notifier = _notifier(repo, policy)
@@ -79,6 +81,30 @@ def announce(
         details=details,
     )
     return results
+
+
+def announce_promotion(repo: Repo, result: Any, *, owners: list[str]) -> list[Any]:
+    """Tell the targets subscribed to ``promotion`` that an environment moved."""
+    if not repo.config.notifications:
+        return []
+    from .notify import audit_link, render_notification
+
+    move = result.move
+    note = render_notification(
+        "promotion",
+        prompt=result.prompt,
+        env=result.env,
+        from_version=move.previous,
+        to_version=move.version,
+        reason=move.reason,
+        authorized_by=move.by,
+        audit_link=audit_link(result.audit_seq),
+        evidence=move.evidence,
+        owners=owners,
+        key=f"promotion-{result.prompt}-{result.env}-{result.audit_seq}",
+        extra={"kind": move.kind.value, "approvers": move.approvers},
+    )
+    return announce(repo, note, prompt=result.prompt, env=result.env, version=move.version)
 
 
 def retry_pending(repo: Repo, policy: Any = None) -> list[Any]:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import gitops_hooks
+from .announce import announce_promotion
 from .errors import Conflict, GateFailed, GateInconclusive, InputError, NotFound, PermissionDenied
 from .eval_runs import latest_run, load_run_output, suite_path, suite_sha256
 from .gate import GateReport, evaluate_gate, gate_file_sha256, load_gate_config, rows_from_v3
@@ -274,10 +275,12 @@ class PromotionResult:
     audit_seq: int
     git_commit: str | None = None
     warnings: list[str] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
+            "notifications": self.notifications,
             "prompt": self.prompt,
             "env": self.env,
             "move": self.move.model_dump(mode="json"),
@@ -490,6 +493,10 @@ def promote(
         )
     result = PromotionResult(name, to, move, seq)
     gitops_hooks.after_move(repo, result, action=kind.value)
+    card = repo.get_card(rec.card_sha256)
+    result.notifications = [
+        r.to_dict() for r in announce_promotion(repo, result, owners=card.all_owners)
+    ]
     return result
 
 

@@ -34,7 +34,8 @@ def edit(doc):
     doc["notifications"] = [{"name": "oncall", "url": url.replace("http://", "json://") + "/hooks/oncall",
                              "events": ["rollback", "promotion", "trigger", "test"]}]
     doc["environments"][2]["deploy_branch"] = "prod"
-open(path, "wb").write(edit_roundtrip(open(path, "rb").read(), path, edit))
+new = edit_roundtrip(open(path, "rb").read(), path, edit)
+open(path, "wb").write(new)
 EOF
 (cd "$DEMO" && git init -q -b main && git add -A && git -c user.name=demo -c user.email=demo@example.com commit -qm "governed repository")
 run promptgov schema
@@ -73,14 +74,14 @@ run promptgov promote support-reply@1.3.0 --to staging --by carol --reason "rewo
 run promptgov promote support-reply@1.3.0 --to prod --by bob --reason "release 1.3.0"
 run promptgov status
 
-step "5. Production: the upstream model changes under 1.3.0, customers complain"
-"$PY" "$HERE/scripts/demo_logs.py" "$DEMO"
+step "5. A week in production: the upstream model changes under 1.3.0, customers complain"
+AT="$("$PY" "$HERE/scripts/demo_logs.py" "$DEMO" | tail -n1)"
 run promptgov report support-reply --complaint "Reply promised a refund we do not offer" --by support-lead --severity high --evidence "https://tickets.example.com/4711"
-expect_fail promptgov triggers support-reply --env prod --logs "$DEMO/logs/production.jsonl" --window 24h
+expect_fail promptgov triggers support-reply --env prod --logs "$DEMO/logs/production.jsonl" --window 24h --at "$AT"
 
 step "6. Roll back: the plan first, then the real thing"
 run promptgov rollback support-reply --env prod --dry-run --reason "drift after upstream model update" --authorized-by alice
-EVIDENCE="$(ls "$DEMO"/logs/triggers/*drift*.md | tail -n1)"
+EVIDENCE="$(find "$DEMO/logs/triggers" -name '*drift*.md' | sort | tail -n1)"
 run promptgov rollback support-reply --env prod --reason "drift after upstream model update; refund complaints" \
   --authorized-by alice --evidence "${EVIDENCE#"$DEMO/"}" --evidence "https://tickets.example.com/4711"
 run promptgov rollback support-reply --env prod --reason "drift after upstream model update; refund complaints" --authorized-by alice

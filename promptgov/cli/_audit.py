@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, err_console, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, err_console, print_table, repo_path
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -125,22 +125,27 @@ def show(
     if not entries:
         console.print("no matching audit entries")
         return
-    from rich.table import Table
-
-    table = Table("seq", "time (UTC)", "action", "prompt", "env", "versions", "actor", "outcome")
+    rows = []
     for e in entries:
         versions = f"{e.from_version or '—'} → {e.to_version}" if e.to_version else "—"
-        table.add_row(
-            str(e.seq),
-            e.time[:19].replace("T", " "),
-            e.action,
-            e.prompt or "—",
-            e.env or "—",
-            versions,
-            e.actor,
-            e.outcome.value if hasattr(e.outcome, "value") else str(e.outcome),
+        outcome = e.outcome.value if hasattr(e.outcome, "value") else str(e.outcome)
+        rows.append(
+            [
+                str(e.seq),
+                e.time[:19].replace("T", " "),
+                e.action,
+                e.prompt or "—",
+                e.env or "—",
+                versions,
+                e.actor,
+                outcome,
+                e.reason,
+            ]
         )
-    console.print(table)
+    print_table(
+        ["seq", "time (UTC)", "action", "prompt", "env", "versions", "actor", "outcome", "reason"],
+        rows,
+    )
 
 
 @audit_app.command("keygen")

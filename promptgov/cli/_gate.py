@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, print_table, repo_path
 
 EnvOpt = Annotated[str, typer.Option("--env", help="Target environment.")]
 
@@ -20,9 +20,7 @@ def _registry(repo: Path | None) -> Any:
 
 
 def print_gate(report: Any) -> None:
-    """Render a gate report as a table with each check, threshold, measured and baseline."""
-    from rich.table import Table
-
+    """Render a gate report: each check, threshold, measured value and baseline."""
     colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[report.verdict.value]
     console.print(
         f"Gate for {report.prompt or 'results'} → {report.env}: [{colour}]{report.verdict.value.upper()}[/{colour}] "
@@ -31,18 +29,13 @@ def print_gate(report: Any) -> None:
         + ")",
         markup=True,
     )
-    table = Table("check", "status", "threshold", "measured", "baseline", "detail", box=None)
-    for c in report.checks:
-        style = {"pass": "green", "fail": "red", "inconclusive": "yellow"}.get(c.status, "")
-        table.add_row(
-            c.name,
-            f"[{style}]{c.status}[/{style}]" if style else c.status,
-            _fmt(c.threshold),
-            _fmt(c.measured),
-            _fmt(c.baseline),
-            c.detail,
-        )
-    console.print(table)
+    print_table(
+        ["check", "status", "threshold", "measured", "baseline", "detail"],
+        [
+            [c.name, c.status, _fmt(c.threshold), _fmt(c.measured), _fmt(c.baseline), c.detail]
+            for c in report.checks
+        ],
+    )
     if report.newly_failing:
         console.print("[red]newly failing:[/red] " + ", ".join(report.newly_failing), markup=True)
     if report.newly_passing:
@@ -58,9 +51,7 @@ def _fmt(v: Any) -> str:
 
 
 def gate(
-    ref: Annotated[
-        str | None, typer.Argument(help="name@version (omit with --results).")
-    ] = None,
+    ref: Annotated[str | None, typer.Argument(help="name@version (omit with --results).")] = None,
     env: EnvOpt = "prod",
     baseline: Annotated[
         str | None, typer.Option("--baseline", help="Version or env to compare with.")
