@@ -39,12 +39,17 @@ _EXPORTS: dict[str, str] = {
     "RollbackResult": "promptgov.rollback",
     "UnsafePath": "promptgov.errors",
     "VerificationFailed": "promptgov.errors",
-    "VersionRecord": "promptgov.model",
     "VerifyReport": "promptgov.verify",
+    "VersionRecord": "promptgov.model",
     "approve": "promptgov.promotion",
     "check_gate": "promptgov.promotion",
+    "check_triggers": "promptgov.triggers",
+    "clear_quarantine": "promptgov.feedback",
+    "flag_version": "promptgov.feedback",
     "init": "promptgov.layout",
+    "monitor_once": "promptgov.triggers",
     "promote": "promptgov.promotion",
+    "report_complaint": "promptgov.feedback",
     "rollback": "promptgov.rollback",
     "run_version_eval": "promptgov.eval_runs",
     "verify": "promptgov.verify",
@@ -77,8 +82,13 @@ __all__ = [
     "__version__",
     "approve",
     "check_gate",
+    "check_triggers",
+    "clear_quarantine",
+    "flag_version",
     "init",
+    "monitor_once",
     "promote",
+    "report_complaint",
     "rollback",
     "run_version_eval",
     "verify",
@@ -131,6 +141,7 @@ if TYPE_CHECKING:
         VerificationFailed,
     )
     from .eval_runs import run_version_eval
+    from .feedback import clear_quarantine, flag_version, report_complaint
     from .gate import GateReport
     from .layout import init
     from .model import LifecycleState, PromptCard, PromptContent, VersionRecord
@@ -138,4 +149,5 @@ if TYPE_CHECKING:
     from .registry import PromptVersion, Registry
     from .repo import Repo
     from .rollback import RollbackResult, rollback
+    from .triggers import check_triggers, monitor_once
     from .verify import VerifyReport, verify
