@@ -243,6 +243,10 @@ class Transaction:
             return base
         return (base or b"") + bytes(extra)
 
+    def staged(self, rel: str) -> bool:
+        """True when ``rel`` will be replaced (or deleted) at commit."""
+        return rel in self._writes
+
     @property
     def empty(self) -> bool:
         """True when nothing is staged."""

@@ -54,6 +54,14 @@ CHANGELOG_HEADER = (
 )
 
 
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def find_root(start: Path | None = None) -> Path:
     """The governed repository containing ``start`` (default: the current directory).
 
@@ -97,6 +105,11 @@ class Repo:
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = find_root(Path(root) if root is not None else None)
         self._registry: VersionRegistry | None = None
+        #: The bytes ``_registry`` was read from or staged as (compared by identity).
+        self._registry_raw: bytes | None = None
+        #: (inode, size, mtime) of the registry file when ``_registry`` was read from it.
+        self._registry_sig: tuple[int, int, int] | None = None
+        #: sha256 of those bytes.
         self._registry_key: bytes | None = None
         _ = self.config  # a malformed promptgov.yml is reported before anything else runs
 
@@ -139,14 +152,16 @@ class Repo:
         the latest state; it is dropped if the block raises.
         """
         with repo_lock(self.root):
-            self._registry = None
             txn = Transaction(self.root)
             try:
                 yield txn
             except BaseException:
-                self._registry = None
+                self._forget_registry()
                 raise
+            saved = txn.staged(REGISTRY_FILE)
             txn.commit()
+            if saved:  # the file now holds exactly the registry in memory
+                self._registry_sig = _signature(self.root / REGISTRY_FILE)
 
     # ------------------------------------------------------------------ object store
 
@@ -217,14 +232,29 @@ class Repo:
     def registry(self, txn: Transaction | None = None) -> VersionRegistry:
         """The version registry; prompts are validated lazily, one at a time (see
         :mod:`promptgov.registry_file`). Inside ``txn`` it reflects the staged state."""
-        raw = txn.read(REGISTRY_FILE) if txn is not None else read_bytes(self.root / REGISTRY_FILE)
+        key: bytes | None = None
+        if txn is not None and txn.staged(REGISTRY_FILE):
+            raw = txn.read(REGISTRY_FILE)
+            if self._registry is not None and raw is self._registry_raw:
+                return self._registry
+        elif txn is not None:
+            # Under the lock, compare-and-swap decisions are taken: trust content, not stat.
+            raw = read_bytes(self.root / REGISTRY_FILE)
+            key = hashlib.sha256(raw or b"").digest()
+            if self._registry is not None and key == self._registry_key:
+                return self._registry
+        else:
+            # Stat before reading: a file replaced in between only causes a reload later.
+            sig = _signature(self.root / REGISTRY_FILE)
+            if self._registry is not None and sig is not None and sig == self._registry_sig:
+                return self._registry
+            raw = read_bytes(self.root / REGISTRY_FILE)
+            self._registry_sig = sig
         if raw is None:
             raise InvalidFile(
                 f"{REGISTRY_FILE} is missing; restore it from git, or run 'promptgov init'."
             )
-        key = hashlib.sha256(raw).digest()
-        if self._registry is not None and key == self._registry_key:
-            return self._registry
+        key = key or hashlib.sha256(raw).digest()
         reg, cache_files = registry_file.load(self.root, raw, REGISTRY_FILE, key.hex())
         if cache_files and txn is None and not journal_pending(self.root):
             for rel, data in cache_files.items():
@@ -233,7 +263,7 @@ class Repo:
                         atomic_write(self.root / rel, data)
                     except InputError:
                         break  # the cache is an optimisation only
-        self._registry, self._registry_key = reg, key
+        self._registry, self._registry_raw, self._registry_key = reg, raw, key
         return reg
 
     def save_registry(self, txn: Transaction, reg: VersionRegistry) -> None:
@@ -251,7 +281,14 @@ class Repo:
         self._registry = registry_file.registry_of(
             registry_file.Prompts(raw, index, prompts.loaded, root=self.root)
         )
-        self._registry_key = hashlib.sha256(raw).digest()
+        self._registry_raw, self._registry_sig = raw, None
+        self._registry_key = (
+            bytes.fromhex(json.loads(index_raw)["yaml_sha256"]) if index_raw else None
+        )
+
+    def _forget_registry(self) -> None:
+        self._registry, self._registry_raw, self._registry_sig = None, None, None
+        self._registry_key = None
 
     # ------------------------------------------------------------------ change log
 

@@ -60,8 +60,11 @@ class HttpApiProvider(Provider):
         cache: ResponseCache,
         max_concurrency: int,
         transport: Any = None,
+        model: str = "",
     ):
         super().__init__(id, config, label)
+        #: The model name taken from the provider id (``openai:chat:<model>``), if any.
+        self.model = model
         self.env = dict(env)
         self.cache = cache
         self.http = HttpClient(

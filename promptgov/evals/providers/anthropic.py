@@ -9,7 +9,6 @@ from typing import Any
 from ..types import CallContext, ProviderError, ProviderResponse, TokenUsage
 from ._base import HttpApiProvider, parse_chat_prompt
 from ._pricing import calculate_cost
-from .cache import ResponseCache
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -63,29 +62,6 @@ def output_from_content(content: Any) -> str:
 
 class AnthropicMessagesProvider(HttpApiProvider):
     """POST ``/v1/messages`` with ``x-api-key`` and ``anthropic-version`` headers."""
-
-    def __init__(
-        self,
-        id: str,
-        config: Mapping[str, Any] | None,
-        label: str | None,
-        *,
-        model: str,
-        env: Mapping[str, str],
-        cache: ResponseCache,
-        max_concurrency: int,
-        transport: Any = None,
-    ):
-        super().__init__(
-            id,
-            config,
-            label,
-            env=env,
-            cache=cache,
-            max_concurrency=max_concurrency,
-            transport=transport,
-        )
-        self.model = model
 
     def endpoint(self) -> str:
         """``apiBaseUrl``, else ``ANTHROPIC_BASE_URL``, else the public API; plus /v1/messages."""

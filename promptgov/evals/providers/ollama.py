@@ -7,7 +7,6 @@ from typing import Any
 
 from ..types import CallContext, ProviderError, ProviderResponse, TokenUsage
 from ._base import HttpApiProvider, parse_chat_prompt
-from .cache import ResponseCache
 
 DEFAULT_BASE_URL = "http://localhost:11434"
 
@@ -31,29 +30,6 @@ _TOP_LEVEL = ("format", "keep_alive", "tools", "think")
 
 class OllamaChatProvider(HttpApiProvider):
     """POST ``{OLLAMA_BASE_URL}/api/chat`` with ``stream: false``; reports tokens, no cost."""
-
-    def __init__(
-        self,
-        id: str,
-        config: Mapping[str, Any] | None,
-        label: str | None,
-        *,
-        model: str,
-        env: Mapping[str, str],
-        cache: ResponseCache,
-        max_concurrency: int,
-        transport: Any = None,
-    ):
-        super().__init__(
-            id,
-            config,
-            label,
-            env=env,
-            cache=cache,
-            max_concurrency=max_concurrency,
-            transport=transport,
-        )
-        self.model = model
 
     def endpoint(self) -> str:
         """``config.baseUrl``, else ``OLLAMA_BASE_URL``, else localhost:11434; plus /api/chat."""

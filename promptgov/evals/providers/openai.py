@@ -100,29 +100,6 @@ class _OpenAiBase(HttpApiProvider):
 
     path = "/chat/completions"
 
-    def __init__(
-        self,
-        id: str,
-        config: Mapping[str, Any] | None,
-        label: str | None,
-        *,
-        model: str,
-        env: Mapping[str, str],
-        cache: ResponseCache,
-        max_concurrency: int,
-        transport: Any = None,
-    ):
-        super().__init__(
-            id,
-            config,
-            label,
-            env=env,
-            cache=cache,
-            max_concurrency=max_concurrency,
-            transport=transport,
-        )
-        self.model = model
-
     def base_url(self) -> str:
         """The API root, from the first set of ``apiHost``, ``apiBaseUrl`` and the env.
 

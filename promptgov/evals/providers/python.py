@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import inspect
 import json
-import sys
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .. import _scripts
 from ..types import (
     CallContext,
     Provider,
@@ -25,9 +23,6 @@ from ..types import (
 from .cache import ResponseCache, cache_key
 
 DEFAULT_FUNCTION = "call_api"
-
-_modules: dict[tuple[str, int], ModuleType] = {}
-_modules_guard = threading.Lock()
 
 
 def split_script_ref(ref: str) -> tuple[str, str | None]:
@@ -44,30 +39,10 @@ def load_module(path: Path) -> ModuleType:
     The script's directory is put on ``sys.path`` so it can import its neighbours, as
     promptfoo's Python wrapper does. Errors in the script surface as :class:`ProviderError`.
     """
-    resolved = path.resolve()
     try:
-        stamp = resolved.stat().st_mtime_ns
-    except OSError as exc:
-        raise ProviderError(f"cannot read python file {path}: {exc.strerror}") from exc
-    key = (str(resolved), stamp)
-    with _modules_guard:
-        cached = _modules.get(key)
-        if cached is not None:
-            return cached
-        name = "_promptgov_script_" + hashlib.sha256(key[0].encode()).hexdigest()[:16]
-        spec = importlib.util.spec_from_file_location(name, resolved)
-        if spec is None or spec.loader is None:
-            raise ProviderError(f"cannot import python file {path}")
-        module = importlib.util.module_from_spec(spec)
-        folder = str(resolved.parent)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise ProviderError(f"importing {path} failed: {type(exc).__name__}: {exc}") from exc
-        _modules[key] = module
-        return module
+        return _scripts.load_module(path)
+    except _scripts.ScriptError as exc:
+        raise ProviderError(str(exc)) from exc
 
 
 def _json_copy(value: Any, what: str) -> Any:
