@@ -147,7 +147,7 @@ def test_python_error_result_exception_and_bad_return(tmp_path: Path) -> None:
 def test_python_script_that_fails_to_import_is_a_provider_error(tmp_path: Path) -> None:
     _write(tmp_path / "broken.py", "def call_api(:\n")
     provider = load_provider("python:broken.py", base_dir=tmp_path, env=ENV)
-    with pytest.raises(ProviderError, match="importing .*broken.py failed: SyntaxError"):
+    with pytest.raises(ProviderError, match="error importing .*broken.py: SyntaxError"):
         _call(provider)
 
 
