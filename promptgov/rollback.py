@@ -40,6 +40,7 @@ from .model import (
 )
 from .promotion import move_pointer
 from .registry import Registry
+from .registry_file import Prompts, unfinished_rollbacks
 from .repo import PROMPTS_DIR
 
 DEFAULT_ENV = "prod"
@@ -194,8 +195,10 @@ def rollback(
     ``dry_run`` guards every write and returns the plan.
 
     Raises:
-        NoLastKnownGood-style NotFound, Conflict, InputError (nothing written), or
-        GateFailed after an undone rollback.
+        NotFound: no last known good version (nothing written).
+        Conflict: the target is not eligible, the pointer moved, a rollback is unfinished.
+        InputError: a missing reason or authorizer, a bad option combination.
+        GateFailed: the restored version failed its gate and the rollback was undone.
     """
     _check_request(reason, authorized_by, skip_evals, emergency, force, to)
     repo = registry.repo
@@ -247,11 +250,12 @@ def resume(
 
 def pending_rollbacks(registry: Registry) -> list[tuple[str, RollbackRecord]]:
     """Rollbacks that started and have not reached a terminal state."""
-    reg = registry.repo.registry()
+    prompts = registry.repo.registry().prompts
+    names = [n for n, _ in unfinished_rollbacks(prompts)] if isinstance(prompts, Prompts) else prompts
     return [
         (name, rb)
-        for name, entry in sorted(reg.prompts.items())
-        for rb in entry.rollbacks
+        for name in sorted(names)
+        for rb in prompts[name].rollbacks
         if not rb.status.is_terminal()
     ]
 
