@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from . import gitops_hooks
 from .announce import announce_promotion
@@ -304,6 +304,18 @@ def _valid_approvers(config: ProjectConfig, env: str, rec: VersionRecord) -> lis
     )
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One reason a promotion is refused; ``kind`` decides the error and what the emergency
+    path may skip (everything but a quarantine)."""
+
+    kind: Literal["order", "quarantined", "gate", "inconclusive", "approvals"]
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def promotion_refusals(
     registry: Registry,
     entry: PromptEntry,
@@ -312,12 +324,12 @@ def promotion_refusals(
     env: str,
     *,
     accept_inconclusive_by: str | None,
-) -> tuple[list[str], GateVerdict | None, list[str]]:
+) -> tuple[list[Refusal], GateVerdict | None, list[str]]:
     """Every reason ``rec`` may not enter ``env`` now (empty = allowed), the gate verdict
     and the approvers that count."""
     repo = registry.repo
     config = repo.config
-    reasons: list[str] = []
+    reasons: list[Refusal] = []
     policy = config.environment(env)
     assert policy is not None
     order = config.env_names
@@ -326,9 +338,11 @@ def promotion_refusals(
         prev = order[idx - 1]
         served = entry.environments.get(prev, Environment())
         if not any(m.version == rec.version for m in served.history):
-            reasons.append(f"it has never been in {prev} (promote it there first)")
+            reasons.append(
+                Refusal("order", f"it has never been in {prev} (promote it there first)")
+            )
     if rec.quarantine is not None:
-        reasons.append(f"it is quarantined ({rec.quarantine.reason})")
+        reasons.append(Refusal("quarantined", f"it is quarantined ({rec.quarantine.reason})"))
     gate_sha = gate_file_sha256(repo)
     results = [
         g for r in entry.versions if r.sha256 == rec.sha256 for g in r.gate_results if g.env == env
@@ -337,34 +351,52 @@ def promotion_refusals(
     verdict = max(current, key=lambda g: g.at).verdict if current else None
     if not results:
         reasons.append(
-            f"it has no gate verdict for {env} (run 'promptgov eval' then 'promptgov gate --env {env}')"
+            Refusal(
+                "gate",
+                f"it has no gate verdict for {env} (run 'promptgov eval' then 'promptgov gate --env {env}')",
+            )
         )
     elif verdict is None:
         reasons.append(
-            f"{config.gate_file} changed since its gate verdict; re-run 'promptgov gate --env {env}'"
+            Refusal(
+                "gate",
+                f"{config.gate_file} changed since its gate verdict; re-run 'promptgov gate --env {env}'",
+            )
         )
     elif verdict is GateVerdict.FAIL:
-        reasons.append(f"its gate verdict for {env} is fail")
+        reasons.append(Refusal("gate", f"its gate verdict for {env} is fail"))
     elif verdict is GateVerdict.INCONCLUSIVE:
         if accept_inconclusive_by is None:
             reasons.append(
-                f"its gate verdict for {env} is inconclusive (an approver may pass --accept-inconclusive)"
+                Refusal(
+                    "inconclusive",
+                    f"its gate verdict for {env} is inconclusive (an approver may pass --accept-inconclusive)",
+                )
             )
         elif not allowed_approver(config, env, accept_inconclusive_by):
             reasons.append(
-                f"{accept_inconclusive_by} is not an approver for {env} and cannot accept an inconclusive gate"
+                Refusal(
+                    "inconclusive",
+                    f"{accept_inconclusive_by} is not an approver for {env} and cannot accept an inconclusive gate",
+                )
             )
         elif accept_inconclusive_by == rec.author and not policy.approvals.allow_self_approval:
             # Accepting an inconclusive gate is an approval: separation of duties applies.
             reasons.append(
-                f"{accept_inconclusive_by} wrote {name}@{rec.version} and cannot accept its inconclusive "
-                f"gate for {env} (separation of duties)"
+                Refusal(
+                    "inconclusive",
+                    f"{accept_inconclusive_by} wrote {name}@{rec.version} and cannot accept its "
+                    f"inconclusive gate for {env} (separation of duties)",
+                )
             )
     approvers = _valid_approvers(config, env, rec)
     if len(approvers) < policy.approvals.required:
         have = f" (has: {', '.join(approvers)})" if approvers else ""
         reasons.append(
-            f"it needs {policy.approvals.required} approval(s) for {env}, has {len(approvers)}{have}"
+            Refusal(
+                "approvals",
+                f"it needs {policy.approvals.required} approval(s) for {env}, has {len(approvers)}{have}",
+            )
         )
     return reasons, verdict, approvers
 
@@ -424,17 +456,14 @@ def promote(
             accept_inconclusive_by=by if accept_inconclusive else None,
         )
         if emergency:
-            refusals = [r for r in refusals if "quarantined" in r]
+            refusals = [r for r in refusals if r.kind == "quarantined"]
         if refusals:
-            exc_type = (
-                GateInconclusive
-                if verdict is GateVerdict.INCONCLUSIVE
-                and len(refusals) == 1
-                and "inconclusive" in refusals[0]
-                else GateFailed
-            )
+            only_inconclusive = all(r.kind == "inconclusive" for r in refusals)
+            exc_type = GateInconclusive if only_inconclusive else GateFailed
             raise exc_type(
-                f"cannot promote {name}@{rec.version} to {to}: " + "; ".join(refusals) + ".",
+                f"cannot promote {name}@{rec.version} to {to}: "
+                + "; ".join(r.text for r in refusals)
+                + ".",
                 prompt=name,
                 version=rec.version,
                 env=to,
