@@ -532,9 +532,7 @@ def _regressions(
         increase = (
             (sum(cur) / len(cur)) / bmean - 1 if bmean > 0 else (0.0 if sum(cur) == 0 else math.inf)
         )
-        spike = stats.mann_whitney_increase(
-            base, cur, alpha=reg.alpha, min_samples=reg.min_samples
-        )
+        spike = stats.mann_whitney_increase(base, cur, alpha=reg.alpha, min_samples=reg.min_samples)
         out.append(
             _regression_check(
                 f"regression: {label} increase",

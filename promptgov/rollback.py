@@ -251,7 +251,9 @@ def resume(
 def pending_rollbacks(registry: Registry) -> list[tuple[str, RollbackRecord]]:
     """Rollbacks that started and have not reached a terminal state."""
     prompts = registry.repo.registry().prompts
-    names = [n for n, _ in unfinished_rollbacks(prompts)] if isinstance(prompts, Prompts) else prompts
+    names = (
+        [n for n, _ in unfinished_rollbacks(prompts)] if isinstance(prompts, Prompts) else prompts
+    )
     return [
         (name, rb)
         for name in sorted(names)

@@ -18,7 +18,7 @@ def _reply(prompt: str, vars: dict) -> str:
     parts = [f"Hi {name}," if "by name" in p else "Hello,"]
     if "apologize" in p or "apologise" in p:
         parts.append("I'm sorry for the inconvenience.")
-    parts.append(f"You wrote: \"{message}\".")
+    parts.append(f'You wrote: "{message}".')
     if "order number" in p:
         parts.append(f"I have looked up order {order}.")
     if "next step" in p:
@@ -49,5 +49,7 @@ def call_api(prompt, options, context):
             "completion": completion_tokens,
         },
         "cost": round((prompt_tokens * 0.15 + completion_tokens * 0.6) / 1_000_000, 8),
-        "metadata": {"stub": hashlib.sha256(json.dumps(vars, sort_keys=True).encode()).hexdigest()[:8]},
+        "metadata": {
+            "stub": hashlib.sha256(json.dumps(vars, sort_keys=True).encode()).hexdigest()[:8]
+        },
     }
