@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from ..redact import redact, redact_text
 from ._chain import (
     HEAD_CACHE,
     LOG_FILE,
@@ -39,7 +40,6 @@ from ._record import (
     build_record,
     chain_hash,
 )
-from ._redact import redact, redact_text
 from ._verify import AuditProblem, AuditVerifyReport, TornTail
 
 __all__ = [

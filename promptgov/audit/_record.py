@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import InputError
-from ._redact import redact
+from ..redact import redact
 
 #: Version of the record format; part of every record and of the hash domain.
 FORMAT_VERSION = 1

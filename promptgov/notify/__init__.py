@@ -13,6 +13,7 @@ Delivery never raises: failures come back as :class:`DeliveryResult` and wait in
 
 from __future__ import annotations
 
+from ..redact import redact_text, redact_url
 from ._model import (
     DeliveryResult,
     Notification,
@@ -24,7 +25,6 @@ from ._model import (
 )
 from ._notifier import Notifier
 from ._outbox import OUTBOX_DIR, Outbox, PendingDelivery, delivery_id
-from ._redact import redact_text, redact_url
 from ._render import AUDIT_LOG_PATH, audit_link, body_for, render_notification
 from ._senders import (
     DELIVERY_HEADER,

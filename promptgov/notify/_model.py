@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import InvalidFile
-from ._redact import redact_url
+from ..redact import redact_url
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -7,8 +7,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from ..redact import redact_text
 from ._model import DeliveryResult, Notification, NotificationTarget, NotifyEvent, NotifyPolicy
-from ._redact import redact_text
 from ._senders import SENDERS, Attempt, Sender
 
 MAX_PARALLEL = 8
