@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "PromptCard": "promptgov.model",
     "PromptContent": "promptgov.model",
     "PromptGovError": "promptgov.errors",
+    "PromptClient": "promptgov.sdk",
     "PromptVersion": "promptgov.registry",
     "Registry": "promptgov.registry",
     "Repo": "promptgov.repo",
@@ -69,6 +70,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "PromptCard",
+    "PromptClient",
     "PromptContent",
     "PromptGovError",
     "PromptVersion",
@@ -149,5 +151,6 @@ if TYPE_CHECKING:
     from .registry import PromptVersion, Registry
     from .repo import Repo
     from .rollback import RollbackResult, rollback
+    from .sdk import PromptClient
     from .triggers import check_triggers, monitor_once
     from .verify import VerifyReport, verify
