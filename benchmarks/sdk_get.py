@@ -1,6 +1,6 @@
 """Application-side reads: `PromptClient.get` from memory, and a re-read of the repository.
 
-    python benchmarks/sdk_get.py [--calls 200000]
+python benchmarks/sdk_get.py [--calls 200000]
 """
 
 from __future__ import annotations
