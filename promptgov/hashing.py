@@ -21,8 +21,3 @@ def canonical_json(obj: Any) -> bytes:
 def digest(domain: bytes, payload: bytes) -> str:
     """Hex sha256 of ``domain + payload``."""
     return hashlib.sha256(domain + payload).hexdigest()
-
-
-def is_sha256(value: str) -> bool:
-    """True for a 64-character lowercase hex string."""
-    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)

@@ -28,7 +28,7 @@ from ._fs import (
     safe_join,
 )
 from .errors import InputError, IntegrityError, InvalidFile, NotFound
-from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, canonical_json, digest
+from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, digest
 from .model import (
     ChangeLogEntry,
     ProjectConfig,
@@ -355,10 +355,5 @@ class Repo:
             rel, (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode()
         )
 
-    def canonical_hash(self, rel: str) -> str | None:
-        """sha256 of a file's bytes, or None when it is missing."""
-        data = read_bytes(self.path(rel))
-        return None if data is None else hashlib.sha256(data).hexdigest()
 
-
-__all__ = ["Repo", "find_root", "canonical_json"]
+__all__ = ["Repo", "find_root", "validate_model"]

@@ -105,3 +105,13 @@ def test_without_repository_cache_or_fallback_the_error_says_what_to_do(tmp_path
     client = _client(tmp_path / "gone", tmp_path, Clock())
     with pytest.raises(NotFound, match=r"No cached copy and no fallback; pass fallback="):
         client.get(PROMPT)
+
+
+def test_invalidate_forces_a_reread_before_the_ttl(served_repo: Path, tmp_path: Path) -> None:
+    client = _client(served_repo, tmp_path, Clock())
+    assert client.get(PROMPT).version == "1.0.0"
+    add_version(served_repo, "1.1.0")
+    release(served_repo, "1.1.0")
+    assert client.get(PROMPT).version == "1.0.0"
+    client.invalidate(PROMPT)
+    assert client.get(PROMPT).version == "1.1.0"
