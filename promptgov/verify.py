@@ -63,7 +63,17 @@ def verify(repo: Repo) -> VerifyReport:
             "an interrupted change is pending; run any promptgov write command "
             "(e.g. 'promptgov rollback --resume') to complete it",
         )
-    for check in (_config, _registry, _objects, _changelog, _schemas, _docs, _gate, _audit):
+    for check in (
+        _config,
+        _registry,
+        _objects,
+        _changelog,
+        _prompts,
+        _schemas,
+        _docs,
+        _gate,
+        _audit,
+    ):
         try:
             check(repo, report)
         except PromptGovError as exc:
@@ -152,6 +162,20 @@ def _changelog(repo: Repo, report: VerifyReport) -> None:
             report.add(CHANGELOG_FILE, f"entry {i} has sequence number {e.seq}")
             break
     report.checked["changelog"] = len(entries)
+
+
+def _prompts(repo: Repo, report: VerifyReport) -> None:
+    """Every working copy parses, matches its schema and declares exactly the variables it uses."""
+    from .registry import Registry
+
+    registry = Registry(repo)
+    names = repo.source_names()
+    for name in names:
+        try:
+            registry.source(name)
+        except PromptGovError as exc:
+            report.add(f"prompts/{name}/prompt.yml", exc.message)
+    report.checked["prompts"] = len(names)
 
 
 def _schemas(repo: Repo, report: VerifyReport) -> None:

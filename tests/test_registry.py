@@ -281,3 +281,13 @@ def test_invalid_file_type_is_reported(registered_repo: Path) -> None:
     (registered_repo / "schemas/prompt-change-log.yml").write_text("{a: 1}\n")
     with pytest.raises(InvalidFile, match="expected a list"):
         promptgov.Repo(registered_repo).changelog()
+
+
+def test_verify_reports_a_broken_working_copy(registered_repo: Path, cli) -> None:
+    _edit_template(registered_repo, "Message: {{ message }}", "Message: {{ mesage }}")
+    res = cli("verify", "--repo", registered_repo)
+    assert res.exit_code == 1
+    assert (
+        "prompts/support-reply/prompt.yml" in res.stdout
+        and "undeclared variable(s) mesage" in res.stdout
+    )
