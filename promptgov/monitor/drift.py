@@ -448,27 +448,10 @@ def _embedding(
     threshold = policy.thresholds.embedding_distance
     if threshold is None or (embedder is None and policy.embeddings == "off"):
         return None
-    if embedder is None and not _emb.available():
-        if policy.embeddings == "auto":
-            return None
-        draft = _Draft(
-            "embedding",
-            "permutation_test",
-            "output embedding centroid",
-            "cosine distance",
-            None,
-            None,
-            None,
-            threshold,
-            0,
-            0,
-        )
-        draft.insufficient = (
-            "the embeddings extra is not installed: pip install 'promptgov[embeddings]'"
-        )
-        return draft
-    texts_ref, texts_cur = ref.texts, cur.texts
-    minimum = min(policy.min_samples, policy.embedding_sample)
+    unavailable = embedder is None and not _emb.available()
+    if unavailable and policy.embeddings == "auto":
+        return None
+    texts_ref, texts_cur = ([], []) if unavailable else (ref.texts, cur.texts)
     draft = _Draft(
         "embedding",
         "permutation_test",
@@ -481,6 +464,12 @@ def _embedding(
         len(texts_ref),
         len(texts_cur),
     )
+    if unavailable:
+        draft.insufficient = (
+            "the embeddings extra is not installed: pip install 'promptgov[embeddings]'"
+        )
+        return draft
+    minimum = min(policy.min_samples, policy.embedding_sample)
     draft.insufficient = _too_few(len(texts_ref), len(texts_cur), minimum, "sampled output texts")
     if draft.insufficient:
         return draft

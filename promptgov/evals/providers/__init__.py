@@ -7,6 +7,7 @@ python-only runs never import httpx.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Mapping
@@ -279,31 +280,26 @@ def _build(
             cache=cache,
             max_concurrency=max_concurrency,
         )
-    if provider_path.startswith("anthropic:messages:"):
-        from .anthropic import AnthropicMessagesProvider
-
-        return AnthropicMessagesProvider(
-            explicit_id or provider_path,
-            config,
-            label,
-            model=provider_path[len("anthropic:messages:") :],
-            env=env,
-            cache=cache,
-            max_concurrency=max_concurrency,
-        )
-    if provider_path.startswith("ollama:chat:"):
-        from .ollama import OllamaChatProvider
-
-        return OllamaChatProvider(
-            explicit_id or provider_path,
-            config,
-            label,
-            model=provider_path[len("ollama:chat:") :],
-            env=env,
-            cache=cache,
-            max_concurrency=max_concurrency,
-        )
+    for prefix, (module, cls_name) in _MODEL_APIS.items():
+        if provider_path.startswith(prefix):
+            cls = getattr(importlib.import_module(module, __package__), cls_name)
+            return cls(  # type: ignore[no-any-return]
+                explicit_id or provider_path,
+                config,
+                label,
+                model=provider_path[len(prefix) :],
+                env=env,
+                cache=cache,
+                max_concurrency=max_concurrency,
+            )
     raise _unknown(provider_path)
+
+
+#: ``<prefix><model>`` providers of one wire format each: prefix → (module, class).
+_MODEL_APIS: dict[str, tuple[str, str]] = {
+    "anthropic:messages:": (".anthropic", "AnthropicMessagesProvider"),
+    "ollama:chat:": (".ollama", "OllamaChatProvider"),
+}
 
 
 def _python(
