@@ -13,15 +13,25 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from .errors import Conflict, InputError, UnsafePath
+from pydantic import (
+    Base64Bytes,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from .errors import Conflict, InputError, InvalidFile, UnsafePath
 
 STATE_DIR = ".promptgov"
 LOCK_NAME = "lock"
@@ -31,6 +41,46 @@ FAULT_ENV = "PROMPTGOV_FAULT"
 
 if TYPE_CHECKING:
     import filelock
+
+_STAGED_RE = rf"^{re.escape(STATE_DIR)}/staging/[0-9a-f]{{32}}$"
+
+
+class _WriteOp(BaseModel):
+    """Replace ``path`` with the staged file ``staged``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    op: Literal["write"]
+    path: str
+    staged: Annotated[str, StringConstraints(pattern=_STAGED_RE)]
+
+
+class _AppendOp(BaseModel):
+    """Truncate ``path`` to ``offset`` (undoing a torn earlier try), then append ``data``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    op: Literal["append"]
+    path: str
+    offset: Annotated[int, Field(ge=0, strict=True)]
+    data: Base64Bytes
+
+
+class _DeleteOp(BaseModel):
+    """Remove ``path``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    op: Literal["delete"]
+    path: str
+
+
+_Op = Annotated[_WriteOp | _AppendOp | _DeleteOp, Field(discriminator="op")]
+
+
+class _Journal(BaseModel):
+    """``.promptgov/journal.json``: the commit point of one transaction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ops: list[_Op]
+
 
 _locks: dict[str, filelock.FileLock] = {}
 _locks_guard = threading.Lock()
@@ -102,20 +152,76 @@ def safe_join(root: Path, rel: str) -> Path:
     return root / rel
 
 
+def confine(root: Path, rel: str) -> Path:
+    """``root / rel`` as a path promptgov may write, or :class:`UnsafePath`.
+
+    Stricter than :func:`safe_join` because every file in a clone may be crafted
+    (issue: a committed journal wrote outside the repository): ``rel`` is a plain
+    relative POSIX path with no ``..``, outside ``.git``, whose directory resolves
+    inside the repository after following symlinks, and which is not itself a symlink.
+    """
+    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
+        raise UnsafePath(f"unsafe path {rel!r}: use a relative path inside the repository.")
+    segments = rel.split("/")
+    if (
+        PurePosixPath(rel).is_absolute()
+        or any(seg in ("..", ".") for seg in segments)
+        or ":" in segments[0]
+        or segments[0].casefold() in ("", ".git")
+    ):
+        raise UnsafePath(
+            f"unsafe path {rel!r}: promptgov writes only relative paths inside the "
+            "repository, never into .git."
+        )
+    real_root = root.resolve()
+    target = root / rel
+    parent = target.parent.resolve()
+    if not parent.is_relative_to(real_root) or parent.is_relative_to(real_root / ".git"):
+        raise UnsafePath(
+            f"path {rel!r} leads outside the repository {root} through a symlink; "
+            "replace the symlink with a directory."
+        )
+    if target.is_symlink():
+        raise UnsafePath(
+            f"{rel} is a symlink; promptgov never writes through one. "
+            "Replace it with a regular file."
+        )
+    return target
+
+
+def atomic_write_in(root: Path, rel: str, data: bytes) -> None:
+    """:func:`atomic_write` of ``root / rel`` after :func:`confine` has accepted ``rel``."""
+    atomic_write(confine(root, rel), data)
+
+
+def _state_dir(root: Path) -> Path:
+    """``root/.promptgov``, refusing one that is a symlink (a clone may carry one)."""
+    state = root / STATE_DIR
+    if state.is_symlink() or (state.exists() and not state.is_dir()):
+        raise UnsafePath(
+            f"{state} is not a plain directory; a symlink there would let writes escape "
+            "the repository. Remove it and retry."
+        )
+    return state
+
+
 @contextmanager
 def repo_lock(root: Path, timeout: float = DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
     """Hold the repository's write lock (re-entrant within a process).
 
     On entry, a journal left by a crashed writer is rolled forward first.
     """
-    state = root / STATE_DIR
+    state = _state_dir(root)
     try:
         state.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create {state}: {exc.strerror or exc}.") from exc
     import filelock  # only writers need it
 
-    key = str((state / LOCK_NAME).resolve())
+    lock_path = confine(root, f"{STATE_DIR}/{LOCK_NAME}")  # filelock truncates what it opens
+    if lock_path.exists() and not lock_path.is_file():
+        raise InputError(f"{lock_path} is not a regular file; remove it and retry.")
+    key = str(lock_path.resolve())
     with _locks_guard:
         lock = _locks.get(key)
         if lock is None:
@@ -143,50 +249,73 @@ def journal_pending(root: Path) -> bool:
 def recover(root: Path) -> bool:
     """Roll forward a committed journal and delete stray staged files; True if it did work.
 
-    Must be called with the repository lock held.
+    A journal is machine-local state. One that git tracks arrived from someone else's
+    commit, and one that fails validation was not written by promptgov: either is
+    reported and left alone, never applied. Must be called with the repository lock held.
     """
-    state = root / STATE_DIR
+    state = _state_dir(root)
     journal = state / JOURNAL_NAME
-    raw = read_bytes(journal)
     did = False
-    if raw is not None:
-        try:
-            ops = json.loads(raw)["ops"]
-        except (ValueError, KeyError, TypeError):
-            # A journal is renamed into place only once complete, so a bad one is foreign.
-            raise InputError(
-                f"{journal} is corrupt; inspect it, then delete it to discard the unfinished change."
-            ) from None
+    if journal.is_symlink() or journal.exists():
+        ops = _load_journal(root, journal)
         _apply(root, ops)
         journal.unlink()
         _fsync_dir(state)
         did = True
     staging = state / "staging"
-    if staging.is_dir():
+    if staging.is_dir() and not staging.is_symlink():
         for stray in staging.iterdir():
-            stray.unlink(missing_ok=True)
-            did = True
+            if stray.is_file() and not stray.is_symlink():
+                stray.unlink(missing_ok=True)
+                did = True
     return did
 
 
-def _apply(root: Path, ops: list[dict[str, Any]]) -> None:
+def _load_journal(root: Path, journal: Path) -> list[_Op]:
+    """The journal's operations, each path confined, or a refusal that applies nothing."""
+    rel = f"{STATE_DIR}/{JOURNAL_NAME}"
+    from .gitops import is_tracked
+
+    if is_tracked(root, rel):
+        raise UnsafePath(
+            f"{rel} is tracked by git, so it came from a commit, not from a crash here; it was "
+            f"not applied. Run 'git rm --cached {rel}', delete the file, and commit."
+        )
+    if journal.is_symlink():
+        raise UnsafePath(f"{rel} is a symlink; it was not applied. Delete it and retry.")
+    raw = read_bytes(journal) or b""
+    try:
+        ops = _Journal.model_validate_json(raw).ops
+        for op in ops:
+            confine(root, op.path)
+            if isinstance(op, _WriteOp):
+                confine(root, op.staged)
+    except (ValidationError, UnsafePath) as exc:
+        detail = exc.message if isinstance(exc, UnsafePath) else "not a promptgov journal"
+        raise InvalidFile(
+            f"{rel} was not applied ({detail.rstrip('.')}). Inspect it, then delete it to "
+            "discard the unfinished change."
+        ) from None
+    return ops
+
+
+def _apply(root: Path, ops: Sequence[_Op]) -> None:
     touched: set[Path] = set()
     for i, op in enumerate(ops):
-        target = root / op["path"]
+        target = confine(root, op.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if op["op"] == "write":
-            staged = root / op["staged"]
+        if isinstance(op, _WriteOp):
+            staged = confine(root, op.staged)
             if staged.exists():
                 os.replace(staged, target)
-        elif op["op"] == "append":
-            data = base64.b64decode(op["data"])
+        elif isinstance(op, _AppendOp):
             with open(target, "ab+") as fh:
-                fh.truncate(op["offset"])
-                fh.seek(op["offset"])
-                fh.write(data)
+                fh.truncate(op.offset)
+                fh.seek(op.offset)
+                fh.write(op.data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        elif op["op"] == "delete":
+        else:
             target.unlink(missing_ok=True)
         touched.add(target.parent)
         fault_point(f"txn.apply.{i}")
@@ -208,7 +337,7 @@ class Transaction:
         self._order: list[str] = []
 
     def _touch(self, rel: str) -> None:
-        safe_join(self.root, rel)
+        confine(self.root, rel)
         if rel not in self._order:
             self._order.append(rel)
 
@@ -256,7 +385,7 @@ class Transaction:
         """Stage, journal (the commit point), apply, clean up."""
         if self.empty:
             return
-        state = self.root / STATE_DIR
+        state = _state_dir(self.root)
         staging = state / "staging"
         try:
             staging.mkdir(parents=True, exist_ok=True)
@@ -295,7 +424,7 @@ class Transaction:
             fault_point("txn.before-journal")
             atomic_write(state / JOURNAL_NAME, json.dumps({"ops": ops}).encode())
             fault_point("txn.after-journal")
-            _apply(self.root, ops)
+            _apply(self.root, _Journal.model_validate({"ops": ops}).ops)
             (state / JOURNAL_NAME).unlink()
             _fsync_dir(state)
         except OSError as exc:

@@ -17,6 +17,8 @@ FALLBACK_NAME = "promptgov"
 FALLBACK_EMAIL = "promptgov@localhost"
 TRAILER_PREFIX = "Promptgov-"
 SUBJECT_MAX = 72
+#: Seconds any one git command may take; a hung hook or remote fails instead of stalling.
+GIT_TIMEOUT = 120.0
 _AUTHOR_RE = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+)>\s*$")
 _TRAILER_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # Stable, parseable output and never an interactive prompt, whatever the user's setup.
@@ -48,7 +50,13 @@ def _run(
             text=True,
             env=full_env,
             check=False,
+            timeout=GIT_TIMEOUT,
         )
+    except subprocess.TimeoutExpired:
+        raise InputError(
+            f"git {args[0] if args else ''} did not finish within {GIT_TIMEOUT:.0f} s in {root}; "
+            "check for a hung hook or an unreachable remote, then retry."
+        ) from None
     except FileNotFoundError:
         raise InputError(
             "git is not installed (no 'git' on PATH); install git or set git.commit: false "
@@ -101,6 +109,19 @@ def is_git_repo(root: Path | str) -> bool:
         return False
     proc = _run(root, ["rev-parse", "--is-inside-work-tree"], check=False)
     return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def is_tracked(root: Path | str, rel: str) -> bool:
+    """True when git tracks ``rel`` (in the index or HEAD) in the repository at ``root``.
+
+    False outside a git repository or without a git executable: there is nothing a
+    clone could have carried in.
+    """
+    root = Path(root)
+    if shutil.which("git") is None or not is_git_repo(root):
+        return False
+    proc = _run(root, ["ls-files", "--error-unmatch", "--", rel], check=False)
+    return proc.returncode == 0
 
 
 def _require_repo(root: Path) -> None:

@@ -21,7 +21,7 @@ from . import _yaml, registry_file
 from ._fs import (
     STATE_DIR,
     Transaction,
-    atomic_write,
+    atomic_write_in,
     journal_pending,
     read_bytes,
     repo_lock,
@@ -260,7 +260,7 @@ class Repo:
             for rel, data in cache_files.items():
                 if data is not None:
                     try:
-                        atomic_write(self.root / rel, data)
+                        atomic_write_in(self.root, rel, data)
                     except InputError:
                         break  # the cache is an optimisation only
         self._registry, self._registry_raw, self._registry_key = reg, raw, key

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._fs import STATE_DIR, atomic_write, read_bytes
+from .._fs import STATE_DIR, atomic_write, confine, read_bytes
 from ..errors import InputError, InvalidFile
 from ._model import DeliveryResult, Notification, NotificationTarget
 from ._notifier import Notifier
@@ -77,9 +77,11 @@ class Outbox:
 
     def __init__(self, repo_root: Path | str) -> None:
         self.root = Path(repo_root) / OUTBOX_DIR
-        self._pending = self.root / "pending"
-        self._sent = self.root / "sent"
-        self._claimed = self.root / "claimed"
+        # A clone may carry symlinks here; every file below must stay in the repository.
+        self._pending, self._sent, self._claimed = (
+            confine(Path(repo_root), f"{OUTBOX_DIR}/{sub}")
+            for sub in ("pending", "sent", "claimed")
+        )
 
     # -- reading -----------------------------------------------------------------------------
 
