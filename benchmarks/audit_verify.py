@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from promptgov._fs import Transaction, repo_lock
 from promptgov.audit import AuditLog
+from promptgov.store.files import Transaction, repo_lock
 
 BATCH = 1000
 

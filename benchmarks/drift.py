@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from promptgov import AddOptions, ApproveOptions, GateOptions, PromoteOptions, add
+
 CHILD = """
 import json, resource, sys
 from datetime import datetime
@@ -124,13 +126,13 @@ def governed_repo(root: Path) -> datetime:
 
     init(root, example=True)
     reg = Registry(root)
-    reg.add("support-reply", message="first", author="carol", version="1.0.0")
+    add(reg, "support-reply", AddOptions(message="first", version="1.0.0"), by="carol")
     run_version_eval(reg, "support-reply@1.0.0", by="ci")
     for env in ("dev", "staging", "prod"):
-        check_gate(reg, "support-reply@1.0.0", env=env)
+        check_gate(reg, "support-reply@1.0.0", GateOptions(env=env))
         if env != "dev":
-            approve(reg, "support-reply@1.0.0", env=env, by="alice")
-        promote(reg, "support-reply@1.0.0", to=env, by="alice", reason="release")
+            approve(reg, "support-reply@1.0.0", ApproveOptions(env=env), by="alice")
+        promote(reg, "support-reply@1.0.0", PromoteOptions(to=env, reason="release"), by="alice")
     moves = Registry(root).entry("support-reply").environments["prod"].history
     return moves[-1].at
 

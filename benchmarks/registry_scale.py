@@ -33,7 +33,6 @@ from promptgov.model import (
     PromptEntry,
     Variable,
     VersionRecord,
-    VersionRegistry,
     utcnow,
 )
 from promptgov.repo import Repo
@@ -51,8 +50,8 @@ def build(root: Path, total: int) -> None:
     gate_sha = "0" * 64
     t0 = utcnow() - timedelta(days=365)
     prompts: dict[str, PromptEntry] = {}
-    with repo.transaction() as txn:
-        card_sha = repo.put_card(txn, card)
+    with repo.edit() as e:
+        card_sha = e.put_card(card)
         for p in range(n_prompts):
             name = f"prompt-{p:04d}"
             versions, moves = [], []
@@ -64,7 +63,7 @@ def build(root: Path, total: int) -> None:
                     ),
                     variables=[Variable(name="question")],
                 )
-                sha = repo.put_content(txn, content)
+                sha = e.put_content(content)
                 at = t0 + timedelta(minutes=p * per + v)
                 version = f"1.{v}.0"
                 versions.append(
@@ -108,7 +107,8 @@ def build(root: Path, total: int) -> None:
                 versions=versions,
                 environments={"prod": Environment(current=versions[-1].version, history=moves)},
             )
-        repo.save_registry(txn, VersionRegistry(prompts=prompts))
+        for name, entry in prompts.items():
+            e.stage_entry(name, entry)
 
 
 def timed(args: list[str], root: Path, runs: int) -> float:

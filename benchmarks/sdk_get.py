@@ -11,20 +11,23 @@ import time
 from pathlib import Path
 
 import promptgov
-from promptgov.eval_runs import run_version_eval
-from promptgov.promotion import approve, check_gate, promote
+from promptgov import AddOptions, ApproveOptions, GateOptions, PromoteOptions, add
+from promptgov.actions.approve import approve
+from promptgov.actions.evaluate import run_version_eval
+from promptgov.actions.gate import check_gate
+from promptgov.actions.promote import promote
 
 
 def _served_repo(root: Path) -> None:
     promptgov.init(root, example=True)
     reg = promptgov.Registry(root)
-    reg.add("support-reply", message="bench", author="carol")
+    add(reg, "support-reply", AddOptions(message="bench"), by="carol")
     run_version_eval(reg, "support-reply@1.0.0", by="bench")
     for env in ("dev", "staging", "prod"):
-        check_gate(reg, "support-reply@1.0.0", env=env)
+        check_gate(reg, "support-reply@1.0.0", GateOptions(env=env))
         if env != "dev":
-            approve(reg, "support-reply@1.0.0", env=env, by="alice")
-        promote(reg, "support-reply@1.0.0", to=env, by="alice", reason="bench")
+            approve(reg, "support-reply@1.0.0", ApproveOptions(env=env), by="alice")
+        promote(reg, "support-reply@1.0.0", PromoteOptions(to=env, reason="bench"), by="alice")
 
 
 def main() -> None:

@@ -4,13 +4,12 @@ Immutable, content-hashed prompt versions; environments moved only through an ev
 gate and recorded approvals; a tamper-evident audit log; last-known-good rollback.
 
 The public names below are imported on first use, so ``import promptgov`` (and every
-CLI command) starts fast.
+CLI command) starts fast. :data:`_EXPORTS` is the one list: ``__all__``, ``dir()`` and
+the lazy loader all read it, and a test checks the ``TYPE_CHECKING`` imports against it.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +17,17 @@ __version__ = "0.1.0"
 
 #: public name → module that defines it.
 _EXPORTS: dict[str, str] = {
+    "AddOptions": "promptgov.actions.add",
+    "ApproveOptions": "promptgov.actions.approve",
     "AuditLog": "promptgov.audit",
     "CheckFailed": "promptgov.errors",
+    "ClearOptions": "promptgov.actions.feedback",
+    "ComplaintOptions": "promptgov.actions.feedback",
     "Conflict": "promptgov.errors",
+    "FlagOptions": "promptgov.actions.feedback",
     "GateFailed": "promptgov.errors",
     "GateInconclusive": "promptgov.errors",
+    "GateOptions": "promptgov.actions.gate",
     "GateReport": "promptgov.gate",
     "InputError": "promptgov.errors",
     "IntegrityError": "promptgov.errors",
@@ -30,71 +35,36 @@ _EXPORTS: dict[str, str] = {
     "LifecycleState": "promptgov.model",
     "NotFound": "promptgov.errors",
     "PermissionDenied": "promptgov.errors",
+    "PromoteOptions": "promptgov.actions.promote",
     "PromptCard": "promptgov.model",
+    "PromptClient": "promptgov.sdk",
     "PromptContent": "promptgov.model",
     "PromptGovError": "promptgov.errors",
-    "PromptClient": "promptgov.sdk",
     "PromptVersion": "promptgov.registry",
     "Registry": "promptgov.registry",
     "Repo": "promptgov.repo",
-    "RollbackResult": "promptgov.rollback",
+    "RollbackOptions": "promptgov.actions.rollback",
+    "RollbackResult": "promptgov.actions.rollback",
     "UnsafePath": "promptgov.errors",
     "VerificationFailed": "promptgov.errors",
-    "VerifyReport": "promptgov.verify",
+    "VerifyReport": "promptgov.actions.verify",
     "VersionRecord": "promptgov.model",
-    "approve": "promptgov.promotion",
-    "check_gate": "promptgov.promotion",
-    "check_triggers": "promptgov.triggers",
-    "clear_quarantine": "promptgov.feedback",
-    "flag_version": "promptgov.feedback",
-    "init": "promptgov.layout",
-    "monitor_once": "promptgov.triggers",
-    "promote": "promptgov.promotion",
-    "report_complaint": "promptgov.feedback",
-    "rollback": "promptgov.rollback",
-    "run_version_eval": "promptgov.eval_runs",
-    "verify": "promptgov.verify",
+    "add": "promptgov.actions.add",
+    "approve": "promptgov.actions.approve",
+    "check_gate": "promptgov.actions.gate",
+    "check_triggers": "promptgov.actions.monitor",
+    "clear_quarantine": "promptgov.actions.feedback",
+    "flag_version": "promptgov.actions.feedback",
+    "init": "promptgov.actions.init",
+    "monitor_once": "promptgov.actions.monitor",
+    "promote": "promptgov.actions.promote",
+    "report_complaint": "promptgov.actions.feedback",
+    "rollback": "promptgov.actions.rollback",
+    "run_version_eval": "promptgov.actions.evaluate",
+    "verify": "promptgov.actions.verify",
 }
 
-__all__ = [
-    "AuditLog",
-    "CheckFailed",
-    "Conflict",
-    "GateFailed",
-    "GateInconclusive",
-    "GateReport",
-    "InputError",
-    "IntegrityError",
-    "InvalidFile",
-    "LifecycleState",
-    "NotFound",
-    "PermissionDenied",
-    "PromptCard",
-    "PromptClient",
-    "PromptContent",
-    "PromptGovError",
-    "PromptVersion",
-    "Registry",
-    "Repo",
-    "RollbackResult",
-    "UnsafePath",
-    "VerificationFailed",
-    "VerifyReport",
-    "VersionRecord",
-    "__version__",
-    "approve",
-    "check_gate",
-    "check_triggers",
-    "clear_quarantine",
-    "flag_version",
-    "init",
-    "monitor_once",
-    "promote",
-    "report_complaint",
-    "rollback",
-    "run_version_eval",
-    "verify",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
@@ -110,23 +80,24 @@ def __dir__() -> list[str]:
     return __all__
 
 
-class _Package(types.ModuleType):
-    """Keeps ``promptgov.rollback`` and ``promptgov.verify`` the functions.
-
-    Importing a submodule binds it as an attribute of its package; where a public function
-    shares its module's name, that binding is skipped so the function stays reachable.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == f"{__name__}.{name}":
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
 if TYPE_CHECKING:
+    from .actions.add import AddOptions, add
+    from .actions.approve import ApproveOptions, approve
+    from .actions.evaluate import run_version_eval
+    from .actions.feedback import (
+        ClearOptions,
+        ComplaintOptions,
+        FlagOptions,
+        clear_quarantine,
+        flag_version,
+        report_complaint,
+    )
+    from .actions.gate import GateOptions, check_gate
+    from .actions.init import init
+    from .actions.monitor import check_triggers, monitor_once
+    from .actions.promote import PromoteOptions, promote
+    from .actions.rollback import RollbackOptions, RollbackResult, rollback
+    from .actions.verify import VerifyReport, verify
     from .audit import AuditLog
     from .errors import (
         CheckFailed,
@@ -142,15 +113,8 @@ if TYPE_CHECKING:
         UnsafePath,
         VerificationFailed,
     )
-    from .eval_runs import run_version_eval
-    from .feedback import clear_quarantine, flag_version, report_complaint
     from .gate import GateReport
-    from .layout import init
     from .model import LifecycleState, PromptCard, PromptContent, VersionRecord
-    from .promotion import approve, check_gate, promote
     from .registry import PromptVersion, Registry
     from .repo import Repo
-    from .rollback import RollbackResult, rollback
     from .sdk import PromptClient
-    from .triggers import check_triggers, monitor_once
-    from .verify import VerifyReport, verify

@@ -7,7 +7,6 @@ import io
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from .errors import InvalidFile
@@ -44,16 +43,6 @@ def loads(data: bytes | str, label: str) -> Any:
         raise InvalidFile(
             f"{label}: malformed YAML{where}: {problem}. Fix the file and retry."
         ) from exc
-
-
-def load_file(path: Path, label: str | None = None) -> Any:
-    """Read and parse a YAML file."""
-    from ._fs import read_bytes
-
-    data = read_bytes(path)
-    if data is None:
-        raise InvalidFile(f"{label or path} does not exist.")
-    return loads(data, label or str(path))
 
 
 def _escape(m: re.Match[str]) -> str:

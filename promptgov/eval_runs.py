@@ -1,43 +1,23 @@
-"""Running a prompt version's eval suite and recording the run against its content hash.
+"""Reading eval runs: which suite a version runs, its recorded runs and their stored output.
 
 The eval engine (:mod:`promptgov.evals`) knows nothing of the registry: this module
-resolves ``promptgov://<name>[@<version|env>]`` prompts to the version under test, runs
-the suite, stores promptfoo v3 output under ``logs/evals/`` and records an
-:class:`~promptgov.model.EvalRunRef` on the version, in one transaction with its audit entry.
+resolves ``promptgov://<name>[@<version|env>]`` prompts to the version under test and
+finds the runs :mod:`promptgov.actions.evaluate` recorded against a content hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from ._fs import read_bytes
-from .errors import InvalidFile, NotFound
-from .model import EvalRunRef, VersionRecord, utcnow
+from .errors import NotFound
+from .model import EvalRunRef, VersionRecord
 from .registry import PromptVersion, Registry
+from .store.files import read_bytes
 
 SCHEME = "promptgov://"
 EVAL_LOG_DIR = "logs/evals"
-
-
-@dataclass(frozen=True)
-class EvalOutcome:
-    """A recorded run and the engine's summary of it."""
-
-    version: PromptVersion
-    run: EvalRunRef
-    summary: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "prompt": self.version.name,
-            "version": self.version.version,
-            "run": self.run.model_dump(mode="json"),
-        }
 
 
 def _engine_prompt(v: PromptVersion) -> Any:
@@ -82,97 +62,6 @@ def suite_sha256(registry: Registry, rel: str) -> str:
     if data is None:
         raise NotFound(f"eval suite {rel} does not exist.")
     return hashlib.sha256(data).hexdigest()
-
-
-def run_version_eval(
-    registry: Registry,
-    ref: str,
-    *,
-    by: str,
-    suite: str | None = None,
-    options: Any = None,
-    scheduled: bool = False,
-) -> EvalOutcome:
-    """Run ``ref``'s eval suite against exactly that version and record the run.
-
-    The run's promptfoo v3 JSON is written to ``logs/evals/<run_id>.json``; the registry
-    gains an :class:`EvalRunRef` keyed by the version's content hash; the audit log an
-    ``eval`` entry. Provider errors are part of the results, not exceptions.
-    """
-    from .evals import RunOptions, load_config, run_eval
-
-    v = registry.get(ref)
-    rel = suite_path(registry, v, suite)
-    cfg_file = registry.repo.path(rel)
-    cfg = load_config(cfg_file, prompt_resolver=resolver_for(registry, v))
-    summary = run_eval(cfg, options or RunOptions())
-    return record_run(
-        registry, v, summary.to_v3_dict(), suite=rel, by=by, scheduled=scheduled, summary=summary
-    )
-
-
-def record_run(
-    registry: Registry,
-    v: PromptVersion,
-    v3: dict[str, Any],
-    *,
-    suite: str,
-    by: str,
-    scheduled: bool = False,
-    summary: Any = None,
-) -> EvalOutcome:
-    """Store v3 output for ``v`` and record the run (also used for imported results)."""
-    results = v3.get("results", {})
-    stats = results.get("stats") or {}
-    try:
-        successes, failures, errors = (
-            int(stats["successes"]),
-            int(stats["failures"]),
-            int(stats.get("errors", 0)),
-        )
-    except (KeyError, TypeError, ValueError):
-        raise InvalidFile(
-            "eval output has no results.stats; it is not promptfoo v3 output."
-        ) from None
-    total = successes + failures + errors
-    run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    out_rel = f"{EVAL_LOG_DIR}/{v.name}/{run_id}.json"
-    repo = registry.repo
-    with repo.transaction() as txn:
-        reg = repo.registry(txn)
-        entry = registry.entry(v.name, reg)
-        ref = EvalRunRef(
-            run_id=run_id,
-            sha256=v.sha256,
-            suite=suite,
-            suite_sha256=suite_sha256(registry, suite),
-            output=out_rel,
-            at=utcnow(),
-            by=by,
-            successes=successes,
-            failures=failures,
-            errors=errors,
-            pass_rate=successes / total if total else 0.0,
-            scheduled=scheduled,
-        )
-        repo.write_json(txn, out_rel, v3)
-        versions = [
-            r.model_copy(update={"eval_runs": [*r.eval_runs, ref]}) if r.version == v.version else r
-            for r in entry.versions
-        ]
-        registry.save_entry(txn, reg, v.name, entry.model_copy(update={"versions": versions}))
-        repo.audit(
-            txn,
-            action="eval",
-            actor=by,
-            prompt=v.name,
-            to_version=v.version,
-            to_sha256=v.sha256,
-            eval_run_id=run_id,
-            evidence=[out_rel],
-            reason=f"{successes}/{total} passed on {suite}" + (" (scheduled)" if scheduled else ""),
-        )
-    return EvalOutcome(v, ref, summary)
 
 
 def latest_run(

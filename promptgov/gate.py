@@ -20,11 +20,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import _yaml
-from ._fs import read_bytes
 from .errors import InvalidFile
-from .model import GateVerdict
-from .repo import Repo, validate_model
+from .model import GateVerdict, validate_model
+from .repo import Repo
+from .store.files import load_yaml, read_bytes
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 
@@ -125,7 +124,7 @@ _BUILTIN = GateRules(
 def load_gate_config(repo: Repo) -> GateConfig:
     """Read and validate the repository's gate file."""
     rel = repo.config.gate_file
-    data = _yaml.load_file(repo.path(rel), rel) or {}
+    data = load_yaml(repo.path(rel), rel) or {}
     cfg: GateConfig = validate_model(GateConfig, data, rel)
     return cfg
 
@@ -573,7 +572,7 @@ def _compare_tests(report: GateReport, rows: list[TestRow], baseline: list[TestR
 
 def load_gate_file(path: Path) -> GateConfig:
     """Read and validate a gate file outside a governed repository."""
-    data = _yaml.load_file(path, str(path)) or {}
+    data = load_yaml(path, str(path)) or {}
     cfg: GateConfig = validate_model(GateConfig, data, str(path))
     return cfg
 

@@ -8,6 +8,7 @@ Every status change of a :class:`~promptgov.model.VersionRecord` goes through
 from __future__ import annotations
 
 from .errors import Conflict
+from .model import GateVerdict
 from .model import LifecycleState as S
 
 #: (from, to) → the event that causes it.
@@ -53,6 +54,41 @@ def transition(current: S, target: S, *, version: str = "") -> S:
             "(see docs/prompt-lifecycle-diagram.md for the allowed transitions)."
         )
     return target
+
+
+#: States a gate verdict moves (a deployed or quarantined version keeps its state).
+_GATED = (S.CANDIDATE, S.EVALUATED_PASSED, S.EVALUATED_FAILED)
+#: States an approval moves to ``approved``.
+_APPROVABLE = (S.EVALUATED_PASSED, S.EVALUATED_FAILED, S.APPROVED)
+
+
+def after_gate(current: S, verdict: GateVerdict, *, version: str = "") -> S:
+    """The state after a gate verdict: evaluated (passed or failed) until it is deployed."""
+    if current not in _GATED:
+        return current
+    target = S.EVALUATED_PASSED if verdict is GateVerdict.PASS else S.EVALUATED_FAILED
+    return transition(current, target, version=version)
+
+
+def after_approval(current: S, *, version: str = "") -> S:
+    """The state after an approval: approved, once the version has been evaluated."""
+    if current not in _APPROVABLE:
+        return current
+    return transition(current, S.APPROVED, version=version)
+
+
+def quarantine(current: S, *, version: str = "") -> S:
+    """The state of a version flagged or rolled back from (a retired one stays retired)."""
+    if not can_transition(current, S.QUARANTINED):
+        return current
+    return transition(current, S.QUARANTINED, version=version)
+
+
+def release(current: S, *, serving: bool, version: str = "") -> S:
+    """The state once a quarantine is lifted: deployed where it still serves, else superseded."""
+    if current is not S.QUARANTINED:
+        return current
+    return transition(current, S.DEPLOYED if serving else S.SUPERSEDED, version=version)
 
 
 def mermaid() -> str:

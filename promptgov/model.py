@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import InvalidFile
 from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, canonical_json, digest
 
 #: Prompt names: lowercase words joined by ``-``/``_``/``.``; no separators, no ``..``.
@@ -556,4 +557,18 @@ __all__ = [
     "check_name",
     "semver_key",
     "utcnow",
+    "validate_model",
 ]
+
+
+def validate_model(model: type[BaseModel], data: Any, label: str) -> Any:
+    """Validate ``data`` against ``model``; errors become one readable :class:`InvalidFile`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InvalidFile(
+            f"{label}: {loc}: {first['msg']}{more}. Fix the file to match its schema and retry."
+        ) from exc

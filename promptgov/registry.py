@@ -1,6 +1,7 @@
-"""The prompt registry: register immutable versions, resolve references, read history.
+"""The prompt registry's read side: resolve references, read versions, status and history.
 
-:class:`Registry` is what a Python user (and the CLI) calls. Every read of a version
+:class:`Registry` is what a Python user (and the CLI) reads through; the writes are the
+actions in :mod:`promptgov.actions`. Every read of a version
 goes through the object store, which re-checks the content hash, so tampered content
 is never returned.
 """
@@ -14,26 +15,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from . import _yaml
-from ._fs import Transaction
-from .errors import Conflict, InputError, NotFound
+from .errors import InputError, NotFound
 from .model import (
     SEMVER_RE,
-    LifecycleState,
     PromptCard,
     PromptContent,
     PromptEntry,
     PromptSource,
     VersionRecord,
-    VersionRegistry,
     base_version,
     check_name,
     semver_key,
-    utcnow,
+    validate_model,
 )
-from .registry_file import Prompts, as_prompts, registry_of, summary
 from .render import check_variables, render
-from .repo import PROMPTS_DIR, Repo, validate_model
+from .repo import Repo
+from .store.files import load_yaml
+from .store.paths import PROMPTS_DIR
+from .store.registry_file import Prompts, summary
 
 Bump = Literal["patch", "minor", "major"]
 #: Where the first version of a prompt starts when no ``--version`` is given.
@@ -172,20 +171,11 @@ class Registry:
 
     # ------------------------------------------------------------------ lookups
 
-    def entry(self, name: str, reg: VersionRegistry | None = None) -> PromptEntry:
+    def entry(self, name: str, reg: Prompts | None = None) -> PromptEntry:
         """The registry entry of ``name``."""
-        reg = reg or self.repo.registry()
-        entry = reg.prompts.get(name)
-        if entry is None:
-            known = ", ".join(sorted(reg.prompts)[:10]) or "none yet"
-            raise NotFound(
-                f"unknown prompt {name!r} (registered: {known}); register it with "
-                f"'promptgov add {name}'.",
-                prompt=name,
-            )
-        return entry
+        return self.repo.store.entry(name, reg)
 
-    def record(self, name: str, version: str, reg: VersionRegistry | None = None) -> VersionRecord:
+    def record(self, name: str, version: str, reg: Prompts | None = None) -> VersionRecord:
         """The record of ``name@version``."""
         entry = self.entry(name, reg)
         for rec in entry.versions:
@@ -199,7 +189,7 @@ class Registry:
             version=version,
         )
 
-    def resolve(self, ref: str, reg: VersionRegistry | None = None) -> tuple[str, VersionRecord]:
+    def resolve(self, ref: str, reg: Prompts | None = None) -> tuple[str, VersionRecord]:
         """``name``, ``name@version`` or ``name@env`` → (name, record). Bare name = latest."""
         name, sel = parse_ref(ref)
         entry = self.entry(name, reg)
@@ -234,7 +224,7 @@ class Registry:
 
     def names(self) -> list[str]:
         """Registered prompt names."""
-        return sorted(self.repo.registry().prompts)
+        return sorted(self.repo.registry())
 
     # ------------------------------------------------------------------ working copy
 
@@ -247,101 +237,10 @@ class Registry:
                 f"no working copy at {label}; create it (see 'promptgov init --example') first.",
                 prompt=name,
             )
-        data = _yaml.load_file(path, label)
+        data = load_yaml(path, label)
         src: PromptSource = validate_model(PromptSource, data, label)
         check_variables(src.content(), label)
         return src
-
-    # ------------------------------------------------------------------ add
-
-    def add(
-        self,
-        name: str,
-        *,
-        message: str,
-        author: str,
-        bump: Bump = "patch",
-        version: str | None = None,
-        source: PromptSource | None = None,
-    ) -> VersionRecord:
-        """Register the working copy of ``name`` as a new immutable ``candidate`` version.
-
-        ``source`` registers the given content instead of ``prompts/<name>/prompt.yml``
-        (for programmatic use). Content and card go into the object store; the registry,
-        change log and audit log are written in one transaction.
-
-        Raises:
-            Conflict: identical content is already registered, or the version exists.
-            InvalidFile: the working copy is malformed or its variables do not match.
-        """
-        if not message.strip() or not author.strip():
-            raise InputError("a version needs --message and --author.")
-        if source is None:
-            src = self.source(name)
-        else:
-            parse_ref(name)
-            check_variables(source.content(), f"{name} (given source)")
-            src = source
-        content, card = src.content(), src.card
-        with self.repo.transaction() as txn:
-            reg = self.repo.registry(txn)
-            entry = reg.prompts.get(name, PromptEntry())
-            sha = content.sha256
-            same = next((r for r in entry.versions if r.sha256 == sha), None)
-            if same is not None:
-                raise Conflict(
-                    f"{name}@{same.version} already has this exact content (sha256 {sha[:12]}…); "
-                    "edit the prompt before adding a new version.",
-                    version=same.version,
-                )
-            existing = [r.version for r in entry.versions]
-            if version is not None:
-                if not SEMVER_RE.match(version):
-                    raise InputError(f"invalid semantic version {version!r}; use X.Y.Z.")
-                if version in existing:
-                    raise Conflict(f"{name}@{version} already exists; choose another --version.")
-            new_version = version or next_version(existing, bump)
-            record = VersionRecord(
-                version=new_version,
-                sha256=self.repo.put_content(txn, content),
-                card_sha256=self.repo.put_card(txn, card),
-                parent=entry.versions[-1].version if entry.versions else None,
-                author=author,
-                created_at=utcnow(),
-                message=message,
-                status=LifecycleState.CANDIDATE,
-            )
-            entry = entry.model_copy(update={"versions": [*entry.versions, record]})
-            self.save_entry(txn, reg, name, entry)
-            audit = self.repo.audit(
-                txn,
-                action="add",
-                actor=author,
-                prompt=name,
-                to_version=new_version,
-                to_sha256=sha,
-                reason=message,
-            )
-            self.repo.append_changelog(
-                txn,
-                time=record.created_at,
-                action="add",
-                prompt=name,
-                version=new_version,
-                summary=message,
-                author=author,
-                audit_seq=audit,
-            )
-        return record
-
-    def save_entry(
-        self, txn: Transaction, reg: VersionRegistry, name: str, entry: PromptEntry
-    ) -> VersionRegistry:
-        """Stage ``reg`` with ``entry`` replacing prompt ``name``."""
-        prompts = as_prompts(reg.prompts, self.repo.root)
-        new = registry_of(prompts.with_entry(name, entry))
-        self.repo.save_registry(txn, new)
-        return new
 
     # ------------------------------------------------------------------ reading
 
@@ -351,11 +250,9 @@ class Registry:
         Reads only the registry index, never every version record, so it stays fast at
         any registry size.
         """
-        reg = self.repo.registry()
-        prompts = reg.prompts
-        assert isinstance(prompts, Prompts)
+        prompts = self.repo.registry()
         if name is not None:
-            self.entry(name, reg)
+            self.entry(name, prompts)
         names = [name] if name else sorted(set(prompts) | set(self.repo.source_names()))
         envs = self.repo.config.env_names
         out = []
@@ -382,7 +279,7 @@ class Registry:
         if not shas:
             return "unregistered"
         try:
-            data = _yaml.load_file(path)
+            data = load_yaml(path)
             sha = validate_model(PromptSource, data, str(path)).content().sha256
         except InputError:
             return "modified"

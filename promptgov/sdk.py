@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ._fs import atomic_write, read_bytes
 from .errors import NotFound, PromptGovError
 from .model import ModelSpec, PromptContent, Variable
 from .registry import Registry
 from .render import render, template_variables
+from .store.files import atomic_write, read_bytes
 
 Source = Literal["live", "stale", "disk", "fallback"]
 DEFAULT_TTL = 30.0

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import promptgov
+from promptgov import AddOptions, add
 from promptgov.cli import main
 
 #: Files that are derived or transient and may change on a read-only command.
@@ -87,5 +88,5 @@ def example_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def registered_repo(example_repo: Path) -> Path:
     """The example with support-reply@1.0.0 registered."""
-    promptgov.Registry(example_repo).add("support-reply", message="first", author="carol")
+    add(promptgov.Registry(example_repo), "support-reply", AddOptions(message="first"), by="carol")
     return example_repo

@@ -11,11 +11,13 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from promptgov import Registry
-from promptgov.eval_runs import record_run, run_version_eval
-from promptgov.maintenance import regenerate_docs
+from promptgov import AddOptions, ApproveOptions, GateOptions, PromoteOptions, Registry, add
+from promptgov.actions.approve import approve
+from promptgov.actions.evaluate import record_run, run_version_eval
+from promptgov.actions.gate import check_gate
+from promptgov.actions.promote import PromotionResult, promote
+from promptgov.actions.regenerate import regenerate_docs
 from promptgov.model import VersionRecord
-from promptgov.promotion import PromotionResult, approve, check_gate, promote
 
 PROMPT = "support-reply"
 PROMPT_FILE = f"prompts/{PROMPT}/prompt.yml"
@@ -61,7 +63,9 @@ def add_version(
         note = f"Reply in the customer's language (release {version})."
     if note is not None:
         edit_prompt(root, "and sign off politely.\n", f"and sign off politely.\n  {note}\n")
-    return registry(root).add(PROMPT, message=f"release {version}", author=author, version=version)
+    return add(
+        registry(root), PROMPT, AddOptions(message=f"release {version}", version=version), by=author
+    )
 
 
 def evaluate(root: Path, version: str, *, by: str = "ci") -> str:
@@ -104,13 +108,18 @@ def release(
         evaluate(root, version)
     out = []
     for env in envs:
-        check_gate(reg, ref, env=env)
+        check_gate(reg, ref, GateOptions(env=env))
         policy = reg.repo.config.environment(env)
         assert policy is not None
         if policy.approvals.required and not emergency:
-            approve(reg, ref, env=env, by=approver)
+            approve(reg, ref, ApproveOptions(env=env), by=approver)
         out.append(
-            promote(reg, ref, to=env, by=by, reason=f"release {version}", emergency=emergency)
+            promote(
+                reg,
+                ref,
+                PromoteOptions(to=env, reason=f"release {version}", emergency=emergency),
+                by=by,
+            )
         )
     return out
 

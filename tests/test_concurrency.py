@@ -13,15 +13,14 @@ from promptgov import Registry
 WORKER = textwrap.dedent(
     """
     import sys
-    from promptgov import Registry
+    from promptgov import AddOptions, Registry, add
     from promptgov.model import PromptSource
     import yaml
     root, i = sys.argv[1], int(sys.argv[2])
     data = yaml.safe_load(open(f"{root}/prompts/support-reply/prompt.yml"))
     data["template"] = data["template"] + f"\\nVariant {i}.\\n"
-    rec = Registry(root).add(
-        "support-reply", message=f"variant {i}", author=f"w{i}", source=PromptSource.model_validate(data)
-    )
+    options = AddOptions(message=f"variant {i}", source=PromptSource.model_validate(data))
+    rec = add(Registry(root), "support-reply", options, by=f"w{i}")
     print(rec.version, rec.sha256)
     """
 )

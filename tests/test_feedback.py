@@ -9,12 +9,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptgov import Registry
+from promptgov import (
+    AddOptions,
+    ClearOptions,
+    ComplaintOptions,
+    FlagOptions,
+    Registry,
+    RollbackOptions,
+    add,
+)
+from promptgov.actions.feedback import clear_quarantine, complaints, flag_version, report_complaint
+from promptgov.actions.rollback import rollback
 from promptgov.audit import AuditLog
 from promptgov.errors import Conflict, InputError, NotFound, PermissionDenied
-from promptgov.feedback import clear_quarantine, complaints, flag_version, report_complaint
 from promptgov.model import LifecycleState
-from promptgov.rollback import rollback
 from tests import flows
 from tests.conftest import run_cli, snapshot
 
@@ -37,10 +45,10 @@ def test_a_complaint_is_stored_against_the_serving_version_and_audited(three: Pa
     c = report_complaint(
         Registry(three),
         PROMPT,
-        text="It promised a refund.",
+        ComplaintOptions(
+            complaint="It promised a refund.", severity="high", evidence=["tickets/4711"]
+        ),
         by="support-lead",
-        severity="high",
-        evidence=["tickets/4711"],
     )
 
     rec = Registry(three).record(PROMPT, "1.2.0")
@@ -59,8 +67,10 @@ def test_a_complaint_is_stored_against_the_serving_version_and_audited(three: Pa
 
 def test_complaints_filter_by_env_and_hash(three: Path) -> None:
     reg = Registry(three)
-    report_complaint(reg, PROMPT, text="slow", by="a", severity="low")
-    report_complaint(reg, PROMPT, text="odd", by="b", severity="low", env="staging")
+    report_complaint(reg, PROMPT, ComplaintOptions(complaint="slow", severity="low"), by="a")
+    report_complaint(
+        reg, PROMPT, ComplaintOptions(complaint="odd", severity="low", env="staging"), by="b"
+    )
     prod_sha = reg.record(PROMPT, "1.2.0").sha256
     assert [c.text for c in complaints(reg, PROMPT, env="prod")] == ["slow"]
     assert [c.text for c in complaints(reg, PROMPT, sha256=prod_sha)] == ["slow", "odd"]
@@ -82,15 +92,16 @@ def test_bad_complaints_are_refused_and_write_nothing(
 ) -> None:
     before = snapshot(three)
     args = {"text": "bad", "by": "u", "severity": "low", **kwargs}
+    by, text = args.pop("by"), args.pop("text")
     with pytest.raises(error, match=message):
-        report_complaint(Registry(three), PROMPT, **args)
+        report_complaint(Registry(three), PROMPT, ComplaintOptions(complaint=text, **args), by=by)
     assert snapshot(three) == before
 
 
 def test_a_complaint_needs_a_deployed_version(example_repo: Path) -> None:
-    Registry(example_repo).add(PROMPT, message="first", author="carol")
+    add(Registry(example_repo), PROMPT, AddOptions(message="first"), by="carol")
     with pytest.raises(NotFound, match="not deployed to prod"):
-        report_complaint(Registry(example_repo), PROMPT, text="bad", by="u")
+        report_complaint(Registry(example_repo), PROMPT, ComplaintOptions(complaint="bad"), by="u")
 
 
 @settings(
@@ -102,13 +113,13 @@ def test_a_complaint_needs_a_deployed_version(example_repo: Path) -> None:
 )
 def test_any_text_round_trips_through_the_complaints_file(three: Path, text: str, by: str) -> None:
     reg = Registry(three)
-    c = report_complaint(reg, PROMPT, text=text, by=by, severity="medium")
+    c = report_complaint(reg, PROMPT, ComplaintOptions(complaint=text, severity="medium"), by=by)
     stored = {x.id: x for x in complaints(reg, PROMPT)}[c.id]
     assert (stored.text, stored.by) == (text, by)
 
 
 def test_a_corrupt_complaints_file_is_named_with_its_line(three: Path) -> None:
-    report_complaint(Registry(three), PROMPT, text="bad", by="u")
+    report_complaint(Registry(three), PROMPT, ComplaintOptions(complaint="bad"), by="u")
     path = three / "logs/complaints/support-reply.jsonl"
     path.write_text(path.read_text() + '{"id": 1}\n')
     with pytest.raises(InputError, match="support-reply.jsonl line 2"):
@@ -153,7 +164,9 @@ def test_cli_report(three: Path) -> None:
 
 
 def test_a_flag_quarantines_the_version_and_is_audited(three: Path) -> None:
-    rec = flag_version(Registry(three), f"{PROMPT}@1.1.0", reason="leaks emails", by="auditor")
+    rec = flag_version(
+        Registry(three), f"{PROMPT}@1.1.0", FlagOptions(reason="leaks emails"), by="auditor"
+    )
 
     assert rec.status is LifecycleState.QUARANTINED
     assert rec.quarantine is not None
@@ -165,9 +178,13 @@ def test_a_flag_quarantines_the_version_and_is_audited(three: Path) -> None:
 
 
 def test_a_flagged_version_is_never_the_last_known_good(three: Path) -> None:
-    flag_version(Registry(three), f"{PROMPT}@1.1.0", reason="leaks emails", by="auditor")
+    flag_version(
+        Registry(three), f"{PROMPT}@1.1.0", FlagOptions(reason="leaks emails"), by="auditor"
+    )
 
-    plan = rollback(Registry(three), PROMPT, reason="r", authorized_by="alice", dry_run=True).plan
+    plan = rollback(
+        Registry(three), PROMPT, RollbackOptions(reason="r", dry_run=True), by="alice"
+    ).plan
     res = run_cli(
         "rollback",
         PROMPT,
@@ -190,21 +207,23 @@ def test_a_flagged_version_is_never_the_last_known_good(three: Path) -> None:
 
 def test_flagging_twice_or_without_a_version_is_refused(three: Path) -> None:
     reg = Registry(three)
-    flag_version(reg, f"{PROMPT}@1.1.0", reason="a", by="auditor")
+    flag_version(reg, f"{PROMPT}@1.1.0", FlagOptions(reason="a"), by="auditor")
     before = snapshot(three)
     with pytest.raises(Conflict, match="already flagged by auditor"):
-        flag_version(reg, f"{PROMPT}@1.1.0", reason="b", by="other")
+        flag_version(reg, f"{PROMPT}@1.1.0", FlagOptions(reason="b"), by="other")
     with pytest.raises(InputError, match="name the version"):
-        flag_version(reg, PROMPT, reason="b", by="other")
+        flag_version(reg, PROMPT, FlagOptions(reason="b"), by="other")
     with pytest.raises(InputError, match="a flag needs --reason and --by"):
-        flag_version(reg, f"{PROMPT}@1.0.0", reason=" ", by="other")
+        flag_version(reg, f"{PROMPT}@1.0.0", FlagOptions(reason=" "), by="other")
     assert snapshot(three) == before
 
 
 def test_a_flag_replaces_a_rollback_quarantine_and_keeps_it_in_the_audit(three: Path) -> None:
-    rollback(Registry(three), PROMPT, reason="bad", authorized_by="alice")
+    rollback(Registry(three), PROMPT, RollbackOptions(reason="bad"), by="alice")
     assert Registry(three).record(PROMPT, "1.2.0").quarantine.source == "rollback"  # type: ignore[union-attr]
-    rec = flag_version(Registry(three), f"{PROMPT}@1.2.0", reason="also PII", by="auditor")
+    rec = flag_version(
+        Registry(three), f"{PROMPT}@1.2.0", FlagOptions(reason="also PII"), by="auditor"
+    )
     assert rec.quarantine is not None and rec.quarantine.source == "audit-flag"
     (entry,) = AuditLog(three).entries(action="flag")
     assert entry.details["replaced_quarantine"]["source"] == "rollback"
@@ -212,29 +231,31 @@ def test_a_flag_replaces_a_rollback_quarantine_and_keeps_it_in_the_audit(three: 
 
 def test_only_an_approver_clears_a_quarantine(three: Path) -> None:
     reg = Registry(three)
-    flag_version(reg, f"{PROMPT}@1.1.0", reason="suspicious", by="auditor")
+    flag_version(reg, f"{PROMPT}@1.1.0", FlagOptions(reason="suspicious"), by="auditor")
     before = snapshot(three)
     with pytest.raises(PermissionDenied, match="carol may not clear a quarantine"):
-        clear_quarantine(reg, f"{PROMPT}@1.1.0", by="carol", reason="fine")
+        clear_quarantine(reg, f"{PROMPT}@1.1.0", ClearOptions(reason="fine"), by="carol")
     assert snapshot(three) == before
 
-    rec = clear_quarantine(reg, f"{PROMPT}@1.1.0", by="alice", reason="false alarm")
+    rec = clear_quarantine(reg, f"{PROMPT}@1.1.0", ClearOptions(reason="false alarm"), by="alice")
 
     assert rec.quarantine is None and rec.status is LifecycleState.SUPERSEDED
     (entry,) = AuditLog(three).entries(action="quarantine-clear")
     assert (entry.actor, entry.approvers) == ("alice", ["alice"])
     assert entry.details["cleared"]["source"] == "audit-flag"
-    plan = rollback(Registry(three), PROMPT, reason="r", authorized_by="alice", dry_run=True).plan
+    plan = rollback(
+        Registry(three), PROMPT, RollbackOptions(reason="r", dry_run=True), by="alice"
+    ).plan
     assert plan.target == "1.1.0"
     with pytest.raises(Conflict, match="is not quarantined"):
-        clear_quarantine(reg, f"{PROMPT}@1.1.0", by="alice", reason="again")
+        clear_quarantine(reg, f"{PROMPT}@1.1.0", ClearOptions(reason="again"), by="alice")
 
 
 def test_clearing_the_serving_version_makes_it_deployed_again(three: Path) -> None:
     reg = Registry(three)
-    flag_version(reg, f"{PROMPT}@prod", reason="check", by="auditor")
+    flag_version(reg, f"{PROMPT}@prod", FlagOptions(reason="check"), by="auditor")
     assert reg.record(PROMPT, "1.2.0").status is LifecycleState.QUARANTINED
-    rec = clear_quarantine(reg, f"{PROMPT}@1.2.0", by="bob", reason="reviewed")
+    rec = clear_quarantine(reg, f"{PROMPT}@1.2.0", ClearOptions(reason="reviewed"), by="bob")
     assert rec.status is LifecycleState.DEPLOYED
 
 

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import promptgov
-from promptgov._fs import confine, repo_lock
 from promptgov.errors import InvalidFile, UnsafePath
+from promptgov.store.files import confine, repo_lock
 
 from .conftest import run_cli, snapshot
 from .flows import git, git_init

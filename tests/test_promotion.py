@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
+from promptgov import ApproveOptions, GateOptions, PromoteOptions, RollbackOptions
+from promptgov.actions.approve import approve
+from promptgov.actions.gate import check_gate
+from promptgov.actions.promote import promote
+from promptgov.actions.regenerate import regenerate_docs
+from promptgov.actions.rollback import rollback
+from promptgov.actions.verify import verify
 from promptgov.audit import AuditLog
-from promptgov.maintenance import regenerate_docs
 from promptgov.model import GateVerdict, LifecycleState, MoveKind
-from promptgov.promotion import approve, check_gate, promote
-from promptgov.rollback import rollback
-from promptgov.verify import verify
 
 from . import flows
 from .conftest import run_cli, snapshot
@@ -87,7 +90,7 @@ def test_gate_compares_with_the_version_in_the_environment(evaluated_repo: Path)
     release(root, "1.0.0", ["dev"], evaluate_first=False)
     add_version(root, "1.1.0", remove=[flows.EMPATHY_LINE])
     evaluate(root, "1.1.0")
-    report = check_gate(registry(root), f"{PROMPT}@1.1.0", env="dev")
+    report = check_gate(registry(root), f"{PROMPT}@1.1.0", GateOptions(env="dev"))
     assert report.baseline_label is not None and report.baseline_label.startswith("1.0.0 (run ")
     # the stub stops apologizing: every test now fails its empathy assertion
     assert sorted(report.newly_failing) == sorted(
@@ -129,7 +132,9 @@ def test_promote_without_eval_is_refused(example_repo: Path) -> None:
 def test_promote_with_failed_gate_is_refused(example_repo: Path) -> None:
     add_version(example_repo, "1.0.0", remove=[flows.SAFETY_LINE])
     evaluate(example_repo, "1.0.0")
-    assert check_gate(registry(example_repo), REF, env="dev").verdict is GateVerdict.FAIL
+    assert (
+        check_gate(registry(example_repo), REF, GateOptions(env="dev")).verdict is GateVerdict.FAIL
+    )
     msg = refused(
         example_repo, "promote", REF, "--to", "dev", "--by", "alice", "--reason", "r", code=1
     )
@@ -138,7 +143,7 @@ def test_promote_with_failed_gate_is_refused(example_repo: Path) -> None:
 
 def test_promote_after_gate_file_changed_is_refused(evaluated_repo: Path) -> None:
     root = evaluated_repo
-    check_gate(registry(root), REF, env="dev")
+    check_gate(registry(root), REF, GateOptions(env="dev"))
     with (root / "ci/eval-gate.yml").open("a") as fh:
         fh.write("# tightened later\n")
     msg = refused(root, "promote", REF, "--to", "dev", "--by", "alice", "--reason", "r", code=1)
@@ -146,14 +151,17 @@ def test_promote_after_gate_file_changed_is_refused(evaluated_repo: Path) -> Non
         "ci/eval-gate.yml changed since its gate verdict; re-run 'promptgov gate --env dev'" in msg
     )
     # a fresh verdict under the new file lets it through
-    check_gate(registry(root), REF, env="dev")
-    assert promote(registry(root), REF, to="dev", by="alice", reason="r").move.version == "1.0.0"
+    check_gate(registry(root), REF, GateOptions(env="dev"))
+    assert (
+        promote(registry(root), REF, PromoteOptions(to="dev", reason="r"), by="alice").move.version
+        == "1.0.0"
+    )
 
 
 def test_promote_without_required_approval_is_refused(evaluated_repo: Path) -> None:
     root = evaluated_repo
     release(root, "1.0.0", ["dev"], evaluate_first=False)
-    check_gate(registry(root), REF, env="staging")
+    check_gate(registry(root), REF, GateOptions(env="staging"))
     msg = refused(root, "promote", REF, "--to", "staging", "--by", "alice", "--reason", "r", code=1)
     assert (
         "cannot promote support-reply@1.0.0 to staging: it needs 1 approval(s) for staging, has 0."
@@ -175,7 +183,7 @@ def test_approver_not_allowed_is_refused(evaluated_repo: Path) -> None:
 
 
 def test_double_approval_is_refused(evaluated_repo: Path) -> None:
-    approve(registry(evaluated_repo), REF, env="prod", by="bob")
+    approve(registry(evaluated_repo), REF, ApproveOptions(env="prod"), by="bob")
     msg = refused(evaluated_repo, "approve", REF, "--env", "prod", "--by", "bob", code=2)
     assert "bob already approved support-reply@1.0.0 for prod." in msg
 
@@ -183,8 +191,8 @@ def test_double_approval_is_refused(evaluated_repo: Path) -> None:
 def test_skipping_an_environment_is_refused(evaluated_repo: Path) -> None:
     root = evaluated_repo
     release(root, "1.0.0", ["dev"], evaluate_first=False)
-    check_gate(registry(root), REF, env="prod")
-    approve(registry(root), REF, env="prod", by="alice")
+    check_gate(registry(root), REF, GateOptions(env="prod"))
+    approve(registry(root), REF, ApproveOptions(env="prod"), by="alice")
     msg = refused(root, "promote", REF, "--to", "prod", "--by", "alice", "--reason", "r", code=1)
     assert (
         "cannot promote support-reply@1.0.0 to prod: "
@@ -203,7 +211,7 @@ def test_every_reason_is_given_at_once(evaluated_repo: Path) -> None:
 
 def test_stale_expected_pointer_is_refused(evaluated_repo: Path) -> None:
     root = evaluated_repo
-    check_gate(registry(root), REF, env="dev")
+    check_gate(registry(root), REF, GateOptions(env="dev"))
     msg = refused(
         root,
         "promote",
@@ -262,7 +270,7 @@ def test_quarantined_version_is_refused_even_in_an_emergency(example_repo: Path)
     release(root, "1.0.0")
     add_version(root, "1.1.0")
     release(root, "1.1.0")
-    rollback(registry(root), PROMPT, env="prod", reason="complaints", authorized_by="bob")
+    rollback(registry(root), PROMPT, RollbackOptions(env="prod", reason="complaints"), by="bob")
     assert registry(root).record(PROMPT, "1.1.0").quarantine is not None
     for extra in ([], ["--emergency"]):
         msg = refused(
@@ -314,8 +322,8 @@ def test_emergency_where_forbidden_is_refused(evaluated_repo: Path) -> None:
 def test_promotion_writes_history_changelog_and_audit(evaluated_repo: Path) -> None:
     root = evaluated_repo
     release(root, "1.0.0", ["dev", "staging"], evaluate_first=False, approver="dave")
-    check_gate(registry(root), REF, env="prod")
-    approve(registry(root), REF, env="prod", by="bob", comment="looks good")
+    check_gate(registry(root), REF, GateOptions(env="prod"))
+    approve(registry(root), REF, ApproveOptions(env="prod", comment="looks good"), by="bob")
     res = run_cli(
         "promote",
         REF,
@@ -417,8 +425,10 @@ def test_accept_inconclusive_by_an_approver_only(evaluated_repo: Path) -> None:
     root = evaluated_repo
     release(root, "1.0.0", ["dev", "staging"], evaluate_first=False, approver="dave")
     edit_gate_file(root, lambda d: d["environments"]["prod"].update(min_results=10))
-    assert check_gate(registry(root), REF, env="prod").verdict is GateVerdict.INCONCLUSIVE
-    approve(registry(root), REF, env="prod", by="alice")
+    assert (
+        check_gate(registry(root), REF, GateOptions(env="prod")).verdict is GateVerdict.INCONCLUSIVE
+    )
+    approve(registry(root), REF, ApproveOptions(env="prod"), by="alice")
     args = ("promote", REF, "--to", "prod", "--reason", "small suite")
     msg = refused(root, *args, "--by", "bob", code=3)
     assert (
@@ -442,8 +452,8 @@ def test_author_cannot_accept_an_inconclusive_gate_where_self_approval_is_refuse
     add_version(root, "1.0.0", author="alice")
     release(root, "1.0.0", ["dev", "staging"], approver="dave")
     edit_gate_file(root, lambda d: d["environments"]["prod"].update(min_results=10))
-    check_gate(registry(root), REF, env="prod")
-    approve(registry(root), REF, env="prod", by="bob")
+    check_gate(registry(root), REF, GateOptions(env="prod"))
+    approve(registry(root), REF, ApproveOptions(env="prod"), by="bob")
     msg = refused(
         root,
         "promote",
@@ -475,7 +485,7 @@ def _prepare_contenders(root: Path, count: int) -> list[str]:
         versions.append(v)
     reg = registry(root)
     for v in versions:
-        assert check_gate(reg, f"{PROMPT}@{v}", env="dev").verdict is GateVerdict.PASS
+        assert check_gate(reg, f"{PROMPT}@{v}", GateOptions(env="dev")).verdict is GateVerdict.PASS
     return versions
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import promptgov
-from promptgov import Registry
+from promptgov import AddOptions, Registry, add
 from promptgov.errors import Conflict, IntegrityError, InvalidFile, NotFound, UnsafePath
 
 from .conftest import snapshot
@@ -76,7 +76,7 @@ def test_init_refuses_governed_repository_and_changes_nothing(example_repo: Path
 
 def test_add_registers_candidate_with_independent_hash(example_repo: Path) -> None:
     reg = Registry(example_repo)
-    rec = reg.add("support-reply", message="first", author="carol")
+    rec = add(reg, "support-reply", AddOptions(message="first"), by="carol")
     assert rec.version == "1.0.0"
     assert rec.status.value == "candidate"
     assert rec.parent is None
@@ -88,7 +88,7 @@ def test_add_registers_candidate_with_independent_hash(example_repo: Path) -> No
 def test_second_version_bumps_and_links_parent(registered_repo: Path) -> None:
     _edit_template(registered_repo, "sign off politely", "sign off warmly")
     reg = Registry(registered_repo)
-    rec = reg.add("support-reply", message="warmer", author="carol", bump="minor")
+    rec = add(reg, "support-reply", AddOptions(message="warmer", bump="minor"), by="carol")
     assert (rec.version, rec.parent) == ("1.1.0", "1.0.0")
     log = yaml.safe_load((registered_repo / "schemas/prompt-change-log.yml").read_text())
     assert [e["version"] for e in log] == ["1.0.0", "1.1.0"]
@@ -138,7 +138,7 @@ def test_render_missing_variable_is_an_error(registered_repo: Path, cli) -> None
 def test_diff_shows_template_and_parameter_changes(registered_repo: Path, cli) -> None:
     _edit_template(registered_repo, "temperature: 0.2", "temperature: 0.7")
     _edit_template(registered_repo, "sign off politely", "sign off warmly")
-    Registry(registered_repo).add("support-reply", message="b", author="carol")
+    add(Registry(registered_repo), "support-reply", AddOptions(message="b"), by="carol")
     d = Registry(registered_repo).diff("support-reply", "1.0.0", "1.0.1")
     assert ("temperature", 0.2, 0.7) in d.parameters
     assert any(line.startswith("-") and "politely" in line for line in d.template)
@@ -149,7 +149,7 @@ def test_diff_shows_template_and_parameter_changes(registered_repo: Path, cli) -
 
 def test_history_lists_versions_in_time_order(registered_repo: Path) -> None:
     _edit_template(registered_repo, "sign off politely", "sign off warmly")
-    Registry(registered_repo).add("support-reply", message="warmer", author="dan")
+    add(Registry(registered_repo), "support-reply", AddOptions(message="warmer"), by="dan")
     events = Registry(registered_repo).history("support-reply")
     assert [(e.kind, e.version, e.by) for e in events] == [
         ("version", "1.0.0", "carol"),
@@ -263,8 +263,15 @@ def test_unknown_prompt_in_library_raises_not_found(registered_repo: Path) -> No
 def test_explicit_version_conflicts(registered_repo: Path) -> None:
     _edit_template(registered_repo, "politely", "kindly")
     with pytest.raises(Conflict, match="already exists"):
-        Registry(registered_repo).add("support-reply", message="m", author="a", version="1.0.0")
-    rec = Registry(registered_repo).add("support-reply", message="m", author="a", version="1.2.1")
+        add(
+            Registry(registered_repo),
+            "support-reply",
+            AddOptions(message="m", version="1.0.0"),
+            by="a",
+        )
+    rec = add(
+        Registry(registered_repo), "support-reply", AddOptions(message="m", version="1.2.1"), by="a"
+    )
     assert rec.version == "1.2.1"
 
 

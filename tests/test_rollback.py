@@ -16,15 +16,17 @@ from typing import Any
 import pytest
 import yaml
 
-from promptgov import Registry, Repo
-from promptgov._fs import repo_lock
+from promptgov import ApproveOptions, GateOptions, PromoteOptions, Registry, Repo, RollbackOptions
+from promptgov.actions.approve import approve
+from promptgov.actions.gate import check_gate
+from promptgov.actions.promote import promote
+from promptgov.actions.rollback import RollbackResult, rollback
+from promptgov.actions.verify import verify
 from promptgov.audit import AuditLog
 from promptgov.errors import Conflict, GateFailed, InputError, NotFound
 from promptgov.model import LifecycleState, MoveKind, PromptSource, RollbackStatus
 from promptgov.notify import Notifier, NotifyPolicy, Outbox, load_targets
-from promptgov.promotion import approve, check_gate, promote
-from promptgov.rollback import RollbackResult, rollback
-from promptgov.verify import verify
+from promptgov.store.files import repo_lock
 
 from . import flows
 from .conftest import run_cli, snapshot
@@ -75,7 +77,10 @@ def do_rollback(root: Path, **kw: Any) -> RollbackResult:
     kw.setdefault("reason", "refund promises in replies")
     kw.setdefault("authorized_by", "bob")
     kw.setdefault("notify_policy", FAST)
-    return rollback(registry(root), PROMPT, env=kw.pop("env", "prod"), **kw)
+    by = kw.pop("authorized_by")
+    if "evidence" in kw:
+        kw["evidence"] = tuple(kw["evidence"])
+    return rollback(registry(root), PROMPT, RollbackOptions(**kw), by=by)
 
 
 def refused(root: Path, *args: str | Path, code: int = 2) -> str:
@@ -163,8 +168,13 @@ def test_quarantined_and_same_content_versions_are_never_last_known_good(mixed_r
     staging = do_rollback(root, env="staging", reason="bad replies in staging")
     assert (staging.plan.target, staging.plan.current) == ("1.0.0", "1.3.0")
     # the restored version goes on to prod: prod now serves 1.0.0's content again
-    approve(registry(root), f"{PROMPT}@1.0.0-rollback", env="prod", by="alice")
-    promote(registry(root), f"{PROMPT}@1.0.0-rollback", to="prod", by="alice", reason="restore")
+    approve(registry(root), f"{PROMPT}@1.0.0-rollback", ApproveOptions(env="prod"), by="alice")
+    promote(
+        registry(root),
+        f"{PROMPT}@1.0.0-rollback",
+        PromoteOptions(to="prod", reason="restore"),
+        by="alice",
+    )
     msg = refused(root, *ROLLBACK_ARGS, "--authorized-by", "bob", "--dry-run")
     assert "error: prod has no last known good version of support-reply (" in msg
     assert "1.3.0: quarantined (rollback: rolled back: bad replies in staging)" in msg
@@ -257,7 +267,7 @@ def test_tampered_card_is_refused(repo: Path) -> None:
 class _PromotingRepo(Repo):
     """A repository on which another process promotes 1.2.0 to prod just before the first write."""
 
-    def transaction(self) -> Any:
+    def edit(self, name: str | None = None, *, create: bool = False) -> Any:
         if not getattr(self, "_moved", False):
             self._moved = True
             args = (
@@ -277,22 +287,22 @@ class _PromotingRepo(Repo):
                 timeout=120,
             )
             assert proc.returncode == 0, proc.stderr
-        return super().transaction()
+        return super().edit(name, create=create)
 
 
 def _ready_for_prod(root: Path, version: str) -> None:
     """``version`` released to staging, gated and approved for prod (not promoted)."""
     add_version(root, version)
     release(root, version, ["dev", "staging"])
-    check_gate(registry(root), f"{PROMPT}@{version}", env="prod")
-    approve(registry(root), f"{PROMPT}@{version}", env="prod", by="alice")
+    check_gate(registry(root), f"{PROMPT}@{version}", GateOptions(env="prod"))
+    approve(registry(root), f"{PROMPT}@{version}", ApproveOptions(env="prod"), by="alice")
 
 
 def test_pointer_moved_meanwhile_is_refused(repo: Path) -> None:
     _ready_for_prod(repo, "1.2.0")
     reg = Registry(_PromotingRepo(repo))
     with pytest.raises(Conflict) as exc:
-        rollback(reg, PROMPT, env="prod", reason="r", authorized_by="bob", notify_policy=FAST)
+        rollback(reg, PROMPT, RollbackOptions(env="prod", reason="r", notify_policy=FAST), by="bob")
     assert str(exc.value) == (
         "prod moved meanwhile: it now serves 1.2.0, not 1.1.0; nothing was changed. "
         "Re-run the rollback to plan again."
@@ -559,20 +569,21 @@ WORKER = textwrap.dedent(
     root, ready, action = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 
     class SignallingRepo(Repo):
-        def transaction(self):
+        def edit(self, name=None, *, create=False):
             if not ready.exists():
                 ready.write_text("ready")
-            return super().transaction()
+            return super().edit(name, create=create)
 
     reg = Registry(SignallingRepo(root))
     try:
         if action == "rollback":
-            from promptgov.rollback import rollback
-            rollback(reg, "support-reply", env="prod", reason="race", authorized_by="bob",
-                     notify_policy=NotifyPolicy(retries=0, timeout_s=1))
+            from promptgov import RollbackOptions, rollback
+            options = RollbackOptions(reason="race", env="prod",
+                                      notify_policy=NotifyPolicy(retries=0, timeout_s=1))
+            rollback(reg, "support-reply", options, by="bob")
         else:
-            from promptgov.promotion import promote
-            promote(reg, "support-reply@1.2.0", to="prod", by="alice", reason="race")
+            from promptgov import PromoteOptions, promote
+            promote(reg, "support-reply@1.2.0", PromoteOptions(to="prod", reason="race"), by="alice")
     except PromptGovError as exc:
         print(exc.message)
         sys.exit(exc.exit_code)

@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 import promptgov
+from promptgov.actions.rollback import pending_rollbacks
 from promptgov.audit import AuditLog
 from promptgov.model import MoveKind, PromptSource, RollbackStatus
-from promptgov.rollback import pending_rollbacks
 
 from . import flows
 from .conftest import run_cli, run_proc, snapshot

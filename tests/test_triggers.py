@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from promptgov import Registry
-from promptgov.eval_runs import record_run
-from promptgov.feedback import flag_version, report_complaint
-from promptgov.triggers import TriggerReport, TriggerStatus, check_triggers
+from promptgov import AddOptions, ComplaintOptions, FlagOptions, Registry, add
+from promptgov.actions.evaluate import record_run
+from promptgov.actions.feedback import flag_version, report_complaint
+from promptgov.actions.monitor import TriggerReport, TriggerStatus, check_triggers
 from tests import flows
 from tests.conftest import run_cli, snapshot
 from tests.monitor.synth import Traffic, records, write_jsonl
@@ -322,7 +322,7 @@ def test_failing_tests_fires_when_the_scheduled_rerun_fails_the_gate(serving: Pa
 
 
 def test_failing_tests_not_fired_when_the_real_rerun_passes(serving: Path) -> None:
-    from promptgov.eval_runs import run_version_eval
+    from promptgov.actions.evaluate import run_version_eval
 
     run_version_eval(Registry(serving), f"{PROMPT}@prod", by="cron", scheduled=True)
     result = check(serving).result("failing_tests")
@@ -351,9 +351,11 @@ def test_an_old_scheduled_run_is_insufficient_with_a_window(serving: Path) -> No
 def test_complaints_fire_on_count_or_on_severity(serving: Path) -> None:
     set_policy(serving, {"complaints": {"count": 2, "severity": "high"}})
     reg = Registry(serving)
-    report_complaint(reg, PROMPT, text="rude tone", by="u1", severity="low")
+    report_complaint(reg, PROMPT, ComplaintOptions(complaint="rude tone", severity="low"), by="u1")
     one = check(serving).result("complaints")
-    report_complaint(reg, PROMPT, text="wrong order id", by="u2", severity="medium")
+    report_complaint(
+        reg, PROMPT, ComplaintOptions(complaint="wrong order id", severity="medium"), by="u2"
+    )
     two = check(serving).result("complaints")
 
     assert one.status is NOT_FIRED and one.measured["count"] == 1
@@ -363,7 +365,10 @@ def test_complaints_fire_on_count_or_on_severity(serving: Path) -> None:
 def test_one_severe_complaint_fires(serving: Path) -> None:
     set_policy(serving, {"complaints": {"count": 5, "severity": "high"}})
     report_complaint(
-        Registry(serving), PROMPT, text="promised a refund", by="legal", severity="high"
+        Registry(serving),
+        PROMPT,
+        ComplaintOptions(complaint="promised a refund", severity="high"),
+        by="legal",
     )
     result = check(serving).result("complaints")
     assert result.status is FIRED
@@ -371,14 +376,24 @@ def test_one_severe_complaint_fires(serving: Path) -> None:
 
 
 def test_complaints_outside_the_window_do_not_count(serving: Path) -> None:
-    report_complaint(Registry(serving), PROMPT, text="harmful", by="u", severity="critical")
+    report_complaint(
+        Registry(serving),
+        PROMPT,
+        ComplaintOptions(complaint="harmful", severity="critical"),
+        by="u",
+    )
     later = check(serving, now=promoted_at(serving) + timedelta(days=8)).result("complaints")
     assert later.status is NOT_FIRED
     assert later.measured["count"] == 0
 
 
 def test_complaints_about_an_earlier_version_are_not_counted(serving: Path) -> None:
-    report_complaint(Registry(serving), PROMPT, text="harmful", by="u", severity="critical")
+    report_complaint(
+        Registry(serving),
+        PROMPT,
+        ComplaintOptions(complaint="harmful", severity="critical"),
+        by="u",
+    )
     flows.add_version(serving, "1.1.0")
     flows.release(serving, "1.1.0")
     result = check(serving).result("complaints")
@@ -390,7 +405,9 @@ def test_complaints_about_an_earlier_version_are_not_counted(serving: Path) -> N
 
 def test_a_flagged_serving_version_fires(serving: Path) -> None:
     before = check(serving).result("audit_flags")
-    flag_version(Registry(serving), f"{PROMPT}@1.0.0", reason="PII in outputs", by="auditor")
+    flag_version(
+        Registry(serving), f"{PROMPT}@1.0.0", FlagOptions(reason="PII in outputs"), by="auditor"
+    )
     after = check(serving).result("audit_flags")
 
     assert before.status is NOT_FIRED
@@ -400,7 +417,7 @@ def test_a_flagged_serving_version_fires(serving: Path) -> None:
 
 def test_a_disabled_trigger_is_reported_as_disabled(serving: Path) -> None:
     set_policy(serving, {"audit_flags": {"enabled": False}, "drift": {"enabled": False}})
-    flag_version(Registry(serving), f"{PROMPT}@1.0.0", reason="anomaly", by="auditor")
+    flag_version(Registry(serving), f"{PROMPT}@1.0.0", FlagOptions(reason="anomaly"), by="auditor")
     report = check(serving)
     assert report.result("audit_flags").status is TriggerStatus.DISABLED
     assert report.result("drift").status is TriggerStatus.DISABLED
@@ -411,7 +428,7 @@ def test_a_disabled_trigger_is_reported_as_disabled(serving: Path) -> None:
 
 
 def test_a_check_writes_its_report_state_and_history(serving: Path) -> None:
-    flag_version(Registry(serving), f"{PROMPT}@1.0.0", reason="anomaly", by="auditor")
+    flag_version(Registry(serving), f"{PROMPT}@1.0.0", FlagOptions(reason="anomaly"), by="auditor")
     report = check(serving)
 
     base = serving / "logs/triggers/support-reply/prod"
@@ -429,7 +446,7 @@ def test_a_check_writes_its_report_state_and_history(serving: Path) -> None:
 
 
 def test_dry_run_writes_nothing(serving: Path) -> None:
-    flag_version(Registry(serving), f"{PROMPT}@1.0.0", reason="anomaly", by="auditor")
+    flag_version(Registry(serving), f"{PROMPT}@1.0.0", FlagOptions(reason="anomaly"), by="auditor")
     before = snapshot(serving)
     report = check(serving, dry_run=True)
     assert report.status is FIRED and report.report is None
@@ -441,7 +458,7 @@ def test_dry_run_writes_nothing(serving: Path) -> None:
 
 def test_cli_exit_codes_and_json(serving: Path) -> None:
     calm = run_cli("triggers", PROMPT, "--repo", serving, "--json")
-    flag_version(Registry(serving), f"{PROMPT}@1.0.0", reason="anomaly", by="auditor")
+    flag_version(Registry(serving), f"{PROMPT}@1.0.0", FlagOptions(reason="anomaly"), by="auditor")
     fired = run_cli("triggers", PROMPT, "--repo", serving)
 
     assert calm.exit_code == 0, calm.stderr
@@ -488,7 +505,7 @@ def test_cli_reports_a_bad_policy_by_its_path(serving: Path) -> None:
 
 
 def test_cli_on_a_prompt_not_deployed(example_repo: Path) -> None:
-    Registry(example_repo).add(PROMPT, message="first", author="carol")
+    add(Registry(example_repo), PROMPT, AddOptions(message="first"), by="carol")
     res = run_cli("triggers", PROMPT, "--repo", example_repo)
     assert res.exit_code == 2
     assert "support-reply is not deployed to prod" in res.stderr

@@ -14,8 +14,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
 
-from .._fs import STATE_DIR, Transaction, journal_pending, read_bytes, repo_lock
 from ..errors import InputError, IntegrityError, NotFound, VerificationFailed
+from ..store.files import STATE_DIR, Transaction, journal_pending, read_bytes, repo_lock
 from ._checkpoint import (
     CHECKPOINTS_FILE,
     Checkpoint,

@@ -74,11 +74,9 @@ def _warn_pending(args: list[str]) -> None:
 
     repo_arg = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--repo"), None)
     try:
-        from ..registry_file import Prompts, unfinished_rollbacks
         from ..repo import Repo
 
-        prompts = Repo(repo_path(Path(repo_arg) if repo_arg else None)).registry().prompts
-        pending = unfinished_rollbacks(prompts) if isinstance(prompts, Prompts) else []
+        pending = Repo(repo_path(Path(repo_arg) if repo_arg else None)).registry().unfinished()
     except Exception:  # noqa: BLE001 - a notice must never turn a result into a failure
         return
     for name, count in pending:

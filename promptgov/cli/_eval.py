@@ -126,7 +126,7 @@ def _governed(
     json_out: bool,
 ) -> None:
     """``promptgov eval name@version``: run, store under logs/, record against the hash."""
-    from ..eval_runs import run_version_eval
+    from ..actions.evaluate import run_version_eval
     from ..evals import RunOptions, write_outputs
     from ..registry import Registry
 

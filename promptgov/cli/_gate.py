@@ -84,9 +84,9 @@ def gate(
             results, env=env, gate_file=gate_file, prompt=prompt, baseline=baseline_results
         )
     elif ref is not None:
-        from ..promotion import check_gate
+        from ..actions.gate import GateOptions, check_gate
 
-        report = check_gate(_registry(repo), ref, env=env, baseline=baseline)
+        report = check_gate(_registry(repo), ref, GateOptions(env=env, baseline=baseline))
     else:
         raise InputError("give name@version, or --results out.json.")
     if json_:
@@ -113,16 +113,11 @@ def approve(
     json_: JsonOpt = False,
 ) -> None:
     """Record an approval of a version for an environment."""
-    from ..promotion import approve as do_approve
+    from ..actions.approve import ApproveOptions
+    from ..actions.approve import approve as do_approve
 
-    a = do_approve(
-        _registry(repo),
-        ref,
-        env=env,
-        by=by,
-        comment=comment,
-        accept_inconclusive=accept_inconclusive,
-    )
+    options = ApproveOptions(env=env, comment=comment, accept_inconclusive=accept_inconclusive)
+    a = do_approve(_registry(repo), ref, options, by=by)
     if json_:
         emit_json(a.model_dump(mode="json"))
     else:
@@ -155,21 +150,18 @@ def promote(
     json_: JsonOpt = False,
 ) -> None:
     """Move an environment to a version, through its gate and approvals."""
-    from ..promotion import CURRENT
-    from ..promotion import promote as do_promote
+    from ..actions.promote import CURRENT, PromoteOptions
+    from ..actions.promote import promote as do_promote
 
-    expected: Any = CURRENT if expect is None else (None if expect == "none" else expect)
-    res = do_promote(
-        _registry(repo),
-        ref,
+    options = PromoteOptions(
         to=to,
-        by=by,
         reason=reason,
-        expected_current=expected,
+        expect=CURRENT if expect is None else (None if expect == "none" else expect),
         accept_inconclusive=accept_inconclusive,
         emergency=emergency,
-        evidence=evidence,
+        evidence=tuple(evidence),
     )
+    res = do_promote(_registry(repo), ref, options, by=by)
     if json_:
         emit_json(res.to_dict())
         return

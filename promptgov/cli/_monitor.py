@@ -116,8 +116,8 @@ def triggers(
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate every rollback trigger for the serving version; exit 1 when one fired."""
+    from ..actions.monitor import check_triggers
     from ..registry import Registry
-    from ..triggers import check_triggers
 
     report = check_triggers(
         Registry(repo_path(repo)),
@@ -161,8 +161,8 @@ def monitor(
     json_: JsonOpt = False,
 ) -> None:
     """Check every prompt deployed to ENV on a schedule; exit 1 if a trigger fired, 2 on errors."""
+    from ..actions.monitor import monitor as run_monitor
     from ..registry import Registry
-    from ..triggers import monitor as run_monitor
 
     worst = 0
 
@@ -218,18 +218,13 @@ def report(
     json_: JsonOpt = False,
 ) -> None:
     """Record a complaint against the version serving in ENV (audit-logged)."""
-    from ..feedback import report_complaint
+    from ..actions.feedback import ComplaintOptions, report_complaint
     from ..registry import Registry
 
-    c = report_complaint(
-        Registry(repo_path(repo)),
-        name,
-        text=complaint,
-        by=by,
-        severity=severity,
-        evidence=evidence,
-        env=env,
+    options = ComplaintOptions(
+        complaint=complaint, env=env, severity=severity, evidence=tuple(evidence)
     )
+    c = report_complaint(Registry(repo_path(repo)), name, options, by=by)
     if json_:
         emit_json(c.model_dump(mode="json"))
     else:
@@ -248,10 +243,10 @@ def flag(
     json_: JsonOpt = False,
 ) -> None:
     """Flag a version as anomalous: it is quarantined and never chosen as last known good."""
-    from ..feedback import flag_version
+    from ..actions.feedback import FlagOptions, flag_version
     from ..registry import Registry
 
-    rec = flag_version(Registry(repo_path(repo)), ref, reason=reason, by=by)
+    rec = flag_version(Registry(repo_path(repo)), ref, FlagOptions(reason=reason), by=by)
     if json_:
         emit_json(rec.model_dump(mode="json"))
     else:
@@ -272,10 +267,11 @@ def clear(
     json_: JsonOpt = False,
 ) -> None:
     """Lift a quarantine (rolled back, flagged, complaint): recorded in the audit log."""
-    from ..feedback import clear_quarantine
+    from ..actions.feedback import ClearOptions, clear_quarantine
     from ..registry import Registry
 
-    rec = clear_quarantine(Registry(repo_path(repo)), ref, by=by, reason=reason, env=env)
+    options = ClearOptions(reason=reason, env=env)
+    rec = clear_quarantine(Registry(repo_path(repo)), ref, options, by=by)
     if json_:
         emit_json(rec.model_dump(mode="json"))
     else:

@@ -37,7 +37,7 @@ def test(
     json_: JsonOpt = False,
 ) -> None:
     """Send a test message to every target subscribed to test events (exit 1 if one fails)."""
-    from ..announce import send_test
+    from ..actions.notify import send_test
 
     _report(
         send_test(_repo(repo), by=by), json_, "no notification targets configured in promptgov.yml"
@@ -47,7 +47,7 @@ def test(
 @notify_app.command("retry")
 def retry(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     """Re-send every failed delivery waiting in the outbox (exit 1 if one still fails)."""
-    from ..announce import retry_pending
+    from ..actions.notify import retry_pending
 
     _report(retry_pending(_repo(repo)), json_, "nothing to retry")
 

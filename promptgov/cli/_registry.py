@@ -39,7 +39,7 @@ def init(
     json_: JsonOpt = False,
 ) -> None:
     """Lay out a governed repository."""
-    from ..layout import init as do_init
+    from ..actions.init import init as do_init
 
     repo = do_init(directory or Path("."), example=example)
     if json_:
@@ -66,7 +66,11 @@ def add(
 
     if bump not in ("patch", "minor", "major"):
         raise InputError(f"--bump must be patch, minor or major, not {bump!r}.")
-    rec = _registry(repo).add(name, message=message, author=author, bump=bump, version=version)
+    from ..actions.add import AddOptions
+    from ..actions.add import add as do_add
+
+    options = AddOptions(message=message, bump=bump, version=version)  # type: ignore[arg-type]
+    rec = do_add(_registry(repo), name, options, by=author)
     if json_:
         emit_json(rec.model_dump(mode="json"))
     else:
@@ -212,7 +216,7 @@ def render(
 
 def verify(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     """Re-hash every version and check every file (exit 1 on any problem)."""
-    from ..verify import verify as do_verify
+    from ..actions.verify import verify as do_verify
 
     report = do_verify(_registry(repo).repo)
     if json_:
@@ -231,7 +235,7 @@ def verify(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 
 def schema(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     """Regenerate schemas/*.schema.json from the models."""
-    from ..maintenance import regenerate_schemas
+    from ..actions.regenerate import regenerate_schemas
 
     written = regenerate_schemas(_registry(repo).repo)
     emit_json(written) if json_ else console.print(
@@ -241,7 +245,7 @@ def schema(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 
 def docs(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     """Regenerate the lifecycle, promotion-pipeline and rollback-flow docs."""
-    from ..maintenance import regenerate_docs
+    from ..actions.regenerate import regenerate_docs
 
     written = regenerate_docs(_registry(repo).repo)
     emit_json(written) if json_ else console.print(

@@ -89,10 +89,11 @@ def rollback(
     json_: JsonOpt = False,
 ) -> None:
     """Roll back to the last known good version: restore, re-run evals, log, notify."""
+    from ..actions.rollback import RollbackOptions
+    from ..actions.rollback import resume as do_resume
+    from ..actions.rollback import rollback as do_rollback
     from ..errors import InputError
     from ..registry import Registry
-    from ..rollback import resume as do_resume
-    from ..rollback import rollback as do_rollback
 
     registry = Registry(repo_path(repo))
     if resume:
@@ -100,22 +101,18 @@ def rollback(
     elif name is None:
         raise InputError("name the prompt to roll back (or pass --resume).")
     else:
-        results = [
-            do_rollback(
-                registry,
-                name,
-                env=env,
-                reason=reason,
-                authorized_by=authorized_by,
-                evidence=evidence,
-                to=to,
-                force=force,
-                dry_run=dry_run,
-                emergency=emergency,
-                skip_evals=skip_evals,
-                description=description,
-            )
-        ]
+        options = RollbackOptions(
+            reason=reason,
+            env=env,
+            evidence=tuple(evidence),
+            to=to,
+            force=force,
+            dry_run=dry_run,
+            emergency=emergency,
+            skip_evals=skip_evals,
+            description=description,
+        )
+        results = [do_rollback(registry, name, options, by=authorized_by)]
     if json_:
         emit_json(results[0].to_dict() if len(results) == 1 else [r.to_dict() for r in results])
     else:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._fs import STATE_DIR, atomic_write, confine, read_bytes
 from ..errors import InputError, InvalidFile
+from ..store.files import STATE_DIR, atomic_write, confine, read_bytes
 from ._model import DeliveryResult, Notification, NotificationTarget
 from ._notifier import Notifier
 

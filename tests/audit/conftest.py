@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from promptgov._fs import Transaction, repo_lock
 from promptgov.audit import AuditLog, KeyFiles, write_keypair
+from promptgov.store.files import Transaction, repo_lock
 
 LOG = "audit/artifact-audit-log.md"
 RECORD_LINE = re.compile(rb"^```json audit-record\n(.*)\n```$", re.M)

@@ -12,7 +12,6 @@ import pytest
 from conftest import LOG, build_log, compact_fields, entry_spans
 from cryptography.hazmat.primitives import serialization
 
-from promptgov._fs import Transaction, repo_lock
 from promptgov.audit import (
     AuditLog,
     load_private_key,
@@ -21,6 +20,7 @@ from promptgov.audit import (
 )
 from promptgov.audit._checkpoint import checkpoint_line, rotation_details
 from promptgov.errors import Conflict, InputError, UnsafePath, VerificationFailed
+from promptgov.store.files import Transaction, repo_lock
 
 CPS = "audit/checkpoints.jsonl"
 

@@ -12,8 +12,8 @@ from conftest import LOG, build_log, compact_fields, entry_spans, line_of, recor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptgov._fs import Transaction, repo_lock
 from promptgov.audit import AuditLog, load_private_key, load_public_key, verify_bytes
+from promptgov.store.files import Transaction, repo_lock
 
 
 def _first(data: bytes, **kw):

@@ -12,9 +12,9 @@ import pytest
 from conftest import LOG, build_log, promote_fields, records
 
 import promptgov
-from promptgov._fs import Transaction, repo_lock
 from promptgov.audit import AuditLog
 from promptgov.errors import InputError
+from promptgov.store.files import Transaction, repo_lock
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 ALL_KEYS = {

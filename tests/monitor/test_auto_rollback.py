@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from promptgov import Registry
+from promptgov import ClearOptions, ComplaintOptions, FlagOptions, Registry
+from promptgov.actions.feedback import clear_quarantine, flag_version, report_complaint
+from promptgov.actions.monitor import TriggerReport, check_triggers, monitor, monitor_once
 from promptgov.audit import AuditLog
-from promptgov.feedback import clear_quarantine, flag_version, report_complaint
-from promptgov.triggers import TriggerReport, check_triggers, monitor, monitor_once
 from tests import flows
 from tests.conftest import run_proc
 from tests.monitor.synth import Traffic, records, write_jsonl
@@ -177,7 +177,12 @@ def test_a_failed_automatic_rollback_is_recorded_once(example_repo: Path) -> Non
     flows.add_version(example_repo, "1.0.0")
     flows.release(example_repo, "1.0.0")
     set_policy(example_repo, {"complaints": {"action": "rollback", "consecutive_failures": 1}})
-    report_complaint(Registry(example_repo), PROMPT, text="harmful", by="u", severity="critical")
+    report_complaint(
+        Registry(example_repo),
+        PROMPT,
+        ComplaintOptions(complaint="harmful", severity="critical"),
+        by="u",
+    )
 
     first = check_triggers(Registry(example_repo), PROMPT, auto_rollback=True)
     second = check_triggers(Registry(example_repo), PROMPT, auto_rollback=True)
@@ -193,12 +198,12 @@ def test_a_failed_automatic_rollback_is_recorded_once(example_repo: Path) -> Non
 def test_a_trigger_is_announced_once_per_run_of_failures(two: Path, sink: NotifySink) -> None:
     flows.set_notifications(two, sink.json_url("/ops"), events=["trigger"])
     reg = Registry(two)
-    flag_version(reg, f"{PROMPT}@1.1.0", reason="PII", by="auditor")
+    flag_version(reg, f"{PROMPT}@1.1.0", FlagOptions(reason="PII"), by="auditor")
     check_triggers(reg, PROMPT)
     check_triggers(reg, PROMPT)
-    clear_quarantine(reg, f"{PROMPT}@1.1.0", by="alice", reason="false alarm")
+    clear_quarantine(reg, f"{PROMPT}@1.1.0", ClearOptions(reason="false alarm"), by="alice")
     check_triggers(reg, PROMPT)
-    flag_version(reg, f"{PROMPT}@1.1.0", reason="PII again", by="auditor")
+    flag_version(reg, f"{PROMPT}@1.1.0", FlagOptions(reason="PII again"), by="auditor")
     check_triggers(reg, PROMPT)
 
     got = sink.requests_to("/ops")

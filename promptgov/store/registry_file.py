@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import _yaml
-from ._fs import STATE_DIR, read_bytes
-from .model import PromptEntry, VersionRegistry
+from .. import _yaml
+from ..model import PromptEntry, VersionRegistry, validate_model
+from .files import STATE_DIR, read_bytes
 
 CACHE_DIR = f"{STATE_DIR}/cache/registry"
 INDEX_FILE = f"{CACHE_DIR}/index.json"
@@ -111,6 +111,10 @@ class Prompts(Mapping[str, PromptEntry]):
         """The prompt's summary (from the index; no shard is read)."""
         return dict(self._index[name]["summary"])
 
+    def unfinished(self) -> list[tuple[str, int]]:
+        """(prompt, number of unfinished rollbacks), from the index alone."""
+        return [(n, c) for n in self if (c := self.summary(n).get("pending_rollbacks", 0))]
+
     def with_entry(self, name: str, entry: PromptEntry) -> Prompts:
         """A copy with ``name`` replaced (or added) by ``entry``."""
         index = dict(self._index)
@@ -125,29 +129,9 @@ class Prompts(Mapping[str, PromptEntry]):
         )
 
 
-def unfinished_rollbacks(prompts: Prompts) -> list[tuple[str, int]]:
-    """(prompt, number of unfinished rollbacks), from the index alone."""
-    return [(n, c) for n in prompts if (c := prompts.summary(n).get("pending_rollbacks", 0))]
-
-
-def as_prompts(prompts: Mapping[str, PromptEntry], root: Any) -> Prompts:
-    """``prompts`` as a :class:`Prompts` (every entry counted as changed if it was not one)."""
-    if isinstance(prompts, Prompts):
-        return prompts
-    lazy = Prompts(b"", {}, root=root)
-    for name, entry in prompts.items():
-        lazy = lazy.with_entry(name, entry)
-    return lazy
-
-
-def registry_of(prompts: Prompts) -> VersionRegistry:
-    """A :class:`VersionRegistry` around lazily loaded prompts (no re-validation)."""
-    return VersionRegistry.model_construct(schema_=SCHEMA_ID, prompts=prompts)
-
-
 def load(
     root: Any, raw: bytes, label: str, key: str | None = None
-) -> tuple[VersionRegistry, dict[str, bytes | None]]:
+) -> tuple[Prompts, dict[str, bytes | None]]:
     """The registry in ``raw``, and cache files to write when the cache was stale."""
     key = key or hashlib.sha256(raw).hexdigest()
     index_raw = read_bytes(root / INDEX_FILE)
@@ -155,11 +139,9 @@ def load(
         try:
             index = json.loads(index_raw)
             if index.get("yaml_sha256") == key:
-                return registry_of(Prompts(raw, index["prompts"], root=root)), {}
+                return Prompts(raw, index["prompts"], root=root), {}
         except (ValueError, KeyError, TypeError, AttributeError):
             pass  # a damaged cache is rebuilt below
-    from .repo import validate_model
-
     data = _yaml.loads(raw, label)
     reg: VersionRegistry = validate_model(VersionRegistry, data if data is not None else {}, label)
     prompts = Prompts(raw, {}, root=root)
@@ -167,10 +149,23 @@ def load(
         prompts = prompts.with_entry(name, entry)
     rendered, files = render(prompts)
     if rendered != raw:
-        return registry_of(prompts), {}  # hand-formatted: cached once promptgov rewrites it
+        return prompts, {}  # hand-formatted: cached once promptgov rewrites it
     index_raw = files.get(INDEX_FILE)
     index = json.loads(index_raw)["prompts"] if index_raw else {}
-    return registry_of(Prompts(raw, index, prompts.loaded, root=root)), files
+    return Prompts(raw, index, prompts.loaded, root=root), files
+
+
+def reopen(
+    prompts: Prompts, raw: bytes, files: dict[str, bytes | None], root: Any
+) -> tuple[Prompts, bytes | None]:
+    """The prompts as read back from what :func:`render` produced, and the file's sha256."""
+    index_raw = files.get(INDEX_FILE)
+    if not index_raw:
+        return Prompts(raw, {}, prompts.loaded, root=root), None
+    index = json.loads(index_raw)
+    return Prompts(raw, index["prompts"], prompts.loaded, root=root), bytes.fromhex(
+        index["yaml_sha256"]
+    )
 
 
 def render(prompts: Prompts) -> tuple[bytes, dict[str, bytes | None]]:

@@ -11,24 +11,26 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._fs import read_bytes
-from .errors import Conflict, InputError, InvalidFile, NotFound, PermissionDenied
-from .lifecycle import can_transition
-from .model import Environment, LifecycleState, Quarantine, VersionRecord, utcnow
-from .monitor.policy import Severity
-from .promotion import allowed_approver
-from .registry import Registry, parse_ref
+from ..errors import Conflict, InputError, InvalidFile, NotFound, PermissionDenied
+from ..lifecycle import quarantine, release
+from ..model import Environment, PromptEntry, Quarantine, VersionRecord, utcnow
+from ..monitor.policy import Severity
+from ..registry import Registry, parse_ref
+from ..store.files import read_bytes
+from ._policy import allowed_approver
 
 __all__ = [
     "COMPLAINTS_DIR",
     "MAX_TEXT",
+    "ClearOptions",
     "Complaint",
+    "ComplaintOptions",
+    "FlagOptions",
     "clear_quarantine",
     "complaints",
     "flag_version",
@@ -73,15 +75,38 @@ def parse_severity(value: str | Severity) -> Severity:
         raise InputError(f"unknown severity {value!r}; use one of {choices}.") from None
 
 
+@dataclass(frozen=True)
+class ComplaintOptions:
+    """What went wrong, where, and how badly."""
+
+    complaint: str
+    """The complaint's text (at most :data:`MAX_TEXT` characters)."""
+    env: str = "prod"
+    """The environment whose served version is complained about."""
+    severity: str | Severity = DEFAULT_SEVERITY
+    """low, medium, high or critical."""
+    evidence: tuple[str, ...] = ()
+    """Links or files: transcripts, tickets."""
+
+
+@dataclass(frozen=True)
+class FlagOptions:
+    """Why an auditor flags a version."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClearOptions:
+    """Why a quarantine is lifted, and under which environment's approvers."""
+
+    reason: str
+    env: str | None = None
+    """Whose approver list applies (default: the last environment, the strictest)."""
+
+
 def report_complaint(
-    registry: Registry,
-    name: str,
-    *,
-    text: str,
-    by: str,
-    severity: str | Severity = DEFAULT_SEVERITY,
-    evidence: Iterable[str] = (),
-    env: str = "prod",
+    registry: Registry, name: str, options: ComplaintOptions, *, by: str
 ) -> Complaint:
     """Record a complaint against the version ``name`` serves in ``env``.
 
@@ -92,7 +117,8 @@ def report_complaint(
         InputError: empty text or reporter, unknown severity, text over :data:`MAX_TEXT`.
         NotFound: unknown prompt or environment, or nothing is deployed there.
     """
-    sev = parse_severity(severity)
+    text, env = options.complaint, options.env
+    sev = parse_severity(options.severity)
     if not text.strip():
         raise InputError("a complaint needs --complaint TEXT saying what went wrong.")
     if not by.strip():
@@ -104,11 +130,9 @@ def report_complaint(
         )
     repo = registry.repo
     repo.check_env(env)
-    links = [e for e in evidence if e.strip()]
-    with repo.transaction() as txn:
-        reg = repo.registry(txn)
-        entry = registry.entry(name, reg)
-        current = entry.environments.get(env, Environment()).current
+    links = [e for e in options.evidence if e.strip()]
+    with repo.edit(name) as e:
+        current = e.entry.environments.get(env, Environment()).current
         if current is None:
             raise NotFound(
                 f"{name} is not deployed to {env}, so there is no served version to complain "
@@ -116,7 +140,7 @@ def report_complaint(
                 prompt=name,
                 env=env,
             )
-        rec = registry.record(name, current, reg)
+        rec = e.record(current)
         now = utcnow()
         draft = Complaint(
             id=f"c-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}",
@@ -130,8 +154,7 @@ def report_complaint(
             text=text,
             evidence=links,
         )
-        seq = repo.audit(
-            txn,
+        seq = e.audit(
             action="complaint",
             actor=by,
             prompt=name,
@@ -144,7 +167,7 @@ def report_complaint(
         )
         complaint = draft.model_copy(update={"audit_seq": seq})
         line = json.dumps(complaint.model_dump(mode="json"), ensure_ascii=False) + "\n"
-        txn.append(_path(name), line.encode("utf-8"))
+        e.txn.append(_path(name), line.encode("utf-8"))
     return complaint
 
 
@@ -196,7 +219,7 @@ def _versioned(registry: Registry, ref: str) -> tuple[str, VersionRecord]:
     return registry.resolve(ref)
 
 
-def flag_version(registry: Registry, ref: str, *, reason: str, by: str) -> VersionRecord:
+def flag_version(registry: Registry, ref: str, options: FlagOptions, *, by: str) -> VersionRecord:
     """Record an auditor's flag on ``ref`` and quarantine it (source ``audit-flag``).
 
     A flagged version is never chosen as last known good, cannot be approved or promoted,
@@ -207,13 +230,12 @@ def flag_version(registry: Registry, ref: str, *, reason: str, by: str) -> Versi
         InputError: empty reason or auditor, or no version named.
         Conflict: the version is already flagged.
     """
+    reason = options.reason
     if not reason.strip() or not by.strip():
         raise InputError("a flag needs --reason and --by (the auditor).")
-    repo = registry.repo
     name, _ = _versioned(registry, ref)
-    with repo.transaction() as txn:
-        reg = repo.registry(txn)
-        name, rec = registry.resolve(ref, reg)
+    with registry.repo.edit(name) as e:
+        name, rec = registry.resolve(ref, e.registry)
         old = rec.quarantine
         if old is not None and old.source == "audit-flag":
             raise Conflict(
@@ -223,13 +245,10 @@ def flag_version(registry: Registry, ref: str, *, reason: str, by: str) -> Versi
                 version=rec.version,
             )
         q = Quarantine(reason=reason, by=by, at=utcnow(), source="audit-flag")
-        status = rec.status
-        if can_transition(status, LifecycleState.QUARANTINED):
-            status = LifecycleState.QUARANTINED
+        status = quarantine(rec.status, version=rec.version)
         new = rec.model_copy(update={"quarantine": q, "status": status})
-        _replace(registry, txn, reg, name, new)
-        repo.audit(
-            txn,
+        e.replace(new)
+        e.audit(
             action="flag",
             actor=by,
             prompt=name,
@@ -238,7 +257,7 @@ def flag_version(registry: Registry, ref: str, *, reason: str, by: str) -> Versi
             reason=reason,
             details={
                 "quarantine_source": "audit-flag",
-                "serving_in": _serving_envs(registry, reg, name, rec.version),
+                "serving_in": _serving_envs(e.entry, rec.version),
                 "replaced_quarantine": old.model_dump(mode="json") if old else None,
             },
         )
@@ -246,7 +265,7 @@ def flag_version(registry: Registry, ref: str, *, reason: str, by: str) -> Versi
 
 
 def clear_quarantine(
-    registry: Registry, ref: str, *, by: str, reason: str, env: str | None = None
+    registry: Registry, ref: str, options: ClearOptions, *, by: str
 ) -> VersionRecord:
     """Lift the quarantine of ``ref``: only an approver allowed for ``env`` may do it.
 
@@ -259,10 +278,11 @@ def clear_quarantine(
         PermissionDenied: ``by`` is not an allowed approver for ``env``.
         Conflict: the version is not quarantined.
     """
+    reason = options.reason
     if not reason.strip() or not by.strip():
         raise InputError("clearing a quarantine needs --by (an approver) and --reason.")
     repo = registry.repo
-    env = repo.check_env(env or repo.config.env_names[-1])
+    env = repo.check_env(options.env or repo.config.env_names[-1])
     if not allowed_approver(repo.config, env, by):
         policy = repo.config.environment(env)
         allowed = ", ".join(policy.approvals.approvers) if policy else ""
@@ -270,21 +290,17 @@ def clear_quarantine(
             f"{by} may not clear a quarantine: only approvers for {env} may ({allowed}; "
             "see promptgov.yml)."
         )
-    _versioned(registry, ref)
-    with repo.transaction() as txn:
-        reg = repo.registry(txn)
-        name, rec = registry.resolve(ref, reg)
+    name, _ = _versioned(registry, ref)
+    with repo.edit(name) as e:
+        name, rec = registry.resolve(ref, e.registry)
         old = rec.quarantine
         if old is None:
             raise Conflict(f"{name}@{rec.version} is not quarantined; nothing to clear.")
-        serving = _serving_envs(registry, reg, name, rec.version)
-        status = rec.status
-        if status is LifecycleState.QUARANTINED:
-            status = LifecycleState.DEPLOYED if serving else LifecycleState.SUPERSEDED
+        serving = _serving_envs(e.entry, rec.version)
+        status = release(rec.status, serving=bool(serving), version=rec.version)
         new = rec.model_copy(update={"quarantine": None, "status": status})
-        _replace(registry, txn, reg, name, new)
-        repo.audit(
-            txn,
+        e.replace(new)
+        e.audit(
             action="quarantine-clear",
             actor=by,
             prompt=name,
@@ -297,12 +313,5 @@ def clear_quarantine(
     return new
 
 
-def _serving_envs(registry: Registry, reg: Any, name: str, version: str) -> list[str]:
-    entry = registry.entry(name, reg)
+def _serving_envs(entry: PromptEntry, version: str) -> list[str]:
     return sorted(e for e, state in entry.environments.items() if state.current == version)
-
-
-def _replace(registry: Registry, txn: Any, reg: Any, name: str, new: VersionRecord) -> None:
-    entry = registry.entry(name, reg)
-    versions = [new if r.version == new.version else r for r in entry.versions]
-    registry.save_entry(txn, reg, name, entry.model_copy(update={"versions": versions}))

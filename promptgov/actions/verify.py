@@ -10,12 +10,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _yaml, docs_gen, schemas
-from ._fs import journal_pending, read_bytes
-from .errors import PromptGovError
-from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, digest
-from .model import VersionRegistry
-from .repo import CHANGELOG_FILE, REGISTRY_FILE, Repo, validate_model
+from .. import _yaml, docs_gen, schemas
+from ..errors import PromptGovError
+from ..hashing import CARD_DOMAIN, CONTENT_DOMAIN, digest
+from ..model import VersionRegistry, validate_model
+from ..repo import Repo
+from ..store.files import journal_pending, load_yaml, read_bytes
+from ..store.paths import CHANGELOG_FILE, REGISTRY_FILE
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,8 @@ def _config(repo: Repo, report: VerifyReport) -> None:
 
 def check_config_sections(repo: Repo) -> None:
     """Validate the ``notifications:`` and ``triggers:`` sections of ``promptgov.yml``."""
-    from .monitor import TriggersPolicy
-    from .notify import load_targets
+    from ..monitor import TriggersPolicy
+    from ..notify import load_targets
 
     load_targets(repo.config.notifications)
     TriggersPolicy.from_mapping(repo.config.triggers, source="promptgov.yml")
@@ -146,7 +147,7 @@ def _registry(repo: Repo, report: VerifyReport) -> None:
 
 def _objects(repo: Repo, report: VerifyReport) -> None:
     n = 0
-    for sha, kind, path in repo.iter_objects():
+    for sha, kind, path in repo.store.objects:
         n += 1
         domain = CONTENT_DOMAIN if kind == "content" else CARD_DOMAIN
         data = read_bytes(path)
@@ -166,7 +167,7 @@ def _changelog(repo: Repo, report: VerifyReport) -> None:
 
 def _prompts(repo: Repo, report: VerifyReport) -> None:
     """Every working copy parses, matches its schema and declares exactly the variables it uses."""
-    from .registry import Registry
+    from ..registry import Registry
 
     registry = Registry(repo)
     names = repo.source_names()
@@ -185,20 +186,20 @@ def _schemas(repo: Repo, report: VerifyReport) -> None:
 
 
 def _docs(repo: Repo, report: VerifyReport) -> None:
-    gate = _yaml.load_file(repo.root / repo.config.gate_file, repo.config.gate_file)
+    gate = load_yaml(repo.root / repo.config.gate_file, repo.config.gate_file)
     for rel, data in docs_gen.generate(repo.config, gate).items():
         if read_bytes(repo.root / rel) != data:
             report.add(rel, "stale or edited; regenerate with 'promptgov docs'")
 
 
 def _gate(repo: Repo, report: VerifyReport) -> None:
-    from .gate import load_gate_config
+    from ..gate import load_gate_config
 
     load_gate_config(repo)
 
 
 def _audit(repo: Repo, report: VerifyReport) -> None:
-    from .audit import AuditLog
+    from ..audit import AuditLog
 
     result = AuditLog(repo.root).verify()
     report.checked["audit_entries"] = int(getattr(result, "entries", 0) or 0)

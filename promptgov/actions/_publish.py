@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import PromptGovError
-from .repo import AUDIT_FILE, CHANGELOG_FILE, OBJECTS_DIR, PROMPTS_DIR, REGISTRY_FILE, Repo
+from ..errors import PromptGovError
+from ..repo import Repo
+from ..store.paths import AUDIT_FILE, CHANGELOG_FILE, OBJECTS_DIR, PROMPTS_DIR, REGISTRY_FILE
 
 #: What a governance commit contains.
 GOVERNED_PATHS = [REGISTRY_FILE, CHANGELOG_FILE, AUDIT_FILE, OBJECTS_DIR, PROMPTS_DIR, "logs"]
@@ -20,7 +21,7 @@ def after_move(
 ) -> None:
     """Commit the move (when the repository is a git work tree and config allows) and
     update the environment's deployment branch with a new commit and tag."""
-    from . import gitops
+    from .. import gitops
 
     if not repo.config.git.commit or not gitops.is_git_repo(repo.root):
         return

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .repo import Repo
+from ..repo import Repo
+from ..store import Edit
 
 
 def _notifier(repo: Repo, policy: Any = None) -> Any:
-    from .notify import Notifier, NotifyPolicy, load_targets
+    from ..notify import Notifier, NotifyPolicy, load_targets
 
     return Notifier(load_targets(repo.config.notifications), policy or NotifyPolicy())
 
@@ -30,26 +31,41 @@ def _record(
 ) -> None:
     if not results:
         return
-    with repo.transaction() as txn:
-        for r in results:
-            repo.audit(
-                txn,
-                action="notify",
-                actor="promptgov",
-                prompt=prompt,
-                env=env,
-                to_version=version,
-                reason=f"{what} to {r.name}",
-                outcome="success" if r.ok else "failure",
-                error=None if r.ok else (r.error or "delivery failed"),
-                details={
-                    **(details or {}),
-                    "target": r.target,
-                    "attempts": r.attempts,
-                    "status_code": r.status_code,
-                    "skipped": r.skipped,
-                },
-            )
+    with repo.edit() as e:
+        stage_results(
+            e, results, what=what, prompt=prompt, env=env, version=version, details=details
+        )
+
+
+def stage_results(
+    e: Edit,
+    results: list[Any],
+    *,
+    what: str,
+    prompt: str | None = None,
+    env: str | None = None,
+    version: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Stage one ``notify`` audit entry per delivery result."""
+    for r in results:
+        e.audit(
+            action="notify",
+            actor="promptgov",
+            prompt=prompt,
+            env=env,
+            to_version=version,
+            reason=f"{what} to {r.name}",
+            outcome="success" if r.ok else "failure",
+            error=None if r.ok else (r.error or "delivery failed"),
+            details={
+                **(details or {}),
+                "target": r.target,
+                "attempts": r.attempts,
+                "status_code": r.status_code,
+                "skipped": r.skipped,
+            },
+        )
 
 
 def announce(
@@ -61,16 +77,20 @@ def announce(
     version: str | None = None,
     policy: Any = None,
     details: dict[str, Any] | None = None,
+    record: bool = True,
 ) -> list[Any]:
-    """Send ``notification`` to every subscribed target (each at most once) and audit the outcomes."""
+    """Send ``notification`` to every subscribed target (each at most once) and audit the
+    outcomes (unless ``record`` is false: the caller stages them with its own unit of work)."""
     if not repo.config.notifications:
         return []
-    from .notify import Outbox
+    from ..notify import Outbox
 
     notifier = _notifier(repo, policy)
     if not notifier.targets_for(notification.event):
         return []
     results: list[Any] = Outbox(repo.root).dispatch(notifier, notification)
+    if not record:
+        return results
     _record(
         repo,
         results,
@@ -87,7 +107,7 @@ def announce_promotion(repo: Repo, result: Any, *, owners: list[str]) -> list[An
     """Tell the targets subscribed to ``promotion`` that an environment moved."""
     if not repo.config.notifications:
         return []
-    from .notify import audit_link, render_notification
+    from ..notify import audit_link, render_notification
 
     move = result.move
     note = render_notification(
@@ -109,7 +129,7 @@ def announce_promotion(repo: Repo, result: Any, *, owners: list[str]) -> list[An
 
 def retry_pending(repo: Repo, policy: Any = None) -> list[Any]:
     """Re-send every failed delivery waiting in the outbox; audit each outcome."""
-    from .notify import Outbox
+    from ..notify import Outbox
 
     results: list[Any] = Outbox(repo.root).retry(_notifier(repo, policy))
     _record(repo, results, what="notification retry")
@@ -120,7 +140,7 @@ def send_test(repo: Repo, *, by: str = "promptgov", policy: Any = None) -> list[
     """Send a test message to every target subscribed to ``test`` events."""
     import uuid
 
-    from .notify import render_notification
+    from ..notify import render_notification
 
     note = render_notification(
         "test", reason=f"test message sent by {by}", key=f"test-{uuid.uuid4().hex}"

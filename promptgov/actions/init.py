@@ -5,20 +5,21 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from . import _yaml, docs_gen, registry_file, schemas
-from ._fs import STATE_DIR, Transaction, repo_lock
-from .audit import AuditLog
-from .errors import Conflict, InputError
-from .model import ProjectConfig, PromptSource
-from .repo import (
+from .. import _yaml, docs_gen, schemas
+from ..audit import AuditLog
+from ..errors import Conflict, InputError
+from ..model import ProjectConfig, PromptSource
+from ..repo import Repo
+from ..store import registry_file
+from ..store.changelog import HEADER as CHANGELOG_HEADER
+from ..store.files import STATE_DIR, Transaction, repo_lock
+from ..store.paths import (
     AUDIT_FILE,
     CHANGELOG_FILE,
-    CHANGELOG_HEADER,
     CONFIG_FILE,
     EVAL_CONFIG_FILE,
     GATE_FILE,
     REGISTRY_FILE,
-    Repo,
 )
 
 #: Files whose presence means the directory is already a governed repository.

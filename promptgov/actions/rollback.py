@@ -13,15 +13,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import _yaml, gitops_hooks
-from ._fs import Transaction, fault_point
-from .docs_gen import CHECKLIST
-from .errors import Conflict, GateFailed, InputError, NotFound, PromptGovError
-from .gate import GateReport
-from .lifecycle import transition
-from .model import (
+from .. import _yaml
+from ..docs_gen import CHECKLIST
+from ..errors import Conflict, GateFailed, InputError, NotFound, PromptGovError
+from ..gate import GateReport
+from ..lifecycle import quarantine, release
+from ..model import (
     Environment,
     GateVerdict,
     LifecycleState,
@@ -34,14 +33,19 @@ from .model import (
     RollbackRecord,
     RollbackStatus,
     VersionRecord,
-    VersionRegistry,
     base_version,
     utcnow,
 )
-from .promotion import move_pointer
-from .registry import Registry
-from .registry_file import Prompts, unfinished_rollbacks
-from .repo import PROMPTS_DIR
+from ..registry import Registry
+from ..store import Edit
+from ..store.files import Transaction, fault_point
+from ..store.paths import PROMPTS_DIR
+from . import _publish
+from .promote import move_pointer
+
+if TYPE_CHECKING:
+    from ..evals import RunOptions
+    from ..notify import NotifyPolicy
 
 DEFAULT_ENV = "prod"
 MAX_DESCRIPTION = 200
@@ -105,6 +109,8 @@ class RollbackResult:
     gate: GateReport | None = None
     already_done: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: On a dry run: the ledger record the rollback would have written first.
+    would_record: RollbackRecord | None = None
 
     @property
     def checklist(self) -> list[ChecklistLine]:
@@ -150,6 +156,9 @@ class RollbackResult:
             "already_done": self.already_done,
             "plan": self.plan.to_dict(),
             "record": self.record.model_dump(mode="json") if self.record else None,
+            "would_record": (
+                self.would_record.model_dump(mode="json") if self.would_record else None
+            ),
             "gate": self.gate.to_dict() if self.gate else None,
             "checklist": [c.to_dict() for c in self.checklist] if not self.dry_run else [],
             "ok": self.ok,
@@ -169,30 +178,44 @@ def _notified_detail(notes: list[dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------- the flow
 
 
-def rollback(
-    registry: Registry,
-    name: str,
-    *,
-    env: str = DEFAULT_ENV,
-    reason: str,
-    authorized_by: str,
-    evidence: list[str] | None = None,
-    to: str | None = None,
-    force: bool = False,
-    dry_run: bool = False,
-    emergency: bool = False,
-    skip_evals: bool = False,
-    description: str | None = None,
-    run_options: Any = None,
-    notify_policy: Any = None,
-) -> RollbackResult:
-    """Roll ``env`` of prompt ``name`` back to its last known good version.
+@dataclass(frozen=True)
+class RollbackOptions:
+    """Why, where and how to roll back."""
 
-    Steps, in order: locate the last known good version; restore it as a new
-    ``<lkg>-rollback`` version, move the pointer by compare-and-swap and quarantine the
-    bad version (one transaction, ledger included); re-run the eval suite and gate (undo
-    on failure unless ``emergency``); log to the audit log and change log; notify.
-    ``dry_run`` guards every write and returns the plan.
+    reason: str
+    """Why (the audit log, the change log and the owners' notification say it)."""
+    env: str = DEFAULT_ENV
+    """The environment to roll back."""
+    evidence: tuple[str, ...] = ()
+    """Links or files: failing eval runs, trigger reports, tickets."""
+    to: str | None = None
+    """An explicit target instead of the last known good."""
+    force: bool = False
+    """Restore ``to`` although it is not eligible (recorded)."""
+    dry_run: bool = False
+    """Run every check and build the record, write nothing."""
+    emergency: bool = False
+    """Keep the restore even if its re-run gate fails (flagged for follow-up)."""
+    skip_evals: bool = False
+    """With ``emergency``: do not re-run the evals."""
+    description: str | None = None
+    """The ledger's short title (default ``Rollback to <target>``)."""
+    run_options: RunOptions | None = None
+    """How the eval re-run calls providers."""
+    notify_policy: NotifyPolicy | None = None
+    """Retries and timeouts of the notification step."""
+
+
+def rollback(registry: Registry, name: str, options: RollbackOptions, *, by: str) -> RollbackResult:
+    """Roll ``options.env`` of prompt ``name`` back to its last known good version, as ``by``.
+
+    The specification's five steps, in order: locate the last known good version;
+    restore it as a new ``<lkg>-rollback`` version, move the pointer by compare-and-swap
+    and quarantine the bad version; re-run the eval suite and gate (undo on failure
+    unless ``emergency``); log to the audit log and change log; notify. Each step is one
+    unit of work at most and advances the ledger, so :func:`resume` runs the same steps
+    from wherever a crash stopped them. ``dry_run`` runs every check and returns the
+    plan with the ledger record it would write.
 
     Raises:
         NotFound: no last known good version (nothing written).
@@ -200,60 +223,42 @@ def rollback(
         InputError: a missing reason or authorizer, a bad option combination.
         GateFailed: the restored version failed its gate and the rollback was undone.
     """
-    _check_request(reason, authorized_by, skip_evals, emergency, force, to)
-    repo = registry.repo
-    repo.check_env(env)
-    if not dry_run:
-        from .verify import check_config_sections
-
-        check_config_sections(repo)  # a bad notifications entry must stop us before any write
-    done = _already_done(registry, name, env, to)
+    _check_request(registry, options, by)
+    done = _already_done(registry, name, options.env, options.to)
     if done is not None:
         return done
-    plan = _locate_last_known_good(registry, name, env, to=to, force=force)
-    if dry_run:
-        return RollbackResult(plan, dry_run=True)
-    record = _restore(
-        registry,
-        plan,
-        reason=reason,
-        authorized_by=authorized_by,
-        evidence=evidence or [],
-        emergency=emergency,
-        skip_evals=skip_evals,
-        description=description,
-    )
+    plan = _locate_last_known_good(registry, name, options.env, to=options.to, force=options.force)
+    if options.dry_run:
+        return RollbackResult(plan, dry_run=True, would_record=_ledger_record(plan, options, by))
+    record = _restore(registry, plan, options, by)
     fault_point("rollback.after-restore")
-    return _finish(registry, name, record, run_options=run_options, notify_policy=notify_policy)
+    return _settle(registry, name, record, options.run_options, options.notify_policy)
 
 
 def resume(
     registry: Registry,
     name: str | None = None,
     *,
-    run_options: Any = None,
-    notify_policy: Any = None,
+    run_options: RunOptions | None = None,
+    notify_policy: NotifyPolicy | None = None,
 ) -> list[RollbackResult]:
-    """Finish every interrupted rollback (of ``name``, or of all prompts)."""
-    # Taking the lock rolls forward a transaction the crash left journaled, so the
-    # ledger read below sees it (a rollback killed mid-restore would look absent).
-    with registry.repo.transaction():
-        pass
-    out = []
-    for prompt, rec in pending_rollbacks(registry):
-        if name is None or prompt == name:
-            out.append(
-                _finish(registry, prompt, rec, run_options=run_options, notify_policy=notify_policy)
-            )
-    return out
+    """Finish every interrupted rollback (of ``name``, or of all prompts).
+
+    Runs under the repository lock from start to end, so concurrent resumes finish each
+    rollback once.
+    """
+    with registry.repo.edit():  # the lock; it also rolls forward a journaled crash
+        return [
+            _settle(registry, prompt, rec, run_options, notify_policy)
+            for prompt, rec in pending_rollbacks(registry)
+            if name is None or prompt == name
+        ]
 
 
 def pending_rollbacks(registry: Registry) -> list[tuple[str, RollbackRecord]]:
     """Rollbacks that started and have not reached a terminal state."""
-    prompts = registry.repo.registry().prompts
-    names = (
-        [n for n, _ in unfinished_rollbacks(prompts)] if isinstance(prompts, Prompts) else prompts
-    )
+    prompts = registry.repo.registry()
+    names = [n for n, _ in prompts.unfinished()]
     return [
         (name, rb)
         for name in sorted(names)
@@ -262,33 +267,30 @@ def pending_rollbacks(registry: Registry) -> list[tuple[str, RollbackRecord]]:
     ]
 
 
-def _finish(
-    registry: Registry, name: str, record: RollbackRecord, *, run_options: Any, notify_policy: Any
+def _settle(
+    registry: Registry,
+    name: str,
+    record: RollbackRecord,
+    run_options: RunOptions | None,
+    notify_policy: NotifyPolicy | None,
 ) -> RollbackResult:
-    """Steps 3–5 from wherever the ledger says the rollback stopped."""
-    plan = _plan_from_record(name, record)
-    result = RollbackResult(plan, record=record)
-    if record.status is RollbackStatus.RESTORED:
-        record, result.gate = _rerun_evals(registry, name, record, run_options)
-        if record.status is RollbackStatus.UNDONE:
-            result.record = record
-            _commit(registry, name, record, result)
-            raise GateFailed(
-                f"rollback of {name} in {record.env} undone: the restored {record.new_version} failed its "
-                f"gate ({_gate_summary(result.gate)}); {record.env} serves {record.rollback_of} again. "
-                "Use --emergency to keep a restore that fails its gate.",
-                prompt=name,
-                env=record.env,
-            )
-    if record.status is RollbackStatus.EVALUATED:
-        fault_point("rollback.after-evals")
-        record = _record(registry, name, record)
-        fault_point("rollback.after-log")
-    if record.status is RollbackStatus.LOGGED:
-        record = _notify(registry, name, record, notify_policy)
+    """Steps 3–5; each returns at once when the ledger is already past it."""
+    result = RollbackResult(_plan_from_record(name, record), record=record)
+    record, result.gate = _rerun_evals(registry, name, record, run_options)
+    if record.status is RollbackStatus.UNDONE:
         result.record = record
         _commit(registry, name, record, result)
-    result.record = record
+        raise GateFailed(
+            f"rollback of {name} in {record.env} undone: the restored {record.new_version} failed its "
+            f"gate ({_gate_summary(result.gate)}); {record.env} serves {record.rollback_of} again. "
+            "Use --emergency to keep a restore that fails its gate.",
+            prompt=name,
+            env=record.env,
+        )
+    record = _record(registry, name, record)
+    fault_point("rollback.after-log")
+    result.record = record = _notify(registry, name, record, notify_policy)
+    _commit(registry, name, record, result)
     return result
 
 
@@ -302,7 +304,7 @@ def _commit(registry: Registry, name: str, record: RollbackRecord, result: Rollb
     move = history[-1]
     undone = record.status is RollbackStatus.UNDONE
     view = _MoveView(name, record.env, move, record.audit_seq or move.audit_seq or 0)
-    gitops_hooks.after_move(registry.repo, view, action="rollback-undo" if undone else "rollback")
+    _publish.after_move(registry.repo, view, action="rollback-undo" if undone else "rollback")
     result.warnings.extend(view.warnings)
 
 
@@ -315,17 +317,20 @@ def _gate_summary(report: GateReport | None) -> str:
     )
 
 
-def _check_request(
-    reason: str, by: str, skip_evals: bool, emergency: bool, force: bool, to: str | None
-) -> None:
-    if not reason or not reason.strip():
+def _check_request(registry: Registry, options: RollbackOptions, by: str) -> None:
+    """The request is complete and the configuration usable — checked on dry runs too."""
+    if not options.reason.strip():
         raise InputError("a rollback needs --reason: say why, for the audit log and the owners.")
-    if not by or not by.strip():
+    if not by.strip():
         raise InputError("a rollback needs --authorized-by: who authorized it.")
-    if skip_evals and not emergency:
+    if options.skip_evals and not options.emergency:
         raise InputError("--skip-evals is only allowed together with --emergency.")
-    if force and not to:
+    if options.force and not options.to:
         raise InputError("--force applies to an explicit --to target; name the version.")
+    registry.repo.check_env(options.env)
+    from .verify import check_config_sections
+
+    check_config_sections(registry.repo)  # a bad notifications entry must stop us before any write
 
 
 def _already_done(registry: Registry, name: str, env: str, to: str | None) -> RollbackResult | None:
@@ -465,83 +470,77 @@ def _rollback_version(entry: PromptEntry, target: str) -> str:
 # --------------------------------------------------------------------------- 2. restore
 
 
+def _ledger_record(plan: RollbackPlan, options: RollbackOptions, by: str) -> RollbackRecord:
+    """The ledger record the restore writes first (also what a dry run reports)."""
+    now = utcnow()
+    return RollbackRecord(
+        id=f"rb-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+        env=plan.env,
+        rollback_of=plan.current,
+        rollback_to=plan.target,
+        new_version=plan.new_version,
+        description=(options.description or f"Rollback to {plan.target}")[:MAX_DESCRIPTION],
+        reason=options.reason,
+        authorized_by=by,
+        evidence=list(options.evidence),
+        started_at=now,
+        status=RollbackStatus.RESTORED,
+        emergency=options.emergency,
+        skip_evals=options.skip_evals,
+        forced=plan.forced,
+    )
+
+
 def _restore(
-    registry: Registry,
-    plan: RollbackPlan,
-    *,
-    reason: str,
-    authorized_by: str,
-    evidence: list[str],
-    emergency: bool,
-    skip_evals: bool,
-    description: str | None,
+    registry: Registry, plan: RollbackPlan, options: RollbackOptions, by: str
 ) -> RollbackRecord:
-    """One transaction: rollback version, pointer CAS, quarantine, ledger, working copy, audit."""
+    """Step 2, one unit of work: rollback version, pointer CAS, quarantine, ledger, working
+    copy, audit entry."""
     repo = registry.repo
-    content = repo.get_content(
-        registry.record(plan.prompt, plan.target).sha256
-    )  # re-verifies the hash
-    with repo.transaction() as txn:
-        reg = repo.registry(txn)
-        entry = registry.entry(plan.prompt, reg)
-        state = entry.environments.get(plan.env, Environment())
+    # Reading the content re-verifies its hash before anything is written.
+    content = repo.get_content(registry.record(plan.prompt, plan.target).sha256)
+    record = _ledger_record(plan, options, by)
+    reason, evidence, now = options.reason, list(options.evidence), record.started_at
+    with repo.edit(plan.prompt) as e:
+        state = e.entry.environments.get(plan.env, Environment())
         if state.current != plan.current:
             raise Conflict(
                 f"{plan.env} moved meanwhile: it now serves {state.current}, not {plan.current}; "
                 "nothing was changed. Re-run the rollback to plan again.",
                 env=plan.env,
             )
-        lkg = registry.record(plan.prompt, plan.target, reg)
+        lkg = e.record(plan.target)
         card = repo.get_card(lkg.card_sha256)
-        now = utcnow()
         new = VersionRecord(
             version=plan.new_version,
             sha256=lkg.sha256,
             card_sha256=lkg.card_sha256,
             parent=plan.current,
-            author=authorized_by,
+            author=by,
             created_at=now,
             message=f"Rollback to {plan.target}: {reason}",
             status=LifecycleState.CANDIDATE,
             restored_from=plan.target,
             rolled_back_from=plan.current,
         )
-        desc = (description or f"Rollback to {plan.target}")[:MAX_DESCRIPTION]
-        record = RollbackRecord(
-            id=f"rb-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
-            env=plan.env,
-            rollback_of=plan.current,
-            rollback_to=plan.target,
-            new_version=plan.new_version,
-            description=desc,
-            reason=reason,
-            authorized_by=authorized_by,
-            evidence=evidence,
-            started_at=now,
-            status=RollbackStatus.RESTORED,
-            emergency=emergency,
-            skip_evals=skip_evals,
-            forced=plan.forced,
-        )
-        seq = repo.audit(
-            txn,
+        seq = e.audit(
             action="rollback-start",
-            actor=authorized_by,
+            actor=by,
             prompt=plan.prompt,
             env=plan.env,
             from_version=plan.current,
-            from_sha256=registry.record(plan.prompt, plan.current, reg).sha256,
+            from_sha256=e.record(plan.current).sha256,
             to_version=plan.new_version,
             to_sha256=lkg.sha256,
             reason=reason,
             evidence=evidence,
-            approvers=[authorized_by],
+            approvers=[by],
             details={
                 "rollback_id": record.id,
                 "restored_from": plan.target,
                 "forced": plan.forced,
-                "emergency": emergency,
-                "skip_evals": skip_evals,
+                "emergency": options.emergency,
+                "skip_evals": options.skip_evals,
                 "skipped_candidates": [c.to_dict() for c in plan.candidates if not c.eligible],
             },
         )
@@ -551,23 +550,20 @@ def _restore(
             previous=plan.current,
             kind=MoveKind.ROLLBACK,
             at=now,
-            by=authorized_by,
+            by=by,
             reason=reason,
-            approvers=[authorized_by],
+            approvers=[by],
             evidence=evidence,
             audit_seq=seq,
         )
-        entry = entry.model_copy(
-            update={"versions": [*entry.versions, new], "rollbacks": [*entry.rollbacks, record]}
+        entry = e.entry.model_copy(
+            update={"versions": [*e.entry.versions, new], "rollbacks": [*e.entry.rollbacks, record]}
         )
         entry = move_pointer(entry, plan.env, move)
-        entry = _quarantine(
-            entry,
-            plan.current,
-            Quarantine(reason=f"rolled back: {reason}", by=authorized_by, at=now),
+        e.entry = _quarantine(
+            entry, plan.current, Quarantine(reason=f"rolled back: {reason}", by=by, at=now)
         )
-        registry.save_entry(txn, reg, plan.prompt, entry)
-        _restore_working_copy(registry, txn, plan.prompt, content, card)
+        _restore_working_copy(registry, e.txn, plan.prompt, content, card)
     return record
 
 
@@ -585,7 +581,7 @@ def _quarantine(entry: PromptEntry, version: str, q: Quarantine) -> PromptEntry:
     versions = []
     for r in entry.versions:
         if r.version == version and r.quarantine is None:
-            status = transition(r.status, LifecycleState.QUARANTINED, version=r.version)
+            status = quarantine(r.status, version=r.version)
             r = r.model_copy(update={"quarantine": q, "status": status})
         versions.append(r)
     return entry.model_copy(update={"versions": versions})
@@ -624,140 +620,128 @@ def _restore_working_copy(
 
 
 def _rerun_evals(
-    registry: Registry, name: str, record: RollbackRecord, run_options: Any
+    registry: Registry, name: str, record: RollbackRecord, run_options: RunOptions | None
 ) -> tuple[RollbackRecord, GateReport | None]:
-    """Run the suite on the restored version and gate it; undo the restore if it fails."""
-    from .eval_runs import run_version_eval
-    from .promotion import check_gate
+    """Step 3: run the suite on the restored version (calling the model), gate it, and in
+    one unit of work record the run, the verdict and the outcome — kept, kept and flagged
+    (emergency), or undone."""
+    from .evaluate import run_suite, stage_run
+    from .gate import GateOptions, gate_report, stage_verdict
 
-    ref = f"{name}@{record.new_version}"
+    if record.status is not RollbackStatus.RESTORED:
+        return record, None
     if record.skip_evals:
         return _advance(registry, name, record, status=RollbackStatus.EVALUATED), None
-    outcome = run_version_eval(registry, ref, by=record.authorized_by, options=run_options)
+    run = run_suite(registry, f"{name}@{record.new_version}", options=run_options)
     fault_point("rollback.after-eval-run")
-    report = check_gate(registry, ref, env=record.env)
+    rec = run.version.record
+    report, base = gate_report(
+        registry, name, rec, run.v3, run.suite, run.suite_sha256, GateOptions(env=record.env)
+    )
     fault_point("rollback.after-gate")
-    verdict = report.verdict
-    record = _advance(registry, name, record, eval_run_id=outcome.run.run_id, gate_verdict=verdict)
+    with registry.repo.edit(name) as e:
+        ref = stage_run(e, run, by=record.authorized_by)
+        stage_verdict(registry, e, rec, report, ref.run_id, base)
+        record = _save_record(e, record, eval_run_id=ref.run_id, gate_verdict=report.verdict)
+        if report.verdict is GateVerdict.PASS:
+            record = _save_record(e, record, status=RollbackStatus.EVALUATED)
+        elif record.emergency:
+            _flag_emergency(e, record, report)
+            record = _save_record(e, record, status=RollbackStatus.EVALUATED)
+        else:
+            record = _undo(registry, e, record, report)
     fault_point("rollback.after-verdict")
-    if verdict is GateVerdict.PASS:
-        return _advance(registry, name, record, status=RollbackStatus.EVALUATED), report
-    if record.emergency:
-        _flag_emergency(registry, name, record, report)
-        return _advance(registry, name, record, status=RollbackStatus.EVALUATED), report
-    return _undo(registry, name, record, report), report
+    return record, report
 
 
 def _advance(
     registry: Registry, name: str, record: RollbackRecord, **update: Any
 ) -> RollbackRecord:
     """Write the ledger's next state."""
-    with registry.repo.transaction() as txn:
-        reg = registry.repo.registry(txn)
-        new = _save_record(registry, txn, reg, name, record, **update)
+    with registry.repo.edit(name) as e:
+        new = _save_record(e, record, **update)
     return new
 
 
-def _save_record(
-    registry: Registry,
-    txn: Transaction,
-    reg: VersionRegistry,
-    name: str,
-    record: RollbackRecord,
-    **update: Any,
-) -> RollbackRecord:
-    entry = registry.entry(name, reg)
+def _save_record(e: Edit, record: RollbackRecord, **update: Any) -> RollbackRecord:
+    """Stage the ledger record ``record`` with ``update`` applied."""
     new = record.model_copy(update=update)
-    rollbacks = [new if r.id == record.id else r for r in entry.rollbacks]
-    registry.save_entry(txn, reg, name, entry.model_copy(update={"rollbacks": rollbacks}))
+    rollbacks = [new if r.id == record.id else r for r in e.entry.rollbacks]
+    e.entry = e.entry.model_copy(update={"rollbacks": rollbacks})
     return new
 
 
-def _flag_emergency(
-    registry: Registry, name: str, record: RollbackRecord, report: GateReport
-) -> None:
-    repo = registry.repo
-    with repo.transaction() as txn:
-        repo.audit(
-            txn,
-            action="rollback-flagged",
-            actor=record.authorized_by,
-            prompt=name,
-            env=record.env,
-            to_version=record.new_version,
-            reason=f"emergency rollback kept although its gate is {report.verdict.value}",
-            gate_verdict=report.verdict.value,
-            eval_run_id=record.eval_run_id,
-            details={
-                "follow_up_due": (utcnow() + timedelta(days=FOLLOW_UP_DAYS)).isoformat(),
-                "rollback_id": record.id,
-            },
-        )
+def _flag_emergency(e: Edit, record: RollbackRecord, report: GateReport) -> None:
+    """An emergency restore that failed its gate stays, with an audited follow-up date."""
+    e.audit(
+        action="rollback-flagged",
+        actor=record.authorized_by,
+        prompt=e.name,
+        env=record.env,
+        to_version=record.new_version,
+        reason=f"emergency rollback kept although its gate is {report.verdict.value}",
+        gate_verdict=report.verdict.value,
+        eval_run_id=record.eval_run_id,
+        details={
+            "follow_up_due": (utcnow() + timedelta(days=FOLLOW_UP_DAYS)).isoformat(),
+            "rollback_id": record.id,
+        },
+    )
 
 
 def _undo(
-    registry: Registry, name: str, record: RollbackRecord, report: GateReport
+    registry: Registry, e: Edit, record: RollbackRecord, report: GateReport
 ) -> RollbackRecord:
-    """Move the pointer back, lift the quarantine, restore the working copy, settle the ledger."""
-    repo = registry.repo
-    with repo.transaction() as txn:
-        reg = repo.registry(txn)
-        entry = registry.entry(name, reg)
-        state = entry.environments.get(record.env, Environment())
-        now = utcnow()
-        seq = repo.audit(
-            txn,
-            action="rollback-undo",
-            actor=record.authorized_by,
-            prompt=name,
-            env=record.env,
-            from_version=record.new_version,
-            to_version=record.rollback_of,
-            reason=f"restored version failed its gate: {_gate_summary(report)}",
-            gate_verdict=report.verdict.value,
-            eval_run_id=record.eval_run_id,
-            outcome="failure",
-            error="re-run gate failed",
-            details={"rollback_id": record.id},
-        )
-        if state.current == record.new_version:
-            move = PointerMove(
-                seq=len(state.history) + 1,
-                version=record.rollback_of,
-                previous=record.new_version,
-                kind=MoveKind.UNDO,
-                at=now,
-                by=record.authorized_by,
-                reason="rollback undone: restored version failed its gate",
-                audit_seq=seq,
-            )
-            entry = move_pointer(entry, record.env, move)
-        versions = []
-        for r in entry.versions:
-            if (
-                r.version == record.rollback_of
-                and r.quarantine is not None
-                and r.quarantine.source == "rollback"
-            ):
-                r = r.model_copy(update={"quarantine": None, "status": LifecycleState.DEPLOYED})
-            versions.append(r)
-        entry = entry.model_copy(update={"versions": versions})
-        registry.save_entry(txn, reg, name, entry)
-        reg = repo.registry(txn)
-        new = _save_record(
-            registry,
-            txn,
-            reg,
-            name,
-            record,
-            status=RollbackStatus.UNDONE,
-            error="re-run gate failed",
+    """Stage the undo: pointer back, quarantine lifted, working copy restored, ledger settled."""
+    repo, name = registry.repo, e.name
+    assert name is not None
+    entry = e.entry
+    state = entry.environments.get(record.env, Environment())
+    now = utcnow()
+    seq = e.audit(
+        action="rollback-undo",
+        actor=record.authorized_by,
+        prompt=name,
+        env=record.env,
+        from_version=record.new_version,
+        to_version=record.rollback_of,
+        reason=f"restored version failed its gate: {_gate_summary(report)}",
+        gate_verdict=report.verdict.value,
+        eval_run_id=record.eval_run_id,
+        outcome="failure",
+        error="re-run gate failed",
+        details={"rollback_id": record.id},
+    )
+    if state.current == record.new_version:
+        move = PointerMove(
+            seq=len(state.history) + 1,
+            version=record.rollback_of,
+            previous=record.new_version,
+            kind=MoveKind.UNDO,
+            at=now,
+            by=record.authorized_by,
+            reason="rollback undone: restored version failed its gate",
             audit_seq=seq,
         )
-        bad = registry.record(name, record.rollback_of, reg)
-        _restore_working_copy(
-            registry, txn, name, repo.get_content(bad.sha256), repo.get_card(bad.card_sha256)
-        )
+        entry = move_pointer(entry, record.env, move)
+    versions = []
+    for r in entry.versions:
+        if (
+            r.version == record.rollback_of
+            and r.quarantine is not None
+            and r.quarantine.source == "rollback"
+        ):
+            status = release(r.status, serving=True, version=r.version)
+            r = r.model_copy(update={"quarantine": None, "status": status})
+        versions.append(r)
+    e.entry = entry.model_copy(update={"versions": versions})
+    new = _save_record(
+        e, record, status=RollbackStatus.UNDONE, error="re-run gate failed", audit_seq=seq
+    )
+    bad = e.record(record.rollback_of)
+    _restore_working_copy(
+        registry, e.txn, name, repo.get_content(bad.sha256), repo.get_card(bad.card_sha256)
+    )
     return new
 
 
@@ -765,18 +749,19 @@ def _undo(
 
 
 def _record(registry: Registry, name: str, record: RollbackRecord) -> RollbackRecord:
-    """The audit entry and change-log entry of the completed restore, with the re-run's verdict."""
+    """Step 4: the audit entry and change-log entry of the restore, with the re-run's verdict."""
+    if record.status is not RollbackStatus.EVALUATED:
+        return record
+    fault_point("rollback.after-evals")
     repo = registry.repo
-    with repo.transaction() as txn:
-        reg = repo.registry(txn)
-        bad = registry.record(name, record.rollback_of, reg)
-        new = registry.record(name, record.new_version, reg)
+    with repo.edit(name) as e:
+        bad = e.record(record.rollback_of)
+        new = e.record(record.new_version)
         links = [*record.evidence]
         run = next((run for run in new.eval_runs if run.run_id == record.eval_run_id), None)
         if run is not None:
             links.append(run.output)
-        seq = repo.audit(
-            txn,
+        seq = e.audit(
             action="rollback",
             actor=record.authorized_by,
             prompt=name,
@@ -799,8 +784,7 @@ def _record(registry: Registry, name: str, record: RollbackRecord) -> RollbackRe
                 "forced": record.forced,
             },
         )
-        repo.append_changelog(
-            txn,
+        e.changelog(
             time=utcnow(),
             action="rollback",
             prompt=name,
@@ -814,19 +798,24 @@ def _record(registry: Registry, name: str, record: RollbackRecord) -> RollbackRe
             links=links,
             audit_seq=seq,
         )
-        return _save_record(
-            registry, txn, reg, name, record, status=RollbackStatus.LOGGED, audit_seq=seq
-        )
+        return _save_record(e, record, status=RollbackStatus.LOGGED, audit_seq=seq)
 
 
 # --------------------------------------------------------------------------- 5. notify
 
 
-def _notify(registry: Registry, name: str, record: RollbackRecord, policy: Any) -> RollbackRecord:
-    """Announce the rollback; failures are queued for retry and recorded, never undo it."""
-    from .announce import announce
-    from .notify import audit_link, render_notification
+def _notify(
+    registry: Registry, name: str, record: RollbackRecord, policy: NotifyPolicy | None
+) -> RollbackRecord:
+    """Step 5: announce the rollback; failures are queued for retry and recorded, never undo it.
 
+    The delivery outcomes' audit entries and the settled ledger are one unit of work.
+    """
+    from ..notify import audit_link, render_notification
+    from .notify import announce, stage_results
+
+    if record.status is not RollbackStatus.LOGGED:
+        return record
     repo = registry.repo
     card = repo.get_card(registry.record(name, record.new_version).card_sha256)
     note = render_notification(
@@ -854,17 +843,18 @@ def _notify(registry: Registry, name: str, record: RollbackRecord, policy: Any) 
         version=record.new_version,
         policy=policy,
         details={"rollback_id": record.id},
+        record=False,
     )
     deliveries = [r.to_dict() for r in results]
     fault_point("rollback.after-notify-send")
-    with repo.transaction() as txn:
-        reg = repo.registry(txn)
-        return _save_record(
-            registry,
-            txn,
-            reg,
-            name,
-            record,
-            status=RollbackStatus.COMPLETED,
-            notifications=deliveries,
+    with repo.edit(name) as e:
+        stage_results(
+            e,
+            results,
+            what=f"{note.event.value} notification",
+            prompt=name,
+            env=record.env,
+            version=record.new_version,
+            details={"rollback_id": record.id},
         )
+        return _save_record(e, record, status=RollbackStatus.COMPLETED, notifications=deliveries)

@@ -21,11 +21,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from . import stats
-from ._fs import Transaction
-from .errors import InputError, InvalidFile, NotFound, PromptGovError
-from .model import Environment, EvalRunRef, PromptEntry, VersionRecord, utcnow
-from .monitor.policy import (
+from .. import stats
+from ..errors import InputError, InvalidFile, NotFound, PromptGovError
+from ..model import Environment, EvalRunRef, PromptEntry, VersionRecord, utcnow
+from ..monitor.policy import (
     Action,
     AuditFlagsPolicy,
     ComplaintsPolicy,
@@ -36,8 +35,9 @@ from .monitor.policy import (
     format_duration,
     parse_duration,
 )
-from .registry import Registry
-from .repo import Repo
+from ..registry import Registry
+from ..repo import Repo
+from ..store.files import Transaction
 
 __all__ = [
     "DEFAULT_ENV",
@@ -329,8 +329,8 @@ def _eval_regression(
     registry: Registry, subj: _Subject, pol: EvalRegressionPolicy
 ) -> TriggerResult:
     """Latest eval run of the serving content vs its baseline run: pass rate, metrics, cost."""
-    from .eval_runs import load_run_output
-    from .gate import rows_from_v3
+    from ..eval_runs import load_run_output
+    from ..gate import rows_from_v3
 
     t = TriggerName.EVAL_REGRESSION
     if not pol.enabled:
@@ -556,7 +556,7 @@ def _drift(
     embedder: Any,
 ) -> TriggerResult:
     """Recent production window vs the first days after promotion (see docs/monitoring.md)."""
-    from .monitor import check_drift_from_paths, default_windows
+    from ..monitor import check_drift_from_paths, default_windows
 
     t = TriggerName.DRIFT
     if window is not None:
@@ -653,8 +653,8 @@ def _failing_tests(
     registry: Registry, subj: _Subject, pol: FailingTestsPolicy, now: datetime
 ) -> TriggerResult:
     """The latest scheduled re-run of the serving content, judged by today's gate."""
-    from .eval_runs import load_run_output
-    from .gate import evaluate_gate, load_gate_config, rows_from_v3
+    from ..eval_runs import load_run_output
+    from ..gate import evaluate_gate, load_gate_config, rows_from_v3
 
     t = TriggerName.FAILING_TESTS
     if not pol.enabled:
@@ -890,7 +890,8 @@ def _record(
     report.report = f"{base}/{stamp}-{report.version}.json"
     at = report.checked_at.isoformat()
     due = _Due()
-    with repo.transaction() as txn:
+    with repo.edit() as e:
+        txn = e.txn
         state = _load_state(txn, f"{base}/state.json", report.version, report.sha256)
         before = {k: dict(v) for k, v in state["triggers"].items()}
         results, resets, counted = [], [], []
@@ -919,8 +920,7 @@ def _record(
         ]
         # Every check is in checks.jsonl; the audit log gets the ones that moved a count.
         if counted or resets or due.rollback:
-            report.audit_seq = repo.audit(
-                txn,
+            report.audit_seq = e.audit(
                 action="trigger",
                 actor="promptgov",
                 prompt=subj.name,
@@ -937,8 +937,7 @@ def _record(
             )
         if due.rollback:
             lead = due.rollback[0]
-            due.pending_seq = repo.audit(
-                txn,
+            due.pending_seq = e.audit(
                 action="auto-rollback",
                 actor=f"policy:{lead}",
                 on_behalf_of=subj.owners[0],
@@ -952,8 +951,8 @@ def _record(
                 details={"triggers": due.rollback},
             )
         state["updated_at"] = at
-        repo.write_json(txn, report.report, report.to_dict())
-        repo.write_json(txn, f"{base}/state.json", state)
+        e.write_json(report.report, report.to_dict())
+        e.write_json(f"{base}/state.json", state)
         line = {
             "at": at,
             "version": report.version,
@@ -1020,8 +1019,8 @@ def _notify(
     registry: Registry, report: TriggerReport, subj: _Subject, fired: list[str], policy: Any
 ) -> None:
     """Announce newly fired triggers to the owners; failures wait in the outbox."""
-    from .announce import announce
-    from .notify import render_notification
+    from ..notify import render_notification
+    from .notify import announce
 
     results = [report.result(t) for t in fired]
     note = render_notification(
@@ -1069,7 +1068,7 @@ def _auto_rollback(
     notify_policy: Any,
 ) -> None:
     """Run the full rollback flow with the policy as authorizer; settle the pending entry."""
-    from .rollback import rollback
+    from .rollback import RollbackOptions, rollback
 
     lead = due.rollback[0]
     evidence = [report.report or "", *(e for t in due.rollback for e in report.result(t).evidence)]
@@ -1077,18 +1076,15 @@ def _auto_rollback(
     try:
         if current != report.version:
             raise InputError(f"{subj.env} moved to {current} since the check; nothing rolled back")
-        res = rollback(
-            registry,
-            subj.name,
+        why = "; ".join(f"{t}: {report.result(t).summary}" for t in due.rollback)
+        options = RollbackOptions(
+            reason=f"automatic rollback: {why}"[:500],
             env=subj.env,
-            authorized_by=f"policy:{lead}",
-            evidence=evidence,
-            reason=f"automatic rollback: {'; '.join(f'{t}: {report.result(t).summary}' for t in due.rollback)}"[
-                :500
-            ],
+            evidence=tuple(evidence),
             run_options=run_options,
             notify_policy=notify_policy,
         )
+        res = rollback(registry, subj.name, options, by=f"policy:{lead}")
         record = res.record
         action = ActionTaken(
             "rollback",
@@ -1108,9 +1104,8 @@ def _auto_rollback(
         )
     report.actions.append(action)
     repo = registry.repo
-    with repo.transaction() as txn:
-        repo.audit(
-            txn,
+    with repo.edit() as e:
+        e.audit(
             action="auto-rollback",
             actor=f"policy:{lead}",
             on_behalf_of=subj.owners[0],
@@ -1176,7 +1171,7 @@ def monitor_once(
         item = MonitorItem(name)
         try:
             if run_evals:
-                from .eval_runs import run_version_eval
+                from .evaluate import run_version_eval
 
                 outcome = run_version_eval(
                     registry,

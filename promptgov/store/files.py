@@ -31,7 +31,7 @@ from pydantic import (
     ValidationError,
 )
 
-from .errors import Conflict, InputError, InvalidFile, UnsafePath
+from ..errors import Conflict, InputError, InvalidFile, UnsafePath
 
 STATE_DIR = ".promptgov"
 LOCK_NAME = "lock"
@@ -140,6 +140,16 @@ def read_bytes(path: Path) -> bytes | None:
         raise InputError(f"{path} is a directory, expected a file.") from exc
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}.") from exc
+
+
+def load_yaml(path: Path, label: str | None = None) -> Any:
+    """Read and parse a YAML file (aliases refused, see :mod:`promptgov._yaml`)."""
+    from .. import _yaml
+
+    data = read_bytes(path)
+    if data is None:
+        raise InvalidFile(f"{label or path} does not exist.")
+    return _yaml.loads(data, label or str(path))
 
 
 def safe_join(root: Path, rel: str) -> Path:
@@ -274,7 +284,7 @@ def recover(root: Path) -> bool:
 def _load_journal(root: Path, journal: Path) -> list[_Op]:
     """The journal's operations, each path confined, or a refusal that applies nothing."""
     rel = f"{STATE_DIR}/{JOURNAL_NAME}"
-    from .gitops import is_tracked
+    from ..gitops import is_tracked
 
     if is_tracked(root, rel):
         raise UnsafePath(

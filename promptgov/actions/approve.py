@@ -1,0 +1,98 @@
+"""The approve action: record one person's approval of a version for an environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import Conflict, InputError, PermissionDenied
+from ..lifecycle import after_approval
+from ..model import Approval, EnvironmentConfig, VersionRecord, utcnow
+from ..registry import Registry, parse_ref
+from ._policy import allowed_approver
+
+
+@dataclass(frozen=True)
+class ApproveOptions:
+    """What is approved, and how."""
+
+    env: str
+    """The environment the approval is for (it never counts for another)."""
+    comment: str = ""
+    """Why the approver agrees."""
+    accept_inconclusive: bool = False
+    """The approver also accepts an inconclusive gate verdict."""
+
+
+def approve(registry: Registry, ref: str, options: ApproveOptions, *, by: str) -> Approval:
+    """Record ``by``'s approval of ``ref`` for ``options.env``.
+
+    Raises:
+        PermissionDenied: ``by`` is not an allowed approver, or is the author (separation
+            of duties) where the environment forbids self-approval.
+        Conflict: ``by`` already approved this version for the environment, or it is
+            quarantined.
+    """
+    repo = registry.repo
+    policy = _policy(registry, options.env, by)
+    name, _ = parse_ref(ref)
+    with repo.edit(name) as e:
+        _, rec = registry.resolve(ref, e.registry)
+        _refuse(name, rec, options.env, by, policy)
+        approval = Approval(
+            env=options.env,
+            by=by,
+            at=utcnow(),
+            comment=options.comment,
+            accept_inconclusive=options.accept_inconclusive,
+        )
+        e.replace(
+            rec.model_copy(
+                update={
+                    "approvals": [*rec.approvals, approval],
+                    "status": after_approval(rec.status, version=rec.version),
+                }
+            )
+        )
+        e.audit(
+            action="approve",
+            actor=by,
+            prompt=name,
+            env=options.env,
+            to_version=rec.version,
+            to_sha256=rec.sha256,
+            reason=options.comment or "approved",
+            approvers=[by],
+            details={"accept_inconclusive": options.accept_inconclusive},
+        )
+    return approval
+
+
+def _policy(registry: Registry, env: str, by: str) -> EnvironmentConfig:
+    """The environment's policy, once ``by`` is known to be one of its approvers."""
+    repo = registry.repo
+    repo.check_env(env)
+    if not by.strip():
+        raise InputError("an approval needs --by.")
+    policy = repo.config.environment(env)
+    assert policy is not None
+    if not allowed_approver(repo.config, env, by):
+        raise PermissionDenied(
+            f"{by} may not approve for {env}; allowed: {', '.join(policy.approvals.approvers)} "
+            "(see promptgov.yml).",
+        )
+    return policy
+
+
+def _refuse(name: str, rec: VersionRecord, env: str, by: str, policy: EnvironmentConfig) -> None:
+    """Separation of duties, quarantine and duplicate approvals, checked under the lock."""
+    if rec.author == by and not policy.approvals.allow_self_approval:
+        raise PermissionDenied(
+            f"{by} wrote {name}@{rec.version} and may not approve it for {env} "
+            "(separation of duties); ask another approver.",
+        )
+    if rec.quarantine is not None:
+        raise Conflict(
+            f"{name}@{rec.version} is quarantined ({rec.quarantine.reason}); it cannot be approved."
+        )
+    if any(a.env == env and a.by == by for a in rec.approvals):
+        raise Conflict(f"{by} already approved {name}@{rec.version} for {env}.")

@@ -1,0 +1,149 @@
+"""The evaluate action: run a version's eval suite and record the run against its hash.
+
+The eval engine (:mod:`promptgov.evals`) knows nothing of the registry: this module
+resolves ``promptgov://<name>`` prompts to the version under test, runs the suite,
+stores promptfoo v3 output under ``logs/evals/`` and records an
+:class:`~promptgov.model.EvalRunRef` on the version, in one unit of work with its
+audit entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidFile
+from ..eval_runs import EVAL_LOG_DIR, resolver_for, suite_path, suite_sha256
+from ..model import EvalRunRef, utcnow
+from ..registry import PromptVersion, Registry
+from ..store import Edit
+
+if TYPE_CHECKING:
+    from ..evals import RunOptions
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    """A recorded run and the engine's summary of it."""
+
+    version: PromptVersion
+    run: EvalRunRef
+    summary: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "prompt": self.version.name,
+            "version": self.version.version,
+            "run": self.run.model_dump(mode="json"),
+        }
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """A finished run of a version's suite, not yet recorded."""
+
+    version: PromptVersion
+    suite: str
+    suite_sha256: str
+    v3: dict[str, Any]
+    summary: Any
+
+
+def run_version_eval(
+    registry: Registry,
+    ref: str,
+    *,
+    by: str,
+    suite: str | None = None,
+    options: RunOptions | None = None,
+    scheduled: bool = False,
+) -> EvalOutcome:
+    """Run ``ref``'s eval suite against exactly that version and record the run.
+
+    The run's promptfoo v3 JSON is written to ``logs/evals/<name>/<run_id>.json``; the
+    registry gains an :class:`EvalRunRef` keyed by the version's content hash; the audit
+    log an ``eval`` entry. Provider errors are part of the results, not exceptions.
+    """
+    run = run_suite(registry, ref, suite=suite, options=options)
+    with registry.repo.edit(run.version.name) as e:
+        ref_ = stage_run(e, run, by=by, scheduled=scheduled)
+    return EvalOutcome(run.version, ref_, run.summary)
+
+
+def run_suite(
+    registry: Registry, ref: str, *, suite: str | None = None, options: RunOptions | None = None
+) -> SuiteRun:
+    """Run the suite on ``ref`` (calling the model); writes nothing."""
+    from ..evals import RunOptions, load_config, run_eval
+
+    v = registry.get(ref)
+    rel = suite_path(registry, v, suite)
+    cfg = load_config(registry.repo.path(rel), prompt_resolver=resolver_for(registry, v))
+    summary = run_eval(cfg, options or RunOptions())
+    return SuiteRun(v, rel, suite_sha256(registry, rel), summary.to_v3_dict(), summary)
+
+
+def record_run(
+    registry: Registry,
+    v: PromptVersion,
+    v3: dict[str, Any],
+    *,
+    suite: str,
+    by: str,
+    scheduled: bool = False,
+) -> EvalOutcome:
+    """Store v3 output for ``v`` and record the run (imported results, e.g. from CI)."""
+    run = SuiteRun(v, suite, suite_sha256(registry, suite), v3, None)
+    with registry.repo.edit(v.name) as e:
+        ref = stage_run(e, run, by=by, scheduled=scheduled)
+    return EvalOutcome(v, ref, None)
+
+
+def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> EvalRunRef:
+    """Stage the run's output file, its record on the version and its audit entry."""
+    successes, failures, errors = _counts(run.v3)
+    total = successes + failures + errors
+    v = run.version
+    run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    out_rel = f"{EVAL_LOG_DIR}/{v.name}/{run_id}.json"
+    ref = EvalRunRef(
+        run_id=run_id,
+        sha256=v.sha256,
+        suite=run.suite,
+        suite_sha256=run.suite_sha256,
+        output=out_rel,
+        at=utcnow(),
+        by=by,
+        successes=successes,
+        failures=failures,
+        errors=errors,
+        pass_rate=successes / total if total else 0.0,
+        scheduled=scheduled,
+    )
+    e.write_json(out_rel, run.v3)
+    rec = e.record(v.version)
+    e.replace(rec.model_copy(update={"eval_runs": [*rec.eval_runs, ref]}))
+    e.audit(
+        action="eval",
+        actor=by,
+        prompt=v.name,
+        to_version=v.version,
+        to_sha256=v.sha256,
+        eval_run_id=run_id,
+        evidence=[out_rel],
+        reason=f"{successes}/{total} passed on {run.suite}" + (" (scheduled)" if scheduled else ""),
+    )
+    return ref
+
+
+def _counts(v3: dict[str, Any]) -> tuple[int, int, int]:
+    """Successes, failures and errors of promptfoo v3 output."""
+    stats = (v3.get("results", {}) or {}).get("stats") or {}
+    try:
+        return int(stats["successes"]), int(stats["failures"]), int(stats.get("errors", 0))
+    except (KeyError, TypeError, ValueError):
+        raise InvalidFile(
+            "eval output has no results.stats; it is not promptfoo v3 output."
+        ) from None

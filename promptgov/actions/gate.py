@@ -1,0 +1,147 @@
+"""The gate action: apply an environment's gate to a version's latest eval run and record it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import NotFound
+from ..eval_runs import latest_run, load_run_output, suite_path, suite_sha256
+from ..gate import GateReport, evaluate_gate, gate_file_sha256, load_gate_config, rows_from_v3
+from ..lifecycle import after_gate
+from ..model import Environment, EvalRunRef, GateResult, VersionRecord, utcnow
+from ..registry import Registry
+from ..store import Edit
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """Which gate to apply and against what."""
+
+    env: str
+    """The environment whose gate rules apply."""
+    baseline: str | None = None
+    """A version or environment to compare with (default: what ``env`` serves now)."""
+    record: bool = True
+    """Store the verdict against the content hash and gate file hash."""
+
+
+def check_gate(registry: Registry, ref: str, options: GateOptions) -> GateReport:
+    """Apply the gate for ``options.env`` to the latest eval run of ``ref``'s content hash.
+
+    The baseline is compared on the same suite. With ``record`` the verdict is stored
+    and the version's lifecycle state follows it.
+    """
+    registry.repo.check_env(options.env)
+    name, rec = registry.resolve(ref)
+    suite_sha, run = _latest_run(registry, name, rec)
+    v3 = load_run_output(registry, run)
+    report, base_label = gate_report(registry, name, rec, v3, run.output, suite_sha, options)
+    if options.record:
+        with registry.repo.edit(name) as e:
+            stage_verdict(registry, e, rec, report, run.run_id, base_label)
+    return report
+
+
+def gate_report(
+    registry: Registry,
+    name: str,
+    rec: VersionRecord,
+    v3: dict[str, Any],
+    label: str,
+    suite_sha: str,
+    options: GateOptions,
+) -> tuple[GateReport, str | None]:
+    """The gate's verdict on ``v3`` (a run of ``rec`` on the suite ``suite_sha``) and the
+    baseline it compared with; writes nothing."""
+    rows = rows_from_v3(v3, label)
+    rules = load_gate_config(registry.repo).rules(name, options.env)
+    base_rows, base_label = _baseline(registry, name, rec, options, suite_sha)
+    report = evaluate_gate(
+        rows, rules, env=options.env, prompt=name, baseline=base_rows, baseline_label=base_label
+    )
+    return report, base_label
+
+
+def _latest_run(registry: Registry, name: str, rec: VersionRecord) -> tuple[str, EvalRunRef]:
+    """The suite's hash and the newest run of this content on it."""
+    v = registry.get(f"{name}@{rec.version}")
+    suite = suite_path(registry, v, None)
+    sha = suite_sha256(registry, suite)
+    run = latest_run(registry, rec, name, sha)
+    if run is None:
+        raise NotFound(
+            f"{name}@{rec.version} has no eval run on the current {suite}; run "
+            f"'promptgov eval {name}@{rec.version}' first.",
+            prompt=name,
+            version=rec.version,
+        )
+    return sha, run
+
+
+def _baseline(
+    registry: Registry,
+    name: str,
+    rec: VersionRecord,
+    options: GateOptions,
+    suite_sha: str,
+) -> tuple[list[Any] | None, str | None]:
+    """The rows to compare with, and how to name them in the report."""
+    entry = registry.entry(name)
+    if options.baseline is None:
+        current = entry.environments.get(options.env, Environment()).current
+        if current is None or current == rec.version:
+            return None, None
+        base_rec = registry.record(name, current)
+    else:
+        _, base_rec = registry.resolve(f"{name}@{options.baseline}")
+    if base_rec.sha256 == rec.sha256:
+        return None, None
+    run = latest_run(registry, base_rec, name, suite_sha)
+    if run is None:
+        return None, f"{base_rec.version} (no run on this suite)"
+    rows = rows_from_v3(load_run_output(registry, run), run.output)
+    return rows, f"{base_rec.version} (run {run.run_id})"
+
+
+def stage_verdict(
+    registry: Registry,
+    e: Edit,
+    rec: VersionRecord,
+    report: GateReport,
+    run_id: str,
+    base: str | None,
+) -> None:
+    """Stage the verdict on every version with this content, and its audit entry."""
+    gate_sha = gate_file_sha256(registry.repo)
+    result = GateResult(
+        env=report.env,
+        verdict=report.verdict,
+        sha256=rec.sha256,
+        gate_sha256=gate_sha,
+        run_id=run_id,
+        baseline_version=base,
+        at=utcnow(),
+    )
+    for r in e.entry.versions:
+        if r.sha256 == rec.sha256:
+            e.replace(
+                r.model_copy(
+                    update={
+                        "gate_results": [*r.gate_results, result],
+                        "status": after_gate(r.status, report.verdict, version=r.version),
+                    }
+                )
+            )
+    e.audit(
+        action="gate",
+        actor="gate",
+        prompt=e.name,
+        env=report.env,
+        to_version=rec.version,
+        to_sha256=rec.sha256,
+        eval_run_id=run_id,
+        gate_verdict=report.verdict.value,
+        reason="; ".join(f"{c.name}: {c.status}" for c in report.failed()) or "all checks passed",
+        details={"gate_sha256": gate_sha, "baseline": base},
+    )
