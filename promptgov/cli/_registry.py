@@ -55,7 +55,7 @@ def init(
 def add(
     name: Annotated[str, typer.Argument(help="Prompt name (directory under prompts/).")],
     message: Annotated[str, typer.Option("--message", "-m", help="What changed.")],
-    author: Annotated[str, typer.Option("--author", help="Who wrote it.")],
+    author: Annotated[str, typer.Option("--author", "--by", help="Who wrote it.")],
     bump: Annotated[str, typer.Option(help="patch, minor or major.")] = "patch",
     version: Annotated[str | None, typer.Option("--version", help="Explicit X.Y.Z.")] = None,
     repo: RepoOpt = None,

@@ -48,7 +48,9 @@ def rollback(
     name: Annotated[str | None, typer.Argument(help="Prompt name.")] = None,
     env: Annotated[str, typer.Option("--env", help="Environment to roll back.")] = "prod",
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded and announced).")] = "",
-    authorized_by: Annotated[str, typer.Option("--authorized-by", help="Who authorized it.")] = "",
+    authorized_by: Annotated[
+        str, typer.Option("--authorized-by", "--by", help="Who authorized it.")
+    ] = "",
     evidence: Annotated[
         list[str],
         typer.Option("--evidence", help="Failing eval run, drift report, complaint… (repeatable)."),
