@@ -19,22 +19,11 @@ def _notifier(repo: Repo, policy: Any = None) -> Any:
     return Notifier(load_targets(repo.config.notifications), policy or NotifyPolicy())
 
 
-def _record(
-    repo: Repo,
-    results: list[Any],
-    *,
-    what: str,
-    prompt: str | None = None,
-    env: str | None = None,
-    version: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    if not results:
-        return
-    with repo.edit() as e:
-        stage_results(
-            e, results, what=what, prompt=prompt, env=env, version=version, details=details
-        )
+def _record(repo: Repo, results: list[Any], *, what: str) -> None:
+    """Audit delivery outcomes in a unit of work of their own (retries and tests)."""
+    if results:
+        with repo.edit() as e:
+            stage_results(e, results, what=what)
 
 
 def stage_results(
@@ -89,17 +78,17 @@ def announce(
     if not notifier.targets_for(notification.event):
         return []
     results: list[Any] = Outbox(repo.root).dispatch(notifier, notification)
-    if not record:
-        return results
-    _record(
-        repo,
-        results,
-        what=f"{notification.event.value} notification",
-        prompt=prompt,
-        env=env,
-        version=version,
-        details=details,
-    )
+    if record and results:
+        with repo.edit() as e:
+            stage_results(
+                e,
+                results,
+                what=f"{notification.event.value} notification",
+                prompt=prompt,
+                env=env,
+                version=version,
+                details=details,
+            )
     return results
 
 
