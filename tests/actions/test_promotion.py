@@ -22,9 +22,9 @@ from promptgov.actions.verify import verify
 from promptgov.audit import AuditLog
 from promptgov.model import GateVerdict, LifecycleState, MoveKind
 
-from . import flows
-from .conftest import run_cli, snapshot
-from .flows import PROMPT, add_version, evaluate, registry, release
+from .. import flows
+from ..conftest import run_cli, snapshot
+from ..flows import PROMPT, add_version, evaluate, registry, release
 
 REF = f"{PROMPT}@1.0.0"
 

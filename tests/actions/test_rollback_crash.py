@@ -23,10 +23,10 @@ from promptgov.actions.rollback import pending_rollbacks
 from promptgov.audit import AuditLog
 from promptgov.model import MoveKind, PromptSource, RollbackStatus
 
-from . import flows
-from .conftest import run_cli, run_proc, snapshot
-from .flows import PROMPT, add_version, registry, release
-from .notify_sink import NotifySink
+from .. import flows
+from ..conftest import run_cli, run_proc, snapshot
+from ..flows import PROMPT, add_version, registry, release
+from ..notify_sink import NotifySink
 
 ROLLBACK: tuple[str, ...] = (
     "rollback",

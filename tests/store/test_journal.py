@@ -20,8 +20,8 @@ import promptgov
 from promptgov.errors import InvalidFile, UnsafePath
 from promptgov.store.files import confine, repo_lock
 
-from .conftest import run_cli, snapshot
-from .flows import git, git_init
+from ..conftest import run_cli, snapshot
+from ..flows import git, git_init
 
 JOURNAL = ".promptgov/journal.json"
 

@@ -28,10 +28,10 @@ from promptgov.model import LifecycleState, MoveKind, PromptSource, RollbackStat
 from promptgov.notify import Notifier, NotifyPolicy, Outbox, load_targets
 from promptgov.store.files import repo_lock
 
-from . import flows
-from .conftest import run_cli, snapshot
-from .flows import PROMPT, add_version, registry, release
-from .notify_sink import Behaviour, NotifySink, closed_port_url
+from .. import flows
+from ..conftest import run_cli, snapshot
+from ..flows import PROMPT, add_version, registry, release
+from ..notify_sink import Behaviour, NotifySink, closed_port_url
 
 FAST = NotifyPolicy(retries=1, backoff_s=0.01, timeout_s=1.0)
 ROLLBACK_ARGS = ("rollback", PROMPT, "--env", "prod", "--reason", "refund promises in replies")
