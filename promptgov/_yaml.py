@@ -35,7 +35,15 @@ def loads(data: bytes | str, label: str) -> Any:
     loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C-accelerated with libyaml
     text = _decode(data, label) if isinstance(data, bytes) else data
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - CSafeLoader/SafeLoader only
+        parser = loader(text)
+        try:
+            node = parser.get_single_node()
+            if node is None:
+                return None
+            _refuse_aliases(node, label)
+            return parser.construct_document(node)
+        finally:
+            parser.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -43,6 +51,32 @@ def loads(data: bytes | str, label: str) -> Any:
         raise InvalidFile(
             f"{label}: malformed YAML{where}: {problem}. Fix the file and retry."
         ) from exc
+
+
+def _refuse_aliases(root: Any, label: str) -> None:
+    """Refuse a document in which a list or mapping is reached twice (an ``*alias``).
+
+    Governed files never need anchors, and an alias "bomb" expands to billions of
+    nodes in whatever walks the parsed data next (validation, hashing, dumping).
+    """
+    import yaml
+
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if id(node) in seen:
+            raise InvalidFile(
+                f"{label} uses YAML aliases (*name) at line {node.start_mark.line + 1}; "
+                "governed files must spell every value out. Remove the anchors and aliases."
+            )
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            todo.extend(part for pair in node.value for part in pair)
+        else:
+            todo.extend(node.value)
 
 
 def _escape(m: re.Match[str]) -> str:

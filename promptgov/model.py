@@ -8,24 +8,30 @@ here touches the disk.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import InvalidFile
+from .errors import InputError, InvalidFile
 from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, canonical_json, digest
 
 #: Prompt names: lowercase words joined by ``-``/``_``/``.``; no separators, no ``..``.
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?$")
-#: Semantic versions, with the pre-release part used by rollbacks (``1.2.1-rollback.2``).
-SEMVER_RE = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?\Z")
+#: Names a Windows checkout cannot create (device names), refused on every platform.
+RESERVED_NAMES = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 )
-ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+#: Semantic versions, with the pre-release part used by rollbacks (``1.2.1-rollback.2``).
+#: Numeric parts are bounded (9 digits) so a crafted version cannot overflow int parsing.
+SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})"
+    r"(?:-((?:0|[1-9]\d{0,8}|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d{0,8}|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?\Z"
+)
+ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 
 
 def utcnow() -> datetime:
@@ -33,9 +39,35 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def identity(who: str) -> str:
+    """A person's name as recorded: NFKC-normalised and trimmed; control characters refused.
+
+    ``carol``, ``carol `` and the full-width ``ｃａｒｏｌ`` are one person; compare with
+    :func:`identity_key`, which also folds case.
+    """
+    norm = unicodedata.normalize("NFKC", who).strip()
+    bad = next((c for c in norm if unicodedata.category(c).startswith("C")), None)
+    if bad is not None:
+        raise InputError(
+            f"the name {norm!r} contains the control character U+{ord(bad):04X}; "
+            "name people in plain text."
+        )
+    return norm
+
+
+def identity_key(who: str) -> str:
+    """What two names must share to be the same person (NFKC, trimmed, case-folded)."""
+    return unicodedata.normalize("NFKC", who).strip().casefold()
+
+
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid prompt name, else raise ValueError saying why."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
+    if (
+        not isinstance(name, str)
+        or not NAME_RE.match(name)
+        or ".." in name
+        or name.split(".")[0] in RESERVED_NAMES
+    ):
         raise ValueError(
             f"invalid prompt name {name!r}: use lowercase letters, digits, '-', '_' or '.', "
             "no path separators and no '..'"

@@ -61,6 +61,14 @@ def _audit_sink(root: Path) -> Any:
     return stage
 
 
+def _valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except ValueError:
+        return False
+    return True
+
+
 class Repo:
     """A governed repository rooted at ``root``."""
 
@@ -133,7 +141,15 @@ class Repo:
         return self.path(f"{PROMPTS_DIR}/{name}")
 
     def source_names(self) -> list[str]:
-        """Prompts with a working copy under ``prompts/``."""
+        """Prompts with a working copy under ``prompts/`` (directories whose name is not a
+        valid prompt name are left out; see :meth:`bad_source_dirs`)."""
+        return [n for n in self._source_dirs() if _valid_name(n)]
+
+    def bad_source_dirs(self) -> list[str]:
+        """Directories under ``prompts/`` with a ``prompt.yml`` but an invalid name."""
+        return [f"{PROMPTS_DIR}/{n}" for n in self._source_dirs() if not _valid_name(n)]
+
+    def _source_dirs(self) -> list[str]:
         base = self.root / PROMPTS_DIR
         if not base.is_dir():
             return []

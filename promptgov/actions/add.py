@@ -12,6 +12,7 @@ from ..model import (
     PromptEntry,
     PromptSource,
     VersionRecord,
+    identity,
     utcnow,
 )
 from ..registry import Bump, Registry, next_version, parse_ref
@@ -42,6 +43,7 @@ def add(registry: Registry, name: str, options: AddOptions, *, by: str) -> Versi
         Conflict: identical content is already registered, or the version exists.
         InvalidFile: the working copy is malformed or its variables do not match.
     """
+    by = identity(by)
     src = _source(registry, name, options, by)
     content = src.content()
     with registry.repo.edit(name, create=True) as e:
@@ -81,6 +83,8 @@ def _source(registry: Registry, name: str, options: AddOptions, by: str) -> Prom
     """The content to register, its variables checked."""
     if not options.message.strip() or not by.strip():
         raise InputError("a version needs --message and --author.")
+    if options.version is not None and not SEMVER_RE.match(options.version):
+        raise InputError(f"invalid semantic version {options.version!r}; use X.Y.Z.")
     if options.source is None:
         return registry.source(name)
     parse_ref(name)
@@ -105,8 +109,6 @@ def _version(name: str, entry: PromptEntry, options: AddOptions) -> str:
     existing = [r.version for r in entry.versions]
     if options.version is None:
         return next_version(existing, options.bump)
-    if not SEMVER_RE.match(options.version):
-        raise InputError(f"invalid semantic version {options.version!r}; use X.Y.Z.")
     if options.version in existing:
         raise Conflict(f"{name}@{options.version} already exists; choose another --version.")
     return options.version

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from ..errors import Conflict, InputError, PermissionDenied
 from ..lifecycle import after_approval
-from ..model import Approval, EnvironmentConfig, VersionRecord, utcnow
+from ..model import Approval, EnvironmentConfig, VersionRecord, identity, utcnow
 from ..registry import Registry, parse_ref
-from ._policy import allowed_approver
+from ._policy import allowed_approver, same_person
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ def approve(registry: Registry, ref: str, options: ApproveOptions, *, by: str) -
             quarantined.
     """
     repo = registry.repo
+    by = identity(by)
     policy = _policy(registry, options.env, by)
     name, _ = parse_ref(ref)
     with repo.edit(name) as e:
@@ -85,7 +86,7 @@ def _policy(registry: Registry, env: str, by: str) -> EnvironmentConfig:
 
 def _refuse(name: str, rec: VersionRecord, env: str, by: str, policy: EnvironmentConfig) -> None:
     """Separation of duties, quarantine and duplicate approvals, checked under the lock."""
-    if rec.author == by and not policy.approvals.allow_self_approval:
+    if same_person(rec.author, by) and not policy.approvals.allow_self_approval:
         raise PermissionDenied(
             f"{by} wrote {name}@{rec.version} and may not approve it for {env} "
             "(separation of duties); ask another approver.",
@@ -94,5 +95,5 @@ def _refuse(name: str, rec: VersionRecord, env: str, by: str, policy: Environmen
         raise Conflict(
             f"{name}@{rec.version} is quarantined ({rec.quarantine.reason}); it cannot be approved."
         )
-    if any(a.env == env and a.by == by for a in rec.approvals):
+    if any(a.env == env and same_person(a.by, by) for a in rec.approvals):
         raise Conflict(f"{by} already approved {name}@{rec.version} for {env}.")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import Conflict, InputError, InvalidFile, NotFound, PermissionDenied
 from ..lifecycle import quarantine, release
-from ..model import Environment, PromptEntry, Quarantine, VersionRecord, utcnow
+from ..model import Environment, PromptEntry, Quarantine, VersionRecord, identity, utcnow
 from ..monitor.policy import Severity
 from ..registry import Registry, parse_ref
 from ..store.files import read_bytes
@@ -117,7 +117,7 @@ def report_complaint(
         InputError: empty text or reporter, unknown severity, text over :data:`MAX_TEXT`.
         NotFound: unknown prompt or environment, or nothing is deployed there.
     """
-    text, env = options.complaint, options.env
+    text, env, by = options.complaint, options.env, identity(by)
     sev = parse_severity(options.severity)
     if not text.strip():
         raise InputError("a complaint needs --complaint TEXT saying what went wrong.")
@@ -230,7 +230,7 @@ def flag_version(registry: Registry, ref: str, options: FlagOptions, *, by: str)
         InputError: empty reason or auditor, or no version named.
         Conflict: the version is already flagged.
     """
-    reason = options.reason
+    reason, by = options.reason, identity(by)
     if not reason.strip() or not by.strip():
         raise InputError("a flag needs --reason and --by (the auditor).")
     name, _ = _versioned(registry, ref)
@@ -278,24 +278,20 @@ def clear_quarantine(
         PermissionDenied: ``by`` is not an allowed approver for ``env``.
         Conflict: the version is not quarantined.
     """
-    reason = options.reason
+    reason, by = options.reason, identity(by)
     if not reason.strip() or not by.strip():
         raise InputError("clearing a quarantine needs --by (an approver) and --reason.")
     repo = registry.repo
     env = repo.check_env(options.env or repo.config.env_names[-1])
-    if not allowed_approver(repo.config, env, by):
-        policy = repo.config.environment(env)
-        allowed = ", ".join(policy.approvals.approvers) if policy else ""
-        raise PermissionDenied(
-            f"{by} may not clear a quarantine: only approvers for {env} may ({allowed}; "
-            "see promptgov.yml)."
-        )
+    _require_approver(registry, env, by)
     name, _ = _versioned(registry, ref)
     with repo.edit(name) as e:
         name, rec = registry.resolve(ref, e.registry)
         old = rec.quarantine
         if old is None:
             raise Conflict(f"{name}@{rec.version} is not quarantined; nothing to clear.")
+        for concerned in _concerned_envs(e.entry, rec.version, old, repo.config.env_names):
+            _require_approver(registry, concerned, by)
         serving = _serving_envs(e.entry, rec.version)
         status = release(rec.status, serving=bool(serving), version=rec.version)
         new = rec.model_copy(update={"quarantine": None, "status": status})
@@ -311,6 +307,32 @@ def clear_quarantine(
             details={"cleared": old.model_dump(mode="json"), "approver_env": env},
         )
     return new
+
+
+def _require_approver(registry: Registry, env: str, by: str) -> None:
+    """Only an approver allowed for ``env`` may lift a quarantine that concerns it."""
+    config = registry.repo.config
+    if allowed_approver(config, env, by):
+        return
+    policy = config.environment(env)
+    allowed = ", ".join(policy.approvals.approvers) if policy else ""
+    raise PermissionDenied(
+        f"{by} may not clear a quarantine: only approvers for {env} may ({allowed}; "
+        "see promptgov.yml)."
+    )
+
+
+def _concerned_envs(entry: PromptEntry, version: str, q: Quarantine, order: list[str]) -> list[str]:
+    """Every environment a quarantine concerns: where the version served, and where it
+    was rolled back from (a quarantine set in prod is never lifted by a dev approver)."""
+    served = {
+        env
+        for env, state in entry.environments.items()
+        for m in state.history
+        if m.version == version
+    }
+    served |= {rb.env for rb in entry.rollbacks if rb.rollback_of == version}
+    return [env for env in order if env in served]
 
 
 def _serving_envs(entry: PromptEntry, version: str) -> list[str]:

@@ -24,11 +24,12 @@ from ..model import (
     PointerMove,
     PromptEntry,
     VersionRecord,
+    identity,
     utcnow,
 )
 from ..registry import Registry, parse_ref
 from . import _publish
-from ._policy import allowed_approver, valid_approvers
+from ._policy import allowed_approver, same_person, valid_approvers
 from .notify import announce_promotion
 
 POST_REVIEW_DAYS = 2
@@ -108,6 +109,7 @@ def promote(registry: Registry, ref: str, options: PromoteOptions, *, by: str) -
         CheckFailed subclasses / InputError subclasses with every reason at once.
     """
     repo = registry.repo
+    by = identity(by)
     to = _check_request(registry, options, by)
     name, _ = parse_ref(ref)
     expect = options.expect
@@ -329,7 +331,7 @@ def _gate_refusals(
         text = f"its gate verdict for {env} is inconclusive (an approver may pass --accept-inconclusive)"
     elif not allowed_approver(config, env, who):
         text = f"{who} is not an approver for {env} and cannot accept an inconclusive gate"
-    elif who == rec.author and not policy.approvals.allow_self_approval:
+    elif same_person(who, rec.author) and not policy.approvals.allow_self_approval:
         # Accepting an inconclusive gate is an approval: separation of duties applies.
         text = (
             f"{who} wrote {name}@{rec.version} and cannot accept its "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _yaml
 from ..docs_gen import CHECKLIST
-from ..errors import Conflict, GateFailed, InputError, NotFound, PromptGovError
+from ..errors import Conflict, GateFailed, InputError, NotFound, PermissionDenied, PromptGovError
 from ..gate import GateReport
 from ..lifecycle import quarantine, release
 from ..model import (
@@ -34,6 +34,8 @@ from ..model import (
     RollbackStatus,
     VersionRecord,
     base_version,
+    identity,
+    identity_key,
     utcnow,
 )
 from ..registry import Registry
@@ -41,6 +43,7 @@ from ..store import Edit
 from ..store.files import Transaction, fault_point
 from ..store.paths import PROMPTS_DIR
 from . import _publish
+from ._policy import allowed_approver
 from .promote import move_pointer
 
 if TYPE_CHECKING:
@@ -223,6 +226,7 @@ def rollback(registry: Registry, name: str, options: RollbackOptions, *, by: str
         InputError: a missing reason or authorizer, a bad option combination.
         GateFailed: the restored version failed its gate and the rollback was undone.
     """
+    by = identity(by)
     _check_request(registry, options, by)
     done = _already_done(registry, name, options.env, options.to)
     if done is not None:
@@ -327,7 +331,21 @@ def _check_request(registry: Registry, options: RollbackOptions, by: str) -> Non
         raise InputError("--skip-evals is only allowed together with --emergency.")
     if options.force and not options.to:
         raise InputError("--force applies to an explicit --to target; name the version.")
-    registry.repo.check_env(options.env)
+    repo = registry.repo
+    repo.check_env(options.env)
+    policy = repo.config.environment(options.env)
+    assert policy is not None
+    if options.emergency and not policy.allow_emergency:
+        raise PermissionDenied(
+            f"the emergency path is disabled for {options.env} in promptgov.yml; "
+            "roll back without --emergency (the restore is then gated)."
+        )
+    if (options.emergency or options.force) and not allowed_approver(repo.config, options.env, by):
+        flag = "--emergency" if options.emergency else "--force"
+        raise PermissionDenied(
+            f"{by} may not use {flag} in {options.env}: only its approvers may "
+            f"({', '.join(policy.approvals.approvers)}; see promptgov.yml)."
+        )
     from .verify import check_config_sections
 
     check_config_sections(registry.repo)  # a bad notifications entry must stop us before any write
@@ -376,7 +394,7 @@ def eligibility(
         reasons.append(f"no passing gate result for its content hash in {env}")
     policy = registry.repo.config.environment(env)
     required = policy.approvals.required if policy else 0
-    approvers = {a.by for r in same_content for a in r.approvals if a.env == env}
+    approvers = {identity_key(a.by) for r in same_content for a in r.approvals if a.env == env}
     if len(approvers) < required:
         reasons.append(f"not approved for {env} ({len(approvers)} of {required} approvals)")
     served = entry.environments.get(env, Environment()).history
@@ -522,6 +540,8 @@ def _restore(
             status=LifecycleState.CANDIDATE,
             restored_from=plan.target,
             rolled_back_from=plan.current,
+            # A forced restore of a quarantined version keeps its quarantine.
+            quarantine=lkg.quarantine,
         )
         seq = e.audit(
             action="rollback-start",
@@ -560,6 +580,8 @@ def _restore(
             update={"versions": [*e.entry.versions, new], "rollbacks": [*e.entry.rollbacks, record]}
         )
         entry = move_pointer(entry, plan.env, move)
+        if new.quarantine is not None:
+            entry = _quarantine(entry, new.version, new.quarantine, force=True)
         e.entry = _quarantine(
             entry, plan.current, Quarantine(reason=f"rolled back: {reason}", by=by, at=now)
         )
@@ -577,10 +599,13 @@ class _MoveView:
     warnings: list[str] = field(default_factory=list)
 
 
-def _quarantine(entry: PromptEntry, version: str, q: Quarantine) -> PromptEntry:
+def _quarantine(
+    entry: PromptEntry, version: str, q: Quarantine, *, force: bool = False
+) -> PromptEntry:
+    """``entry`` with ``version`` quarantined (an existing quarantine is kept unless ``force``)."""
     versions = []
     for r in entry.versions:
-        if r.version == version and r.quarantine is None:
+        if r.version == version and (r.quarantine is None or force):
             status = quarantine(r.status, version=r.version)
             r = r.model_copy(update={"quarantine": q, "status": status})
         versions.append(r)

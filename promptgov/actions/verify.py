@@ -176,6 +176,8 @@ def _prompts(repo: Repo, report: VerifyReport) -> None:
             registry.source(name)
         except PromptGovError as exc:
             report.add(f"prompts/{name}/prompt.yml", exc.message)
+    for rel in repo.bad_source_dirs():
+        report.add(rel, "not a valid prompt name: rename the directory (lowercase, '-', '_', '.')")
     report.checked["prompts"] = len(names)
 
 

@@ -1,0 +1,88 @@
+"""Look-alike names, versions and environments are refused at every entry point, and a
+YAML alias bomb in a governed file is refused before anything walks it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_cli, snapshot
+from .flows import edit_prompt
+
+BOMB = """
+parameters: &a [x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+"""
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("add", "support-reply\n", "-m", "m", "--author", "carol"), "invalid prompt name"),
+        (("add", "con", "-m", "m", "--author", "carol"), "invalid prompt name 'con'"),
+        (
+            ("add", "support-reply", "-m", "m", "--author", "carol", "--version", "1.2.1\n"),
+            "invalid semantic version",
+        ),
+        (
+            (
+                "add",
+                "support-reply",
+                "-m",
+                "m",
+                "--author",
+                "carol",
+                "--version",
+                "1" * 5000 + ".0.0",
+            ),
+            "invalid semantic version",
+        ),
+        (
+            ("approve", "support-reply@1.0.0", "--env", "prod\n", "--by", "alice"),
+            "unknown environment",
+        ),
+    ],
+    ids=["name-newline", "device-name", "version-newline", "huge-version", "env-newline"],
+)
+def test_look_alike_input_is_refused(
+    registered_repo: Path, args: tuple[str, ...], message: str
+) -> None:
+    edit_prompt(registered_repo, "and sign off politely.", "and sign off politely. Thanks.")
+    before = snapshot(registered_repo)
+    res = run_cli(*args, "--repo", registered_repo)
+    assert res.exit_code == 2, res.stdout
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) <= 2
+    assert snapshot(registered_repo) == before
+
+
+def test_a_badly_named_prompt_directory_is_skipped_and_reported(registered_repo: Path) -> None:
+    bad = registered_repo / "prompts/--help"
+    bad.mkdir()
+    (bad / "prompt.yml").write_text(
+        (registered_repo / "prompts/support-reply/prompt.yml").read_text()
+    )
+    res = run_cli("status", "--repo", registered_repo)
+    assert res.exit_code == 0 and "support-reply" in res.stdout
+    res = run_cli("verify", "--repo", registered_repo)
+    assert res.exit_code == 1
+    assert "prompts/--help" in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("target", ["promptgov.yml", "prompts/support-reply/prompt.yml"])
+def test_yaml_aliases_in_a_governed_file_are_refused(registered_repo: Path, target: str) -> None:
+    path = registered_repo / target
+    path.write_text(
+        path.read_text() + "\nbomb:\n" + "".join("  " + ln + "\n" for ln in BOMB.splitlines() if ln)
+    )
+    res = run_cli("verify", "--repo", registered_repo)
+    assert res.exit_code in (1, 2)
+    assert "uses YAML aliases" in res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
