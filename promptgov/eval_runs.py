@@ -47,8 +47,11 @@ def resolver_for(registry: Registry, under_test: PromptVersion) -> Any:
 
 
 def suite_path(registry: Registry, v: PromptVersion, suite: str | None) -> str:
-    """The eval config to run: ``suite`` if given, else the card's, relative to the repo."""
-    rel = suite or v.card.eval_suite
+    """The eval config to run: ``suite`` if given, else the policy's (``promptgov.yml``).
+
+    Never the card's ``eval_suite``: a version must not choose the suite that judges it.
+    """
+    rel = suite or registry.repo.config.suite_for(v.name)
     if not registry.repo.path(rel).is_file():
         raise NotFound(
             f"eval suite {rel} of {v.ref} does not exist; create it or pass --suite.",

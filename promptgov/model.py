@@ -534,6 +534,13 @@ class ProjectConfig(BaseModel):
         default_factory=dict, description="Named groups of people, referenced as '@group'."
     )
     gate_file: str = "ci/eval-gate.yml"
+    eval_suite: str = Field(
+        default="evals/eval-config.promptfoo.yml",
+        description="The eval suite whose runs the gate accepts; a prompt card cannot pick another.",
+    )
+    eval_suites: dict[str, str] = Field(
+        default_factory=dict, description="Per-prompt eval suites, by prompt name."
+    )
     git: GitConfig = Field(default_factory=GitConfig)
     notifications: list[dict[str, Any]] = Field(
         default_factory=list, description="Notification targets (see docs/notifications.md)."
@@ -548,6 +555,10 @@ class ProjectConfig(BaseModel):
         if len(set(names)) != len(names) or not names:
             raise ValueError("environments must be a non-empty list of unique names")
         return self
+
+    def suite_for(self, prompt: str) -> str:
+        """The eval suite the policy runs and gates ``prompt`` on."""
+        return self.eval_suites.get(prompt, self.eval_suite)
 
     @property
     def env_names(self) -> list[str]:
