@@ -11,12 +11,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .errors import ScriptError
+
 _modules: dict[tuple[str, int], ModuleType] = {}
 _guard = threading.Lock()
-
-
-class ScriptError(Exception):
-    """A script could not be imported, lacks the function, or the function raised."""
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:

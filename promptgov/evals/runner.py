@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidFile
-from . import _mathexpr, _scripts
+from . import _scripts
 from ._transform import TransformError, apply_transform
 from .config import EvalConfig, Prompt, ProviderEntry, TestCase
+from .js import _mathexpr
 from .results import (
     EvalResult,
     EvalStats,

@@ -22,7 +22,8 @@ from typing import Any
 
 import jinja2
 
-from .assertions._jsvalue import js_number, json_parse, json_stringify
+from .errors import TemplateError
+from .js._jsvalue import js_number, json_parse, json_stringify
 
 __all__ = [
     "TemplateError",
@@ -33,10 +34,6 @@ __all__ = [
     "render_prompt",
     "strip_trailing_newlines",
 ]
-
-
-class TemplateError(Exception):
-    """A template could not be parsed or rendered (promptfoo: a Nunjucks error, an ERROR row)."""
 
 
 class _Undefined(jinja2.ChainableUndefined):

@@ -14,16 +14,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class ProviderError(Exception):
-    """A provider could not produce a response (network, protocol, timeout, bad config).
-
-    The runner turns it into an ERROR result (``failureReason`` 2), as promptfoo does.
-    """
-
-
-class ProviderConfigError(ProviderError):
-    """A provider id or its config is invalid: a configuration error (exit 1), not a test error."""
+from .errors import AssertionError_ as AssertionError_
+from .errors import ProviderConfigError as ProviderConfigError
+from .errors import ProviderError as ProviderError
 
 
 @dataclass
@@ -175,13 +168,6 @@ class GradingResult:
         if self.metadata:
             out["metadata"] = self.metadata
         return out
-
-
-class AssertionError_(Exception):
-    """An assertion *threw* (bad value, missing cost, Nunjucks error): the result is an ERROR.
-
-    Distinct from a failed assertion, which returns ``GradingResult(passed=False)``.
-    """
 
 
 @dataclass

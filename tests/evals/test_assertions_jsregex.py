@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptgov.evals.assertions._jsregex import JsRegexError, compile_js_regex, js_regex_test
+from promptgov.evals.js._jsregex import JsRegexError, compile_js_regex, js_regex_test
 
 NODE_VERDICTS = [
     ("abc", "xabcx", "T"),

@@ -26,8 +26,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..errors import EvalError
+from ..js._jsvalue import json_parse, json_stringify
 from ..types import AssertionContext, AssertionError_, AssertionSpec, GradingResult, TokenUsage
-from ._jsvalue import json_parse, json_stringify
 from ._text import invariant
 
 # --- shared: the context scripts receive, and promptfoo's result normalisation -------------
@@ -319,7 +320,7 @@ async def run_python_file(ctx: AssertionContext, value: str) -> Any:
         raise _ScriptFailed(f"Error running Python script: {type(exc).__name__}: {exc}") from exc
 
 
-class _ScriptFailed(Exception):
+class _ScriptFailed(EvalError):
     """A script raised: promptfoo reports it as a failed assertion, not an error."""
 
 

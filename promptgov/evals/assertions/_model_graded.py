@@ -18,6 +18,7 @@ import os
 import re
 from typing import Any
 
+from ..js._jsvalue import json_parse, json_stringify
 from ..types import (
     AssertionContext,
     AssertionError_,
@@ -26,7 +27,6 @@ from ..types import (
     Provider,
     ProviderError,
 )
-from ._jsvalue import json_parse, json_stringify
 from ._similarity import js_to_fixed
 from ._structured import extract_json_objects
 from ._text import invariant, output_string

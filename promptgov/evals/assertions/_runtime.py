@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..js._jsvalue import js_number, js_trim
 from ..types import AssertionContext, AssertionError_, GradingResult
-from ._jsvalue import js_number, js_trim
 from ._text import invariant, verdict
 
 

@@ -77,7 +77,7 @@ def _date_time(strict_tz: bool) -> Callable[[str], bool]:
 
 
 def _regex(s: str) -> bool:
-    from ._jsregex import JsRegexError, compile_js_regex
+    from ..js._jsregex import JsRegexError, compile_js_regex
 
     try:
         compile_js_regex(s)

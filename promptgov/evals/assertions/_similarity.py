@@ -9,8 +9,8 @@ from array import array
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 
+from ..js._jsvalue import JS_WHITESPACE, js_number, js_trim
 from ..types import AssertionContext, AssertionError_, GradingResult
-from ._jsvalue import JS_WHITESPACE, js_number, js_trim
 from ._text import invariant, output_string, verdict
 
 _JS_WS = "[" + re.escape(JS_WHITESPACE) + "]"

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
+from ..js._jsvalue import json_parse, json_stringify
 from ..types import AssertionContext, AssertionError_, GradingResult
-from ._jsvalue import json_parse, json_stringify
 from ._schema import compile_schema, errors_text
 from ._text import output_string, verdict
 

@@ -1,4 +1,4 @@
-"""Plain-text assertions: equals, contains and its variants, starts-with, word-count."""
+"""Plain-text assertions: equals, contains and its variants, starts-with, word-count, regex."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..types import AssertionContext, AssertionError_, GradingResult
-from ._jsvalue import (
+from ..js._jsregex import JsRegexError, js_regex_test
+from ..js._jsvalue import (
     coerce_string,
     deep_equal,
     js_string,
@@ -16,6 +16,7 @@ from ._jsvalue import (
     json_stringify,
     split_js_whitespace,
 )
+from ..types import AssertionContext, AssertionError_, GradingResult
 
 _MISSING = object()
 
@@ -301,3 +302,18 @@ def handle_word_count(ctx: AssertionContext) -> GradingResult:
             else f"Word count {count} does not equal expected {shown}"
         )
     return verdict(base != inverse, fail)
+
+
+def handle_regex(ctx: AssertionContext) -> GradingResult:
+    """``regex``: the output matches the JavaScript pattern; an invalid pattern fails."""
+    value = ctx.spec.value
+    message = '"regex" assertion type must have a string value'
+    invariant(isinstance(value, str) and value != "", message)
+    try:
+        matched = js_regex_test(value, output_string(ctx))
+    except JsRegexError as exc:
+        return GradingResult(passed=False, score=0.0, reason=f"Invalid regex pattern: {exc}")
+    inverse = ctx.spec.negated
+    return verdict(
+        matched != inverse, f'Expected output to {"not " if inverse else ""}match regex "{value}"'
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..js._jsvalue import json_stringify
 from ..types import AssertionContext, GradingResult
-from ._jsvalue import json_stringify
 from ._text import invariant
 
 #: promptfoo's default ``WEBHOOK_TIMEOUT`` in milliseconds.

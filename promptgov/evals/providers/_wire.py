@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import EvalError
+
 _READ_LIMIT = 1 << 20
 
 
-class WireError(Exception):
+class WireError(EvalError):
     """The connection failed or broke before a full response arrived."""
 
     def __init__(self, message: str, *, connect: bool = False):

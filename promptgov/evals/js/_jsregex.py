@@ -15,9 +15,8 @@ import functools
 import re
 from dataclasses import dataclass
 
-from ..types import AssertionContext, GradingResult
+from ..errors import JsRegexError
 from ._jsvalue import JS_WHITESPACE
-from ._text import invariant, output_string, verdict
 
 _WORD = "A-Za-z0-9_"
 _DIGIT = "0-9"
@@ -29,10 +28,6 @@ _HEX = set("0123456789abcdefABCDEF")
 _QUANTIFIER_RE = re.compile(r"\{(\d+)(,(\d*))?\}")
 _WORD_BEHIND, _WORD_AHEAD = f"(?<=[{_WORD}])", f"(?=[{_WORD}])"
 _NOWORD_BEHIND, _NOWORD_AHEAD = f"(?<![{_WORD}])", f"(?![{_WORD}])"
-
-
-class JsRegexError(ValueError):
-    """The pattern is not a valid JavaScript regular expression (promptfoo: the assertion fails)."""
 
 
 @dataclass
@@ -438,18 +433,3 @@ def compile_js_regex(source: str) -> re.Pattern[str]:
 def js_regex_test(source: str, text: str) -> bool:
     """``new RegExp(source).test(text)``; raises :class:`JsRegexError` for an invalid source."""
     return compile_js_regex(source).search(to_utf16_units(text)) is not None
-
-
-def handle_regex(ctx: AssertionContext) -> GradingResult:
-    """``regex``: the output matches the JavaScript pattern; an invalid pattern fails."""
-    value = ctx.spec.value
-    message = '"regex" assertion type must have a string value'
-    invariant(isinstance(value, str) and value != "", message)
-    try:
-        matched = js_regex_test(value, output_string(ctx))
-    except JsRegexError as exc:
-        return GradingResult(passed=False, score=0.0, reason=f"Invalid regex pattern: {exc}")
-    inverse = ctx.spec.negated
-    return verdict(
-        matched != inverse, f'Expected output to {"not " if inverse else ""}match regex "{value}"'
-    )
