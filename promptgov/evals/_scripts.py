@@ -13,6 +13,8 @@ from typing import Any
 
 from .errors import ScriptError
 
+__all__ = ["ScriptError", "call", "get_function", "load_module", "split_ref"]
+
 _modules: dict[tuple[str, int], ModuleType] = {}
 _guard = threading.Lock()
 

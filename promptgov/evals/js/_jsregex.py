@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from ..errors import JsRegexError
 from ._jsvalue import JS_WHITESPACE
 
+__all__ = ["JsRegexError", "compile_js_regex", "js_regex_test", "to_utf16_units"]
+
 _WORD = "A-Za-z0-9_"
 _DIGIT = "0-9"
 _SPACE = "".join(f"\\u{ord(c):04x}" for c in JS_WHITESPACE)
