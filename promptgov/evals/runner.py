@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidFile
-from . import _scripts
-from ._transform import TransformError, apply_transform
+from . import _scripts, js
+from ._transform import apply_transform
 from .config import EvalConfig, Prompt, ProviderEntry, TestCase
+from .errors import EvalError
 from .js import _mathexpr
 from .results import (
     EvalResult,
@@ -40,7 +41,6 @@ from .results import (
 from .templating import TemplateError, js_str, render, render_prompt
 from .types import (
     AssertionContext,
-    AssertionError_,
     AssertionSpec,
     CallContext,
     GradingResult,
@@ -371,6 +371,8 @@ class _Run:
         self.concurrency = 1 if self.delay_ms > 0 else max(1, int(concurrency))
         timeout = options.timeout_ms if options.timeout_ms is not None else ev.get("timeoutMs")
         self.timeout_ms = int(timeout) if timeout else 0
+        #: The same deadline for code run on Node; None leaves the boundary's default.
+        self.timeout_s = self.timeout_ms / 1000 if self.timeout_ms else None
         repeat = options.repeat if options.repeat is not None else ev.get("repeat")
         self.repeat = int(repeat) if isinstance(repeat, int) and repeat > 0 else 1
         self.eval_id = (
@@ -552,15 +554,16 @@ class _Run:
         try:
             output = response.output
             if provider.transform:
-                output = apply_transform(
+                output = await apply_transform(
                     provider.transform,
                     output,
                     {"vars": vars_, "prompt": {"label": prompt.label}},
                     base_dir=self.cfg.base_dir,
+                    timeout_s=self.timeout_s,
                 )
             transform = step.test.options.get("transform") or step.test.options.get("postprocess")
             if transform:
-                output = apply_transform(
+                output = await apply_transform(
                     str(transform),
                     output,
                     {
@@ -569,6 +572,7 @@ class _Run:
                         "metadata": response.metadata,
                     },
                     base_dir=self.cfg.base_dir,
+                    timeout_s=self.timeout_s,
                 )
             if output is not response.output:
                 response = dataclasses.replace(response, output=output)
@@ -576,7 +580,7 @@ class _Run:
             grading, weights = await self._grade(
                 step, vars_, rendered, response, provider, result.latency_ms
             )
-        except (AssertionError_, TemplateError, TransformError, ProviderError) as exc:
+        except EvalError as exc:  # an assertion threw, a transform failed…: an ERROR row
             result.latency_ms = result.latency_ms
             return self._error(result, str(exc))
         result.grading = grading
@@ -652,11 +656,12 @@ class _Run:
         rendered_spec = dataclasses.replace(spec, value=rendered_value)
         output = response.output
         if spec.transform:
-            output = apply_transform(
+            output = await apply_transform(
                 spec.transform,
                 output,
                 {"vars": vars_, "prompt": {"label": prompt}},
                 base_dir=self.cfg.base_dir,
+                timeout_s=self.timeout_s,
             )
         ctx = AssertionContext(
             spec=rendered_spec,
@@ -669,6 +674,7 @@ class _Run:
             base_dir=str(self.cfg.base_dir),
             get_grader=self._grader_getter(step),
             test=step.test.raw,
+            timeout_s=self.timeout_s,
         )
         result = await evaluate_assertion(ctx)
         if spec.weight == 0:
@@ -827,6 +833,7 @@ async def run_eval_async(cfg: EvalConfig, options: RunOptions | None = None) -> 
     finally:
         for provider in run.owned:
             await provider.aclose()
+        await js.close_worker()
     finished = [r for r in results if r is not None]
     columns = [c for row in grid for c in row]
     summary = EvalSummary(

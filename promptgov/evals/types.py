@@ -187,6 +187,8 @@ class AssertionContext:
     #: ``defaultTest.options.provider`` or the configured default); raises ProviderError if none.
     get_grader: Callable[[Any], Provider] | None = None
     test: Mapping[str, Any] = field(default_factory=dict)
+    #: Deadline for code the assertion runs on Node (the run's ``timeoutMs``); None: the default.
+    timeout_s: float | None = None
 
 
 #: An assertion handler: sync or async, returns the verdict *before* ``not-`` inversion.

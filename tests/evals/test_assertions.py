@@ -18,8 +18,8 @@ from promptgov.evals.assertions import (
     assertion_from_config,
     evaluate_assertion,
 )
-from promptgov.evals.js._jsvalue import js_number, json_stringify
 from promptgov.evals.assertions._similarity import bleu, levenshtein, rouge_n, tree_bank_tokenize
+from promptgov.evals.js._jsvalue import js_number, json_stringify
 from promptgov.evals.types import AssertionContext, AssertionError_, GradingResult, ProviderResponse
 
 

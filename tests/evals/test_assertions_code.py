@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from promptgov.evals import js
 from promptgov.evals.assertions import (
     _code,
     assertion_from_config,
@@ -186,8 +187,8 @@ def test_one_node_worker_serves_many_assertions() -> None:
                     for i in range(50)
                 )
             )
-            pid = (await _code._get_worker()).proc.pid
-            again = (await _code._get_worker()).proc.pid
+            pid = await js.worker_pid()
+            again = await js.worker_pid()
             return pid, again, list(results)
         finally:
             await close_javascript_worker()
