@@ -27,7 +27,8 @@ import yaml
 
 from ..errors import InvalidFile, NotFound, PromptGovError
 from . import _scripts
-from .types import AssertionSpec, Provider, ProviderError
+from .assertions.interface import AssertionSpec
+from .providers.interface import Provider, ProviderError
 
 __all__ = [
     "EvalConfig",

@@ -26,9 +26,11 @@ from typing import Any
 from ..errors import InvalidFile
 from . import _scripts, js
 from ._transform import apply_transform
+from .assertions.interface import AssertionContext, AssertionSpec, GradingResult
 from .config import EvalConfig, Prompt, ProviderEntry, TestCase
 from .errors import EvalError
 from .js import _mathexpr
+from .providers.interface import CallContext, Provider, ProviderError, ProviderResponse, TokenUsage
 from .results import (
     EvalResult,
     EvalStats,
@@ -39,16 +41,6 @@ from .results import (
     add_usage,
 )
 from .templating import TemplateError, js_str, render, render_prompt
-from .types import (
-    AssertionContext,
-    AssertionSpec,
-    CallContext,
-    GradingResult,
-    Provider,
-    ProviderError,
-    ProviderResponse,
-    TokenUsage,
-)
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",

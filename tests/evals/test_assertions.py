@@ -19,8 +19,9 @@ from promptgov.evals.assertions import (
     evaluate_assertion,
 )
 from promptgov.evals.assertions._similarity import bleu, levenshtein, rouge_n, tree_bank_tokenize
+from promptgov.evals.assertions.interface import AssertionContext, AssertionError_, GradingResult
 from promptgov.evals.js._jsvalue import js_number, json_stringify
-from promptgov.evals.types import AssertionContext, AssertionError_, GradingResult, ProviderResponse
+from promptgov.evals.providers.interface import ProviderResponse
 
 
 def grade(raw: dict[str, Any], output: Any, **kw: Any) -> GradingResult:

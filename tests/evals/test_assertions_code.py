@@ -16,7 +16,8 @@ from promptgov.evals.assertions import (
     close_javascript_worker,
     evaluate_assertion,
 )
-from promptgov.evals.types import AssertionContext, AssertionError_, GradingResult, ProviderResponse
+from promptgov.evals.assertions.interface import AssertionContext, AssertionError_, GradingResult
+from promptgov.evals.providers.interface import ProviderResponse
 
 
 def _ctx(raw: dict[str, Any], output: Any, base_dir: str = ".", **kw: Any) -> AssertionContext:

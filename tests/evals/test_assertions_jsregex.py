@@ -117,7 +117,8 @@ def test_invalid_pattern_fails_the_assertion_not_errors() -> None:
     import asyncio
 
     from promptgov.evals.assertions import assertion_from_config, evaluate_assertion
-    from promptgov.evals.types import AssertionContext, ProviderResponse
+    from promptgov.evals.assertions.interface import AssertionContext
+    from promptgov.evals.providers.interface import ProviderResponse
 
     spec = assertion_from_config({"type": "regex", "value": "(?i)abc"})
     ctx = AssertionContext(

@@ -17,7 +17,6 @@ from typing import Any
 
 from ...errors import InvalidFile
 from ..js._jsvalue import js_trim
-from ..types import AssertionContext, AssertionError_, AssertionSpec, GradingResult
 from . import (
     _code,
     _model_graded,
@@ -27,6 +26,7 @@ from . import (
     _text,
     _webhook,
 )
+from .interface import AssertionContext, AssertionError_, AssertionSpec, GradingResult
 
 __all__ = [
     "KNOWN_ASSERTION_TYPES",

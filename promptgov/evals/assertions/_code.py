@@ -24,8 +24,9 @@ from typing import Any
 from .. import js
 from ..errors import EvalError
 from ..js._jsvalue import json_parse, json_stringify
-from ..types import AssertionContext, AssertionError_, AssertionSpec, GradingResult, TokenUsage
+from ..providers.interface import TokenUsage
 from ._text import invariant
+from .interface import AssertionContext, AssertionError_, AssertionSpec, GradingResult
 
 # --- shared: the context scripts receive, and promptfoo's result normalisation -------------
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from ..js._jsvalue import js_number, js_trim
-from ..types import AssertionContext, AssertionError_, GradingResult
 from ._text import invariant, verdict
+from .interface import AssertionContext, AssertionError_, GradingResult
 
 
 def _threshold(ctx: AssertionContext) -> float | None:

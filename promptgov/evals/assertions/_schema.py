@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..types import AssertionError_
+from .interface import AssertionError_
 
 #: Keywords ajv (draft-07 vocabularies) knows; strict mode rejects any other.
 _KNOWN_KEYWORDS = frozenset(

@@ -10,8 +10,8 @@ from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 
 from ..js._jsvalue import JS_WHITESPACE, js_number, js_trim
-from ..types import AssertionContext, AssertionError_, GradingResult
 from ._text import invariant, output_string, verdict
+from .interface import AssertionContext, AssertionError_, GradingResult
 
 _JS_WS = "[" + re.escape(JS_WHITESPACE) + "]"
 

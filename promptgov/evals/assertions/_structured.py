@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from ..js._jsvalue import json_parse, json_stringify
-from ..types import AssertionContext, AssertionError_, GradingResult
 from ._schema import compile_schema, errors_text
 from ._text import output_string, verdict
+from .interface import AssertionContext, AssertionError_, GradingResult
 
 # --- YAML 1.2 core schema (js-yaml), for schema strings and contains-json candidates ------
 

@@ -16,7 +16,7 @@ from ..js._jsvalue import (
     json_stringify,
     split_js_whitespace,
 )
-from ..types import AssertionContext, AssertionError_, GradingResult
+from .interface import AssertionContext, AssertionError_, GradingResult
 
 _MISSING = object()
 

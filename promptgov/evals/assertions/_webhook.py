@@ -6,8 +6,8 @@ import os
 from typing import Any
 
 from ..js._jsvalue import json_stringify
-from ..types import AssertionContext, GradingResult
 from ._text import invariant
+from .interface import AssertionContext, GradingResult
 
 #: promptfoo's default ``WEBHOOK_TIMEOUT`` in milliseconds.
 DEFAULT_WEBHOOK_TIMEOUT_MS = 5000

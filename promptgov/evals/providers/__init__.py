@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..types import Provider, ProviderConfigError
 from .cache import ResponseCache, cache_key
+from .interface import Provider, ProviderConfigError
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",

@@ -10,9 +10,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .. import js
 from ..errors import JavascriptError
-from ..types import CallContext, ProviderConfigError, ProviderError, ProviderResponse, TokenUsage
 from ._base import HttpApiProvider
 from .cache import ResponseCache
+from .interface import CallContext, ProviderConfigError, ProviderError, ProviderResponse, TokenUsage
 
 #: ``transformResponse`` compiled: ``await fn(json, text, context, timeout_s)`` gives the output.
 TransformResponse = Callable[[Any, str, Mapping[str, Any], float | None], Awaitable[Any]]

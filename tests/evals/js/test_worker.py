@@ -19,9 +19,10 @@ import pytest
 from promptgov.evals import FailureReason, js, load_config, run_eval
 from promptgov.evals._transform import apply_transform
 from promptgov.evals.assertions import assertion_from_config, evaluate_assertion
+from promptgov.evals.assertions.interface import AssertionContext
 from promptgov.evals.errors import JavascriptTimeout, TransformError
 from promptgov.evals.providers.http import compile_transform
-from promptgov.evals.types import AssertionContext, ProviderResponse
+from promptgov.evals.providers.interface import ProviderResponse
 
 
 def _run(coro: Any) -> Any:

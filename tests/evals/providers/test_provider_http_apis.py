@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from promptgov.evals.providers import load_provider
-from promptgov.evals.types import (
+from promptgov.evals.providers.interface import (
     CallContext,
     Provider,
     ProviderError,

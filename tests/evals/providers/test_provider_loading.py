@@ -15,7 +15,7 @@ from promptgov.evals.providers import (
     load_provider,
     load_providers,
 )
-from promptgov.evals.types import CallContext, ProviderConfigError
+from promptgov.evals.providers.interface import CallContext, ProviderConfigError
 
 ENV = {"PROMPTFOO_CACHE_ENABLED": "false"}
 
