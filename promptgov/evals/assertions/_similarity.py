@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from array import array
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 
-from ..js._jsvalue import JS_WHITESPACE, js_number, js_trim
+from rapidfuzz.distance import Levenshtein
+
+from ..js._jsvalue import JS_WHITESPACE, js_number, js_trim, to_utf16_units
 from ._text import invariant, output_string, verdict
 from .interface import AssertionContext, AssertionError_, GradingResult
 
@@ -27,26 +28,13 @@ def js_to_fixed(value: float, digits: int) -> str:
     return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
 
 
-def _utf16_units(text: str) -> array[int]:
-    return array("H", text.encode("utf-16-le"))
-
-
 def levenshtein(a: str, b: str) -> int:
-    """Edit distance over UTF-16 code units, as ``fastest-levenshtein`` counts it."""
-    if a == b:
-        return 0
-    ua, ub = _utf16_units(a), _utf16_units(b)
-    if len(ua) < len(ub):
-        ua, ub = ub, ua
-    if not ub:
-        return len(ua)
-    previous = list(range(len(ub) + 1))
-    for i, ca in enumerate(ua, 1):
-        current = [i]
-        for j, cb in enumerate(ub, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
+    """Edit distance over UTF-16 code units, as ``fastest-levenshtein`` counts it.
+
+    rapidfuzz computes it; feeding it the strings as JavaScript holds them (an emoji is two
+    surrogate units) makes its count promptfoo's.
+    """
+    return int(Levenshtein.distance(to_utf16_units(a), to_utf16_units(b)))
 
 
 def handle_levenshtein(ctx: AssertionContext) -> GradingResult:

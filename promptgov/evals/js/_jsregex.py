@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import JsRegexError
-from ._jsvalue import JS_WHITESPACE
+from ._jsvalue import JS_WHITESPACE, to_utf16_units
 
 __all__ = ["JsRegexError", "compile_js_regex", "js_regex_test", "to_utf16_units"]
 
@@ -47,22 +47,6 @@ def _literal(ch: str) -> str:
     if code <= 0xFFFF:
         return f"\\u{code:04x}"
     return f"\\U{code:08x}"
-
-
-def to_utf16_units(text: str) -> str:
-    """Represent astral characters as surrogate pairs, as JavaScript strings hold them."""
-    if not text or max(text) <= "\uffff":
-        return text
-    out: list[str] = []
-    for ch in text:
-        code = ord(ch)
-        if code > 0xFFFF:
-            code -= 0x10000
-            out.append(chr(0xD800 + (code >> 10)))
-            out.append(chr(0xDC00 + (code & 0x3FF)))
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 class _Translator:

@@ -188,3 +188,19 @@ def split_js_whitespace(text: str) -> list[str]:
 def js_trim(text: str) -> str:
     """JavaScript's ``String.prototype.trim``."""
     return text.strip(JS_WHITESPACE)
+
+
+def to_utf16_units(text: str) -> str:
+    """Represent astral characters as surrogate pairs, as JavaScript strings hold them."""
+    if not text or max(text) <= "\uffff":
+        return text
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if code > 0xFFFF:
+            code -= 0x10000
+            out.append(chr(0xD800 + (code >> 10)))
+            out.append(chr(0xDC00 + (code & 0x3FF)))
+        else:
+            out.append(ch)
+    return "".join(out)
