@@ -10,6 +10,7 @@ from ..js._jsregex import JsRegexError, js_regex_test
 from ..js._jsvalue import (
     coerce_string,
     deep_equal,
+    js_number_of,
     js_string,
     js_truthy,
     json_parse,
@@ -218,26 +219,9 @@ def handle_starts_with(ctx: AssertionContext) -> GradingResult:
 
 
 def _js_to_number(value: Any) -> float | None:
-    """JavaScript ``Number(string)`` for the forms a config can hold; None when NaN."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text == "":
-            return 0.0
-        try:
-            if text.lower().startswith(("0x", "0o", "0b")):
-                return float(int(text, 0))
-            if text.lower() in ("infinity", "+infinity", "-infinity"):
-                return float(text.replace("inity", ""))
-            if "inf" in text.lower() or "nan" in text.lower() or "_" in text:
-                return None
-            return float(text)
-        except ValueError:
-            return None
-    return None
+    """``Number(value)``, with NaN as None (so the checks below read as "not a number")."""
+    number = js_number_of(value)
+    return None if math.isnan(number) else number
 
 
 def handle_word_count(ctx: AssertionContext) -> GradingResult:
