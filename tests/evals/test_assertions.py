@@ -20,9 +20,10 @@ from promptgov.evals.assertions import (
     assertion_from_config,
     evaluate_assertion,
 )
-from promptgov.evals.assertions._similarity import bleu, levenshtein, rouge_n, tree_bank_tokenize
+from promptgov.evals.assertions._similarity import levenshtein
 from promptgov.evals.assertions.interface import AssertionContext, AssertionError_, GradingResult
 from promptgov.evals.js._jsvalue import js_number, json_stringify
+from promptgov.evals.js._rouge import bleu, rouge_n, tree_bank_tokenize
 from promptgov.evals.providers.interface import ProviderResponse
 
 

@@ -19,8 +19,8 @@ import re
 from typing import Any
 
 from ..js._jsvalue import json_parse, json_stringify
+from ..js._rouge import js_to_fixed
 from ..providers.interface import CallContext, Provider, ProviderError
-from ._similarity import js_to_fixed
 from ._structured import extract_json_objects
 from ._text import invariant, output_string
 from .interface import AssertionContext, AssertionError_, GradingResult
