@@ -48,18 +48,24 @@ def compile_transform(spec: Any, base_dir: Path) -> TransformResponse:
     async def run(
         data: Any, raw_text: str, context: Mapping[str, Any], timeout_s: float | None
     ) -> Any:
-        reply = await js.call_function(
-            ["json", "text", "context", "data"],
-            body,
-            [data, raw_text, dict(context), data],
-            purpose="transformResponse",
-            timeout_s=timeout_s,
+        return _answer(
+            await js.call_function(
+                ["json", "text", "context", "data"],
+                body,
+                [data, raw_text, dict(context), data],
+                purpose="transformResponse",
+                timeout_s=timeout_s,
+            )
         )
-        if not reply.ok:
-            raise ProviderError(f"transformResponse failed: {reply.error}")
-        return reply.value
 
     return run
+
+
+def _answer(reply: js.Reply) -> Any:
+    """The transformed output, or the JavaScript's error as the provider's."""
+    if not reply.ok:
+        raise ProviderError(f"transformResponse failed: {reply.error}")
+    return reply.value
 
 
 def _file_transform(ref: str, base_dir: Path) -> TransformResponse:
@@ -76,16 +82,15 @@ def _file_transform(ref: str, base_dir: Path) -> TransformResponse:
         async def run_js(
             data: Any, raw_text: str, context: Mapping[str, Any], timeout_s: float | None
         ) -> Any:
-            reply = await js.call_file(
-                path,
-                function,
-                [data, raw_text, dict(context)],
-                purpose="transformResponse",
-                timeout_s=timeout_s,
+            return _answer(
+                await js.call_file(
+                    path,
+                    function,
+                    [data, raw_text, dict(context)],
+                    purpose="transformResponse",
+                    timeout_s=timeout_s,
+                )
             )
-            if not reply.ok:
-                raise ProviderError(f"transformResponse failed: {reply.error}")
-            return reply.value
 
         return run_js
     name = function or "transform_response"
