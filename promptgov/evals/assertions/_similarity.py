@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rapidfuzz.distance import Levenshtein
-
 from ..js._jsvalue import js_number, to_utf16_units
 from ..js._rouge import bleu, js_to_fixed, rouge_n
 from ._text import invariant, output_string, verdict
@@ -16,6 +14,9 @@ def levenshtein(a: str, b: str) -> int:
     rapidfuzz computes it; feeding it the strings as JavaScript holds them (an emoji is two
     surrogate units) makes its count promptfoo's.
     """
+    # Imported on first use: a run without levenshtein assertions never loads its ~50 modules.
+    from rapidfuzz.distance import Levenshtein
+
     return int(Levenshtein.distance(to_utf16_units(a), to_utf16_units(b)))
 
 
