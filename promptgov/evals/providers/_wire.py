@@ -8,7 +8,7 @@ through this pool instead; ``https://`` and proxied URLs keep using httpx.
 aiohttp was measured as a replacement (``benchmarks/eval_speed.py``, http-1000, same
 machine, interleaved runs; see ``benchmarks/README.md``): with a dummy cookie jar, no
 User-Agent and its import moved to config loading, the eval loop was +16 % over the
-1.5625 s bound against +10 % for this pool, and the whole process +95 % against +78 %
+1.5625 s bound against +10 % for this pool, and the whole process +95 % against +76 %
 (importing aiohttp alone costs ~0.2 s). httpx for every call measured +364 %. So this pool
 stays, with aiohttp not a dependency.
 """
