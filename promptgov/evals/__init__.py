@@ -16,6 +16,7 @@ references through ``load_config(..., prompt_resolver=...)``.
 from __future__ import annotations
 
 from .config import EvalConfig, Prompt, PromptResolver, ProviderEntry, TestCase, load_config
+from .errors import EvalError
 from .reporters import write_outputs
 from .results import EvalResult, EvalStats, EvalSummary, FailureReason, PromptColumn
 from .runner import RunOptions, run_eval, run_eval_async
@@ -23,6 +24,7 @@ from .templating import TemplateError, render
 
 __all__ = [
     "EvalConfig",
+    "EvalError",
     "EvalResult",
     "EvalStats",
     "EvalSummary",

@@ -11,12 +11,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .errors import ScriptError
+
+__all__ = ["ScriptError", "call", "get_function", "load_module", "split_ref"]
+
 _modules: dict[tuple[str, int], ModuleType] = {}
 _guard = threading.Lock()
-
-
-class ScriptError(Exception):
-    """A script could not be imported, lacks the function, or the function raised."""
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:

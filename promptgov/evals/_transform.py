@@ -1,64 +1,78 @@
-"""promptfoo ``transform`` hooks on outputs: ``file://x.py[:fn]`` in-process, inline JS via Node."""
+"""promptfoo ``transform`` hooks on outputs: ``file://x.py[:fn]`` in-process, JavaScript on Node.
+
+A transform is one of three things, as in promptfoo's ``transform.ts``: a Python file (called
+in-process, as python assertions are), a ``file://x.js[:fn]`` module, or inline JavaScript
+built as ``new Function('output', 'context', body)``. Both JavaScript forms run in the
+engine's one Node worker (:mod:`promptgov.evals.js`), so ``??``, ternaries and ``undefined``
+behave as they do in promptfoo.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import _scripts
+from . import _scripts, js
+from .errors import JavascriptError, TransformError
 
 __all__ = ["TransformError", "apply_transform"]
 
-#: Runs one inline transform the way promptfoo builds it: ``new Function('output', 'context',
-#: body)`` where a one-line body is an expression to return.
-_NODE_RUNNER = r"""
-const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-const code = input.code.includes('\n') ? input.code : `return ${input.code}`;
-Promise.resolve(new Function('output', 'context', code)(input.output, input.context))
-  .then((value) => process.stdout.write(
-    JSON.stringify({ value: value === undefined ? null : value })))
-  .catch((err) => { process.stderr.write(String(err && err.message || err)); process.exit(1); });
-"""
+_JS_SUFFIXES = (".js", ".cjs", ".mjs")
 
 
-class TransformError(Exception):
-    """The transform could not run or raised."""
-
-
-def apply_transform(code: str, output: Any, context: Mapping[str, Any], *, base_dir: Path) -> Any:
+async def apply_transform(
+    code: str,
+    output: Any,
+    context: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    timeout_s: float | None = None,
+) -> Any:
     """Apply a promptfoo ``transform`` (``options.transform``, ``transform:`` on providers).
 
     ``file://x.py:fn`` calls ``fn(output, context)`` (default ``get_transform``) in-process;
-    inline code is JavaScript and runs on Node, as in promptfoo.
+    ``file://x.js:fn`` and inline code run on Node, at most ``timeout_s`` seconds.
 
     Raises:
-        TransformError: the script is missing or fails, or inline code needs Node and none
-            is on PATH.
+        TransformError: the script is missing or fails, the JavaScript threw or timed out, or
+            Node is needed and missing.
     """
     text = code.strip()
-    if text.startswith("file://"):
-        rel, function = _scripts.split_ref(text)
-        path = base_dir / rel
-        if path.suffix != ".py":
-            raise TransformError(f"transform {text}: only Python files can be run without Node")
-        try:
-            return _scripts.call(path, function or "get_transform", output, dict(context))
-        except _scripts.ScriptError as exc:
-            raise TransformError(f"transform {text}: {exc}") from exc
-    node = shutil.which("node")
-    if node is None:
-        raise TransformError(
-            f"transform {text!r} is JavaScript and needs Node on PATH; "
-            "or use a file://transform.py:fn transform"
-        )
-    payload = json.dumps({"code": text, "output": output, "context": dict(context)}, default=str)
-    done = subprocess.run(
-        [node, "-e", _NODE_RUNNER], input=payload, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise TransformError(f"transform {text!r} failed: {done.stderr.strip()}")
-    return json.loads(done.stdout)["value"]
+    try:
+        if text.startswith("file://"):
+            rel, function = _scripts.split_ref(text)
+            path = base_dir / rel
+            if path.suffix in _JS_SUFFIXES:
+                reply = await js.call_file(
+                    path,
+                    function,
+                    _plain(output, context),
+                    purpose="JavaScript transforms",
+                    timeout_s=timeout_s,
+                )
+            elif path.suffix == ".py":
+                return _scripts.call(path, function or "get_transform", output, dict(context))
+            else:
+                raise TransformError(f"transform {text}: expected a .py or .js file")
+        else:
+            reply = await js.call_function(
+                ["output", "context"],
+                js.transform_body(text),
+                _plain(output, context),
+                purpose="JavaScript transforms",
+                timeout_s=timeout_s,
+            )
+    except _scripts.ScriptError as exc:
+        raise TransformError(f"transform {text}: {exc}") from exc
+    except JavascriptError as exc:
+        raise TransformError(f"transform {text!r}: {exc}") from exc
+    if not reply.ok:
+        raise TransformError(f"transform {text!r} failed: {reply.error}")
+    return reply.value
+
+
+def _plain(output: Any, context: Mapping[str, Any]) -> list[Any]:
+    """The arguments as Node receives them: JSON values (anything else becomes its ``str``)."""
+    return list(json.loads(json.dumps([output, dict(context)], default=str)))

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidFile, NotFound
+from .assertions.interface import GradingResult
+from .providers.interface import ProviderResponse, TokenUsage
 from .results import EvalResult, EvalStats, EvalSummary, FailureReason, PromptColumn, PromptMetrics
-from .types import GradingResult, ProviderResponse, TokenUsage
 
 __all__ = ["find_promptfoo", "run_promptfoo", "summary_from_v3"]
 

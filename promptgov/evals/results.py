@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .types import GradingResult, ProviderResponse, TokenUsage
+from .assertions.interface import GradingResult
+from .providers.interface import ProviderResponse, TokenUsage
 
 __all__ = [
     "DEFAULT_FAILED_TEST_EXIT_CODE",

@@ -1,9 +1,11 @@
-"""Running a loaded config: build promptfoo's eval steps, call providers, grade, score, sum up.
+"""Running a loaded config: build promptfoo's eval steps, run each, score, sum up.
 
-The order of steps, the ``promptIdx``/``testIdx`` numbering, the scoring of a test from its
-assertions (weighted mean, ``threshold``, ``weight: 0``, ``assert-set``, named metrics) and
-the per-prompt metrics with ``derivedMetrics`` all follow promptfoo 0.123's evaluator. Calls
-run on one asyncio loop, at most ``max_concurrency`` at a time.
+Each step is a pipeline of named stages — :meth:`_Run._render` → :meth:`_Run._call` →
+:meth:`_Run._transform` → :meth:`_Run._grade` — that follows promptfoo 0.123's ``runEval``;
+the steps and their order come from :mod:`._steps`, the scoring of a test from its
+assertions and of a column from its rows from :mod:`._scoring`. Calls run on one asyncio
+loop, at most ``max_concurrency`` at a time; inline JavaScript runs on the one Node worker
+of :mod:`.js`, stopped when the run ends.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ import asyncio
 import copy
 import dataclasses
 import datetime as _dt
-import glob as _glob
 import json
-import math
 import threading
 import time
 import uuid
@@ -24,30 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidFile
-from . import _mathexpr, _scripts
-from ._transform import TransformError, apply_transform
-from .config import EvalConfig, Prompt, ProviderEntry, TestCase
+from . import _scripts, js
+from ._scoring import Aggregate, render_metric, summarise
+from ._steps import Column, Step, build_steps, prompt_allowed
+from ._transform import apply_transform
+from .assertions.interface import AssertionContext, AssertionSpec, GradingResult
+from .config import EvalConfig
+from .errors import EvalError
+from .providers.interface import CallContext, Provider, ProviderError, ProviderResponse, TokenUsage
 from .results import (
     EvalResult,
     EvalStats,
     EvalSummary,
     FailureReason,
-    PromptColumn,
-    PromptMetrics,
-    add_usage,
 )
-from .templating import TemplateError, js_str, render, render_prompt
-from .types import (
-    AssertionContext,
-    AssertionError_,
-    AssertionSpec,
-    CallContext,
-    GradingResult,
-    Provider,
-    ProviderError,
-    ProviderResponse,
-    TokenUsage,
-)
+from .templating import render, render_prompt
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -78,280 +69,6 @@ class RunOptions:
     environ: Mapping[str, str] | None = None
 
 
-# --------------------------------------------------------------------------- steps
-
-
-@dataclass
-class _Test:
-    """A test after defaultTest merging, before variable expansion."""
-
-    vars: dict[str, Any]
-    asserts: list[AssertionSpec]
-    threshold: float | None
-    options: dict[str, Any]
-    metadata: dict[str, Any]
-    description: str | None
-    provider: Any
-    provider_output: Any
-    prompts: list[str] | None
-    providers: list[str] | None
-    raw: dict[str, Any]
-
-
-@dataclass
-class _Column:
-    prompt_idx: int
-    prompt: Prompt
-    entry: ProviderEntry
-    provider: Provider
-
-
-@dataclass
-class _Step:
-    index: int
-    column: _Column
-    test: _Test
-    vars: dict[str, Any]
-    test_idx: int
-    repeat_index: int
-    prefix: str
-    suffix: str
-
-
-def _merge_default(test: TestCase | _Test, default: TestCase | None) -> _Test:
-    """promptfoo's ``prepareTestCaseForEval`` + ``prepareTestVariables``."""
-    d = default
-    options = {**(d.options if d else {}), **test.options}
-    asserts = list(test.asserts)
-    if d is not None and options.get("disableDefaultAsserts") is not True:
-        asserts = [*d.asserts, *asserts]
-    return _Test(
-        vars={**(d.vars if d else {}), **test.vars},
-        asserts=asserts,
-        threshold=test.threshold if test.threshold is not None else (d.threshold if d else None),
-        options=options,
-        metadata={**(d.metadata if d else {}), **test.metadata},
-        description=test.description,
-        provider=test.provider if test.provider is not None else (d.provider if d else None),
-        provider_output=test.provider_output,
-        prompts=test.prompts if test.prompts is not None else (d.prompts if d else None),
-        providers=test.providers if test.providers is not None else (d.providers if d else None),
-        raw=test.raw,
-    )
-
-
-def _scenario_tests(cfg: EvalConfig) -> list[_Test]:
-    """promptfoo's ``mergeScenarioTest``: each data row crossed with each scenario test."""
-    from .assertions import assertion_from_config
-
-    out: list[_Test] = []
-    d = cfg.default_test
-    for s_idx, scenario in enumerate(cfg.scenarios):
-        for data in scenario.config:
-            data_asserts = [
-                assertion_from_config(a, where=f"scenarios[{s_idx}].config.assert")
-                for a in data.get("assert") or []
-            ]
-            for test in scenario.tests or [TestCase()]:
-                merged_raw = {**(d.raw if d else {}), **data, **test.raw}
-                threshold = test.threshold
-                if threshold is None and isinstance(data.get("threshold"), int | float):
-                    threshold = float(data["threshold"])
-                out.append(
-                    _Test(
-                        vars={**(d.vars if d else {}), **(data.get("vars") or {}), **test.vars},
-                        asserts=[*data_asserts, *test.asserts],
-                        threshold=threshold,
-                        options={
-                            **(d.options if d else {}),
-                            **(data.get("options") or {}),
-                            **test.options,
-                        },
-                        metadata={
-                            **(d.metadata if d else {}),
-                            **(data.get("metadata") or {}),
-                            **test.metadata,
-                        },
-                        description=test.description or data.get("description"),
-                        provider=test.provider
-                        if test.provider is not None
-                        else data.get("provider"),
-                        provider_output=test.provider_output
-                        if test.provider_output is not None
-                        else data.get("providerOutput"),
-                        prompts=test.prompts,
-                        providers=test.providers,
-                        raw=merged_raw,
-                    )
-                )
-    return out
-
-
-def _var_combinations(vars_: Mapping[str, Any], base_dir: Path) -> list[dict[str, Any]]:
-    """promptfoo's ``generateVarCombinations``: arrays of strings and file globs fan out."""
-    combos: list[dict[str, Any]] = [{}]
-    for key, value in vars_.items():
-        if isinstance(value, str) and value.startswith("file://"):
-            pattern = value[len("file://") :]
-            found = sorted(_glob.glob(pattern, root_dir=str(base_dir), recursive=True))
-            if not found:
-                raise InvalidFile(f"vars.{key}: no files found at {pattern} in {base_dir}")
-            values: list[Any] = [f"file://{p}" for p in found]
-        elif isinstance(value, list):
-            values = value if value and isinstance(value[0], str) else [value]
-        else:
-            values = [value]
-        combos = [{**c, key: v} for c in combos for v in values]
-    return combos
-
-
-def _prompt_ref_matches(ref: str, prompt: Prompt) -> bool:
-    label, pid = prompt.label, prompt.id
-    if label == ref or (pid and pid == ref):
-        return True
-    if ref.endswith("*"):
-        prefix = ref[:-1]
-        if (label and label.startswith(prefix)) or (pid and pid.startswith(prefix)):
-            return True
-    return bool((label and label.startswith(f"{ref}:")) or (pid and pid.startswith(f"{ref}:")))
-
-
-def _prompt_allowed(prompt: Prompt, allowed: list[str] | None) -> bool:
-    if allowed is None:
-        return True
-    return any(_prompt_ref_matches(ref, prompt) for ref in allowed)
-
-
-def _provider_allowed(column: _Column, allowed: list[str] | None) -> bool:
-    if allowed is None:
-        return True
-    label, pid = column.entry.label, column.entry.id
-    for ref in allowed:
-        if (label and label == ref) or pid == ref:
-            return True
-        if ref.endswith("*") and (
-            (label and label.startswith(ref[:-1])) or pid.startswith(ref[:-1])
-        ):
-            return True
-        if (label and label.startswith(f"{ref}:")) or pid.startswith(f"{ref}:"):
-            return True
-    return False
-
-
-def _build_steps(cfg: EvalConfig, columns: list[list[_Column]], repeat: int) -> list[_Step]:
-    """Every (test × vars combination × repeat × provider × prompt) step, in promptfoo's order."""
-    tests: list[_Test] = [_merge_default(t, cfg.default_test) for t in cfg.tests]
-    if not cfg.tests and not cfg.scenarios:
-        tests = [_merge_default(TestCase(), cfg.default_test)]
-    tests.extend(_merge_default(t, cfg.default_test) for t in _scenario_tests(cfg))
-    d_options = cfg.default_test.options if cfg.default_test else {}
-    steps: list[_Step] = []
-    test_idx = 0
-    for test in tests:
-        prefix = test.options.get("prefix") or d_options.get("prefix") or ""
-        suffix = test.options.get("suffix") or d_options.get("suffix") or ""
-        if test.options.get("disableVarExpansion"):
-            combos = [test.vars]
-        else:
-            combos = _var_combinations(test.vars, cfg.base_dir)
-        test_repeat = test.options.get("repeat")
-        n_repeat = test_repeat if isinstance(test_repeat, int) and test_repeat > 0 else repeat
-        for repeat_index in range(n_repeat):
-            for combo in combos:
-                for provider_columns in columns:
-                    if provider_columns and not _provider_allowed(
-                        provider_columns[0], test.providers
-                    ):
-                        continue
-                    for column in provider_columns:
-                        if not _prompt_allowed(column.prompt, test.prompts):
-                            continue
-                        steps.append(
-                            _Step(
-                                len(steps),
-                                column,
-                                test,
-                                combo,
-                                test_idx,
-                                repeat_index,
-                                prefix,
-                                suffix,
-                            )
-                        )
-                test_idx += 1
-    return steps
-
-
-# --------------------------------------------------------------------------- scoring
-
-
-class _Aggregate:
-    """promptfoo's ``AssertionsResult``: weighted mean, threshold, named metrics."""
-
-    def __init__(self, threshold: float | None) -> None:
-        self.threshold = threshold
-        self.total_score = 0.0
-        self.total_weight = 0.0
-        self.failed_reason: str | None = None
-        self.components: dict[int, GradingResult] = {}
-        self.named: dict[str, float] = {}
-        self.named_weights: dict[str, float] = {}
-
-    def add(
-        self,
-        index: int,
-        result: GradingResult,
-        metric: str | None,
-        weight: float,
-        weights_in: Mapping[str, float] | None = None,
-    ) -> None:
-        self.total_score += result.score * weight
-        self.total_weight += weight
-        self.components[index] = result
-        if metric:
-            self.named[metric] = self.named.get(metric, 0.0) + result.score * weight
-            self.named_weights[metric] = self.named_weights.get(metric, 0.0) + weight
-        for name, score in result.named_scores.items():
-            if name != metric:
-                w = (weights_in or {}).get(name, 1.0) * weight
-                self.named[name] = self.named.get(name, 0.0) + score * w
-                self.named_weights[name] = self.named_weights.get(name, 0.0) + w
-        if not result.passed:
-            self.failed_reason = result.reason
-
-    def result(self) -> tuple[GradingResult, dict[str, float]]:
-        score = self.total_score / self.total_weight if self.total_weight > 0 else 0.0
-        passed = self.failed_reason is None
-        reason = self.failed_reason if self.failed_reason is not None else "All assertions passed"
-        if self.threshold is not None and not math.isnan(self.threshold):
-            passed = score >= self.threshold
-            reason = (
-                f"Aggregate score {score:.2f} {'≥' if passed else '<'} "
-                f"{js_str(self.threshold)} threshold"
-            )
-        flat: list[GradingResult] = []
-        for _, comp in sorted(self.components.items()):
-            flat.append(comp)
-            for sub in comp.component_results:
-                if sub.assertion is None and comp.assertion is not None:
-                    sub = dataclasses.replace(sub, assertion=comp.assertion)
-                flat.append(sub)
-        named = {
-            k: (v / self.named_weights[k] if self.named_weights.get(k, 0) > 0 else 0.0)
-            for k, v in self.named.items()
-        }
-        return (
-            GradingResult(
-                passed=passed,
-                score=score,
-                reason=reason,
-                named_scores=named,
-                component_results=flat,
-            ),
-            dict(self.named_weights),
-        )
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -370,6 +87,8 @@ class _Run:
         self.concurrency = 1 if self.delay_ms > 0 else max(1, int(concurrency))
         timeout = options.timeout_ms if options.timeout_ms is not None else ev.get("timeoutMs")
         self.timeout_ms = int(timeout) if timeout else 0
+        #: The same deadline for code run on Node; None leaves the boundary's default.
+        self.timeout_s = self.timeout_ms / 1000 if self.timeout_ms else None
         repeat = options.repeat if options.repeat is not None else ev.get("repeat")
         self.repeat = int(repeat) if isinstance(repeat, int) and repeat > 0 else 1
         self.eval_id = (
@@ -390,20 +109,20 @@ class _Run:
         self.owned.append(provider)
         return provider
 
-    def columns(self) -> list[list[_Column]]:
+    def columns(self) -> list[list[Column]]:
         """Prompt × provider columns, all prompts of provider 0 first (promptfoo's order)."""
-        out: list[list[_Column]] = []
+        out: list[list[Column]] = []
         idx = 0
         for entry in self.cfg.providers:
             provider = entry.instance if entry.instance is not None else self._load(entry.spec)
             if not provider.delay and self.delay_ms:
                 provider.delay = self.delay_ms
             allowed = entry.prompts if entry.prompts is not None else provider.prompts
-            row: list[_Column] = []
+            row: list[Column] = []
             for prompt in self.cfg.prompts:
-                if allowed is not None and not _prompt_allowed(prompt, allowed):
+                if allowed is not None and not prompt_allowed(prompt, allowed):
                     continue
-                row.append(_Column(idx, prompt, entry, provider))
+                row.append(Column(idx, prompt, entry, provider))
                 idx += 1
             out.append(row)
         return out
@@ -418,7 +137,7 @@ class _Run:
 
     # ---- one step
 
-    async def run_step(self, step: _Step) -> EvalResult:
+    async def run_step(self, step: Step) -> EvalResult:
         """Run one step; every failure becomes an ERROR result, never an exception."""
         if self.timeout_ms > 0:
             try:
@@ -429,7 +148,7 @@ class _Run:
                 return self._error(result, f"Evaluation timed out after {self.timeout_ms}ms")
         return await self._run_step(step)
 
-    def _blank(self, step: _Step, vars_: dict[str, Any]) -> EvalResult:
+    def _blank(self, step: Step, vars_: dict[str, Any]) -> EvalResult:
         column = step.column
         test_case = self._test_case_dict(step)
         return EvalResult(
@@ -448,7 +167,7 @@ class _Run:
             metadata=dict(step.test.metadata),
         )
 
-    def _test_case_dict(self, step: _Step) -> dict[str, Any]:
+    def _test_case_dict(self, step: Step) -> dict[str, Any]:
         test = step.test
         out: dict[str, Any] = {}
         if test.description:
@@ -476,51 +195,83 @@ class _Run:
         result.token_usage = TokenUsage()
         return result
 
-    async def _run_step(self, step: _Step) -> EvalResult:
-        column = step.column
+    async def _run_step(self, step: Step) -> EvalResult:
+        """One step as promptfoo's ``runEval`` runs it: render → call → transform → grade.
+
+        Each stage raises an :class:`EvalError` for a failure that makes the row an ERROR;
+        a provider's own ``error`` (or no output) ends the step with the response kept.
+        """
         vars_ = copy.deepcopy(step.vars)
         result = self._blank(step, vars_)
-        provider = column.provider
-        if step.test.provider is not None:
-            try:
-                provider = self._test_provider(step.test.provider)
-            except InvalidFile as exc:
-                return self._error(result, exc.message)
-        prompt = column.prompt
-        raw = step.prefix + prompt.raw + step.suffix
         try:
-            function = None
-            if prompt.function is not None:
-                prompt_fn = prompt.function
-                context = {
-                    "vars": vars_,
-                    "provider": {"id": column.entry.id, "label": column.entry.label or None},
-                }
-
-                def function(v: dict[str, Any], _c: dict[str, Any] = context) -> Any:
-                    return prompt_fn(_c)
-
-            rendered = render_prompt(
-                raw,
-                vars_,
-                env=self.env,
-                base_dir=self.cfg.base_dir,
-                prompt_function=function,
-                run_script=_run_var_script,
+            provider = self._step_provider(step)
+        except InvalidFile as exc:
+            return self._error(result, exc.message)
+        try:
+            rendered = self._render(step, vars_)
+            result.prompt_raw = rendered
+            response = await self._call(step, provider, rendered, vars_, result)
+            if self._settled_by_response(result, response):
+                return result
+            response = await self._transform(step, provider, response, vars_)
+            result.response = response
+            grading, weights = await self._grade(
+                step, vars_, rendered, response, provider, result.latency_ms
             )
-        except (TemplateError, _scripts.ScriptError) as exc:
+        except EvalError as exc:  # a template, provider, transform or assertion threw
             return self._error(result, str(exc))
-        result.prompt_raw = rendered
+        _record_grading(result, grading, weights)
+        return result
+
+    def _step_provider(self, step: Step) -> Provider:
+        """The column's provider, or the test's own ``provider:`` (loaded once per spec)."""
+        if step.test.provider is None:
+            return step.column.provider
+        return self._test_provider(step.test.provider)
+
+    def _render(self, step: Step, vars_: dict[str, Any]) -> str:
+        """Render the prompt (with the test's ``prefix``/``suffix``) as Nunjucks, or call it."""
+        column = step.column
+        prompt = column.prompt
+        function = None
+        if prompt.function is not None:
+            prompt_fn = prompt.function
+            context = {
+                "vars": vars_,
+                "provider": {"id": column.entry.id, "label": column.entry.label or None},
+            }
+
+            def function(v: dict[str, Any], _c: dict[str, Any] = context) -> Any:
+                return prompt_fn(_c)
+
+        return render_prompt(
+            step.prefix + prompt.raw + step.suffix,
+            vars_,
+            env=self.env,
+            base_dir=self.cfg.base_dir,
+            prompt_function=function,
+            run_script=_run_var_script,
+        )
+
+    async def _call(
+        self,
+        step: Step,
+        provider: Provider,
+        rendered: str,
+        vars_: dict[str, Any],
+        result: EvalResult,
+    ) -> ProviderResponse:
+        """Call the provider (or take the test's ``providerOutput``) and record latency, cost."""
         started = time.perf_counter()
         if step.test.provider_output is not None:
             response = ProviderResponse(output=step.test.provider_output, cost=0.0)
         else:
             ctx = CallContext(
                 vars=vars_,
-                prompt_label=prompt.label,
-                prompt_raw=prompt.raw,
+                prompt_label=step.column.prompt.label,
+                prompt_raw=step.column.prompt.raw,
                 test=step.test.raw,
-                timeout_s=self.timeout_ms / 1000 if self.timeout_ms else None,
+                timeout_s=self.timeout_s,
                 no_cache=self.options.no_cache,
                 repeat_index=step.repeat_index,
                 test_idx=step.test_idx,
@@ -528,9 +279,9 @@ class _Run:
             )
             try:
                 response = await provider.call(rendered, ctx)
-            except ProviderError as exc:
+            except ProviderError:
                 result.latency_ms = (time.perf_counter() - started) * 1000
-                return self._error(result, str(exc))
+                raise
         latency = (time.perf_counter() - started) * 1000
         result.latency_ms = response.latency_ms if response.latency_ms is not None else latency
         result.cost = response.cost
@@ -538,61 +289,59 @@ class _Run:
         result.token_usage = dataclasses.replace(response.token_usage)
         if not response.cached and provider.delay and provider.delay > 0:
             await asyncio.sleep(provider.delay / 1000)
+        return response
+
+    @staticmethod
+    def _settled_by_response(result: EvalResult, response: ProviderResponse) -> bool:
+        """A provider ``error`` is an ERROR row, no output a FAIL: nothing left to grade."""
         if response.error:
             result.error = response.error
             result.failure_reason = FailureReason.ERROR
             result.success = False
-            return result
+            return True
         if response.output is None:
             result.success = False
             result.score = 0.0
             result.error = "No output"
-            return result
-        try:
-            output = response.output
-            if provider.transform:
-                output = apply_transform(
-                    provider.transform,
-                    output,
-                    {"vars": vars_, "prompt": {"label": prompt.label}},
-                    base_dir=self.cfg.base_dir,
-                )
-            transform = step.test.options.get("transform") or step.test.options.get("postprocess")
-            if transform:
-                output = apply_transform(
-                    str(transform),
-                    output,
-                    {
-                        "vars": vars_,
-                        "prompt": {"label": prompt.label},
-                        "metadata": response.metadata,
-                    },
-                    base_dir=self.cfg.base_dir,
-                )
-            if output is not response.output:
-                response = dataclasses.replace(response, output=output)
-                result.response = response
-            grading, weights = await self._grade(
-                step, vars_, rendered, response, provider, result.latency_ms
+            return True
+        return False
+
+    async def _transform(
+        self,
+        step: Step,
+        provider: Provider,
+        response: ProviderResponse,
+        vars_: dict[str, Any],
+    ) -> ProviderResponse:
+        """The provider's ``transform``, then the test's ``options.transform`` (or postprocess)."""
+        label = step.column.prompt.label
+        output = response.output
+        if provider.transform:
+            output = await apply_transform(
+                provider.transform,
+                output,
+                {"vars": vars_, "prompt": {"label": label}},
+                base_dir=self.cfg.base_dir,
+                timeout_s=self.timeout_s,
             )
-        except (AssertionError_, TemplateError, TransformError, ProviderError) as exc:
-            result.latency_ms = result.latency_ms
-            return self._error(result, str(exc))
-        result.grading = grading
-        result.named_score_weights = weights
-        result.success = grading.passed
-        result.score = grading.score
-        result.named_scores = dict(grading.named_scores)
-        if not grading.passed:
-            result.error = grading.reason
-            result.failure_reason = FailureReason.ASSERT
-        return result
+        transform = step.test.options.get("transform") or step.test.options.get("postprocess")
+        if transform:
+            output = await apply_transform(
+                str(transform),
+                output,
+                {"vars": vars_, "prompt": {"label": label}, "metadata": response.metadata},
+                base_dir=self.cfg.base_dir,
+                timeout_s=self.timeout_s,
+            )
+        if output is response.output:
+            return response
+        return dataclasses.replace(response, output=output)
 
     # ---- grading
 
     async def _grade(
         self,
-        step: _Step,
+        step: Step,
         vars_: dict[str, Any],
         prompt: str,
         response: ProviderResponse,
@@ -602,12 +351,12 @@ class _Run:
         asserts = step.test.asserts
         if not asserts:
             return GradingResult(passed=True, score=1.0, reason="No assertions"), {}
-        main = _Aggregate(step.test.threshold)
+        main = Aggregate(step.test.threshold)
         pending: list[Awaitable[None]] = []
-        sets: list[tuple[int, AssertionSpec, _Aggregate]] = []
+        sets: list[tuple[int, AssertionSpec, Aggregate]] = []
         for i, spec in enumerate(asserts):
             if spec.type == "assert-set":
-                sub = _Aggregate(spec.threshold)
+                sub = Aggregate(spec.threshold)
                 sets.append((i, spec, sub))
                 for j, child in enumerate(spec.children or []):
                     pending.append(
@@ -630,15 +379,15 @@ class _Run:
                     **({"metric": spec.metric} if spec.metric else {}),
                 }
             }
-            main.add(i, result, _render_metric(spec.metric, vars_, self.env), spec.weight, weights)
+            main.add(i, result, render_metric(spec.metric, vars_, self.env), spec.weight, weights)
         return main.result()
 
     async def _one(
         self,
         index: int,
         spec: AssertionSpec,
-        into: _Aggregate,
-        step: _Step,
+        into: Aggregate,
+        step: Step,
         vars_: dict[str, Any],
         prompt: str,
         response: ProviderResponse,
@@ -651,11 +400,12 @@ class _Run:
         rendered_spec = dataclasses.replace(spec, value=rendered_value)
         output = response.output
         if spec.transform:
-            output = apply_transform(
+            output = await apply_transform(
                 spec.transform,
                 output,
                 {"vars": vars_, "prompt": {"label": prompt}},
                 base_dir=self.cfg.base_dir,
+                timeout_s=self.timeout_s,
             )
         ctx = AssertionContext(
             spec=rendered_spec,
@@ -668,6 +418,7 @@ class _Run:
             base_dir=str(self.cfg.base_dir),
             get_grader=self._grader_getter(step),
             test=step.test.raw,
+            timeout_s=self.timeout_s,
         )
         result = await evaluate_assertion(ctx)
         if spec.weight == 0:
@@ -678,9 +429,9 @@ class _Run:
             and "renderedAssertionValue" not in result.metadata
         ):
             result.metadata = {**result.metadata, "renderedAssertionValue": rendered_value}
-        into.add(index, result, _render_metric(spec.metric, vars_, self.env), spec.weight)
+        into.add(index, result, render_metric(spec.metric, vars_, self.env), spec.weight)
 
-    def _grader_getter(self, step: _Step) -> Callable[[Any], Provider]:
+    def _grader_getter(self, step: Step) -> Callable[[Any], Provider]:
         def get(spec: Any) -> Provider:
             chosen = spec or step.test.options.get("provider")
             if chosen is None:
@@ -710,90 +461,20 @@ def _render_value(value: Any, vars_: Mapping[str, Any], env: Mapping[str, str]) 
     return value
 
 
-def _render_metric(
-    metric: str | None, vars_: Mapping[str, Any], env: Mapping[str, str]
-) -> str | None:
-    """Metric names are rendered with the test's vars; a failing render keeps the name."""
-    if not metric:
-        return metric
-    try:
-        return render(metric, vars_, env)
-    except TemplateError:
-        return metric
+def _record_grading(result: EvalResult, grading: GradingResult, weights: dict[str, float]) -> None:
+    """Copy the test's verdict onto its row: pass/score/named scores, or the failure reason."""
+    result.grading = grading
+    result.named_score_weights = weights
+    result.success = grading.passed
+    result.score = grading.score
+    result.named_scores = dict(grading.named_scores)
+    if not grading.passed:
+        result.error = grading.reason
+        result.failure_reason = FailureReason.ASSERT
 
 
 def _run_var_script(path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
     return _scripts.call(path, "get_var", name, prompt, variables)
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def _contributing(result: EvalResult, metric: str, env: Mapping[str, str]) -> int:
-    grading = result.grading
-    count = 0
-    if grading is not None:
-        for comp in grading.component_results:
-            name = (comp.assertion or {}).get("metric")
-            if _render_metric(name, result.test_case.get("vars") or {}, env) == metric:
-                count += 1
-    return count or 1
-
-
-def _summarise(
-    cfg: EvalConfig, columns: list[_Column], results: list[EvalResult], env: Mapping[str, str]
-) -> list[PromptColumn]:
-    prompts = [
-        PromptColumn(
-            id=c.prompt.prompt_id, raw=c.prompt.raw, label=c.prompt.label, provider=c.entry.key
-        )
-        for c in columns
-    ]
-    counts = [0] * len(prompts)
-    for r in results:
-        m = prompts[r.prompt_idx].metrics
-        counts[r.prompt_idx] += 1
-        m.score += r.score
-        for name, value in r.named_scores.items():
-            n = _contributing(r, name, env)
-            if name in r.named_score_weights:
-                weight = r.named_score_weights[name]
-                weighted = value * weight
-            else:
-                weight, weighted = float(n), value
-            m.named_scores[name] = m.named_scores.get(name, 0.0) + weighted
-            m.named_scores_count[name] = m.named_scores_count.get(name, 0) + n
-            m.named_score_weights[name] = m.named_score_weights.get(name, 0.0) + weight
-        if cfg.derived_metrics:
-            _derive(m, cfg.derived_metrics, counts[r.prompt_idx])
-        if r.success:
-            m.test_pass_count += 1
-        elif r.failure_reason == FailureReason.ERROR:
-            m.test_error_count += 1
-        else:
-            m.test_fail_count += 1
-        if r.grading is not None:
-            for comp in r.grading.component_results:
-                if comp.passed:
-                    m.assert_pass_count += 1
-                else:
-                    m.assert_fail_count += 1
-        m.total_latency_ms += r.latency_ms
-        add_usage(m.token_usage, r.token_usage)
-        m.cost += r.cost or 0.0
-    return prompts
-
-
-def _derive(metrics: PromptMetrics, derived: list[dict[str, Any]], count: int) -> None:
-    """promptfoo's ``updateDerivedMetrics``: formulas over the running sums, after each row."""
-    scope: dict[str, Any] = {**metrics.named_scores, "__count": count}
-    for item in derived:
-        name = item["name"]
-        metrics.named_scores.setdefault(name, 0.0)
-        try:
-            metrics.named_scores[name] = _mathexpr.evaluate(item["value"], scope)
-        except _mathexpr.ExpressionError:
-            continue
 
 
 # --------------------------------------------------------------------------- entry points
@@ -807,7 +488,7 @@ async def run_eval_async(cfg: EvalConfig, options: RunOptions | None = None) -> 
     timestamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     try:
         grid = run.columns()
-        steps = _build_steps(cfg, grid, run.repeat)
+        steps = build_steps(cfg, grid, run.repeat)
         results: list[EvalResult | None] = [None] * len(steps)
         total = len(steps)
         done = 0
@@ -826,13 +507,14 @@ async def run_eval_async(cfg: EvalConfig, options: RunOptions | None = None) -> 
     finally:
         for provider in run.owned:
             await provider.aclose()
+        await js.close_worker()
     finished = [r for r in results if r is not None]
     columns = [c for row in grid for c in row]
     summary = EvalSummary(
         eval_id=run.eval_id,
         timestamp=timestamp,
         results=finished,
-        prompts=_summarise(cfg, columns, finished, run.env),
+        prompts=summarise(cfg, columns, finished, run.env),
         stats=EvalStats(),
         config=cfg.raw,
         description=cfg.description,

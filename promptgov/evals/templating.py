@@ -22,7 +22,8 @@ from typing import Any
 
 import jinja2
 
-from .assertions._jsvalue import js_number, json_parse, json_stringify
+from .errors import TemplateError
+from .js._jsvalue import js_number, js_number_of, json_parse, json_stringify
 
 __all__ = [
     "TemplateError",
@@ -33,10 +34,6 @@ __all__ = [
     "render_prompt",
     "strip_trailing_newlines",
 ]
-
-
-class TemplateError(Exception):
-    """A template could not be parsed or rendered (promptfoo: a Nunjucks error, an ERROR row)."""
 
 
 class _Undefined(jinja2.ChainableUndefined):
@@ -73,22 +70,8 @@ def _normalize(value: Any) -> str:
 
 
 def _js_number_of(value: Any) -> float:
-    """JavaScript's ``Number(value)``: undefined is NaN, null 0, booleans 0/1, bad text NaN."""
-    if isinstance(value, jinja2.Undefined):
-        return math.nan
-    if value is None or value is False:
-        return 0.0
-    if value is True:
-        return 1.0
-    if isinstance(value, int | float):
-        return float(value)
-    text = js_str(value).strip()
-    if text == "":
-        return 0.0
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
+    """``Number(value)`` where a template's undefined (a missing variable) is NaN."""
+    return math.nan if isinstance(value, jinja2.Undefined) else js_number_of(value)
 
 
 def _filter_round(value: Any, precision: int = 0, method: str = "common") -> float | int:

@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from promptgov.errors import InvalidFile
 from promptgov.evals.assertions import (
@@ -18,9 +20,11 @@ from promptgov.evals.assertions import (
     assertion_from_config,
     evaluate_assertion,
 )
-from promptgov.evals.assertions._jsvalue import js_number, json_stringify
-from promptgov.evals.assertions._similarity import bleu, levenshtein, rouge_n, tree_bank_tokenize
-from promptgov.evals.types import AssertionContext, AssertionError_, GradingResult, ProviderResponse
+from promptgov.evals.assertions._similarity import levenshtein
+from promptgov.evals.assertions.interface import AssertionContext, AssertionError_, GradingResult
+from promptgov.evals.js._jsvalue import js_number, json_stringify
+from promptgov.evals.js._rouge import bleu, rouge_n, tree_bank_tokenize
+from promptgov.evals.providers.interface import ProviderResponse
 
 
 def grade(raw: dict[str, Any], output: Any, **kw: Any) -> GradingResult:
@@ -366,3 +370,40 @@ def test_script_value_returning_a_boolean_throws(tmp_path: Any) -> None:
     )
     with pytest.raises(AssertionError_, match="returned a boolean"):
         grade({"type": "contains", "value": "file://flag.py"}, "x", base_dir=str(tmp_path))
+
+
+def _utf16_levenshtein(a: str, b: str) -> int:
+    """The reference: the textbook dynamic programme over UTF-16 code units."""
+    ua = a.encode("utf-16-le")
+    ub = b.encode("utf-16-le")
+    xs = [ua[i : i + 2] for i in range(0, len(ua), 2)]
+    ys = [ub[i : i + 2] for i in range(0, len(ub), 2)]
+    previous = list(range(len(ys) + 1))
+    for i, x in enumerate(xs, 1):
+        current = [i]
+        for j, y in enumerate(ys, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "distance"),
+    [
+        ("a😀b", "ab", 2),  # one emoji is two UTF-16 units
+        ("😀", "😃", 1),  # same high surrogate, different low one
+        ("😀", "a", 2),
+        ("𝒳yz", "xyz", 2),
+        ("héllo", "hello", 1),
+    ],
+)
+def test_levenshtein_on_astral_characters(a: str, b: str, distance: int) -> None:
+    assert levenshtein(a, b) == distance == _utf16_levenshtein(a, b)
+
+
+@given(
+    st.text(alphabet=st.sampled_from("ab😀😃𝒳é "), max_size=12),
+    st.text(alphabet=st.sampled_from("ab😀😃𝒳é "), max_size=12),
+)
+def test_levenshtein_matches_the_utf16_reference(a: str, b: str) -> None:
+    assert levenshtein(a, b) == _utf16_levenshtein(a, b)

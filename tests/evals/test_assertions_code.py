@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
+from promptgov.evals import js
 from promptgov.evals.assertions import (
     _code,
     assertion_from_config,
     close_javascript_worker,
     evaluate_assertion,
 )
-from promptgov.evals.types import AssertionContext, AssertionError_, GradingResult, ProviderResponse
+from promptgov.evals.assertions.interface import AssertionContext, AssertionError_, GradingResult
+from promptgov.evals.providers.interface import ProviderResponse
 
 
 def _ctx(raw: dict[str, Any], output: Any, base_dir: str = ".", **kw: Any) -> AssertionContext:
@@ -186,8 +188,8 @@ def test_one_node_worker_serves_many_assertions() -> None:
                     for i in range(50)
                 )
             )
-            pid = (await _code._get_worker()).proc.pid
-            again = (await _code._get_worker()).proc.pid
+            pid = await js.worker_pid()
+            again = await js.worker_pid()
             return pid, again, list(results)
         finally:
             await close_javascript_worker()

@@ -12,11 +12,9 @@ from typing import Any
 import pytest
 
 from promptgov.evals.assertions import assertion_from_config, evaluate_assertion
-from promptgov.evals.types import (
-    AssertionContext,
-    AssertionError_,
+from promptgov.evals.assertions.interface import AssertionContext, AssertionError_, GradingResult
+from promptgov.evals.providers.interface import (
     CallContext,
-    GradingResult,
     Provider,
     ProviderError,
     ProviderResponse,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from promptgov.evals.assertions._jsregex import JsRegexError, compile_js_regex, js_regex_test
+from promptgov.evals.js._jsregex import JsRegexError, compile_js_regex, js_regex_test
 
 NODE_VERDICTS = [
     ("abc", "xabcx", "T"),
@@ -117,7 +117,8 @@ def test_invalid_pattern_fails_the_assertion_not_errors() -> None:
     import asyncio
 
     from promptgov.evals.assertions import assertion_from_config, evaluate_assertion
-    from promptgov.evals.types import AssertionContext, ProviderResponse
+    from promptgov.evals.assertions.interface import AssertionContext
+    from promptgov.evals.providers.interface import ProviderResponse
 
     spec = assertion_from_config({"type": "regex", "value": "(?i)abc"})
     ctx = AssertionContext(

@@ -17,6 +17,8 @@ def test_all_is_sorted_and_complete() -> None:
         "assertions",
         "providers",
         "annotations",
+        "js",
+        "errors",
     }
     assert sorted(evals.__all__) == evals.__all__
     assert set(evals.__all__) == public - modules

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from promptgov.evals._mathexpr import ExpressionError, evaluate
+from promptgov.evals.js._mathexpr import ExpressionError, evaluate
 
 
 @pytest.mark.parametrize(

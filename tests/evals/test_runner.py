@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from promptgov.evals import FailureReason, RunOptions, load_config, run_eval
-from promptgov.evals.types import CallContext, Provider, ProviderError, ProviderResponse
+from promptgov.evals.providers.interface import (
+    CallContext,
+    Provider,
+    ProviderError,
+    ProviderResponse,
+)
 
 
 class SleepyProvider(Provider):

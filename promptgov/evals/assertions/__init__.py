@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidFile
-from ..types import AssertionContext, AssertionError_, AssertionSpec, GradingResult
+from ..js._jsvalue import js_trim
 from . import (
     _code,
-    _jsregex,
-    _jsvalue,
     _model_graded,
     _runtime,
     _similarity,
@@ -28,6 +26,7 @@ from . import (
     _text,
     _webhook,
 )
+from .interface import AssertionContext, AssertionError_, AssertionSpec, GradingResult
 
 __all__ = [
     "KNOWN_ASSERTION_TYPES",
@@ -50,7 +49,7 @@ _HANDLERS: dict[str, _Handler] = {
     "icontains-any": _text.handle_icontains_any,
     "starts-with": _text.handle_starts_with,
     "word-count": _text.handle_word_count,
-    "regex": _jsregex.handle_regex,
+    "regex": _text.handle_regex,
     "is-json": _structured.handle_is_json,
     "contains-json": _structured.handle_contains_json,
     "is-xml": _structured.handle_xml,
@@ -183,7 +182,7 @@ def _read_file_value(base_dir: str, ref: str) -> Any:
         except Exception as exc:  # noqa: BLE001 - any YAML problem is the file's
             raise AssertionError_(f"cannot parse assertion value file {path}: {exc}") from None
     if suffix == ".txt":
-        return _jsvalue.js_trim(text)
+        return js_trim(text)
     raise AssertionError_(f"Unsupported file type: {path}")
 
 

@@ -1,4 +1,4 @@
-"""Code assertions: ``python`` run in-process and ``javascript`` run in one long-lived Node worker.
+"""Code assertions: ``python`` run in-process, ``javascript`` through the engine's Node worker.
 
 promptfoo starts a Python process per python assertion; here inline code is compiled once per
 distinct source and ``file://`` modules are imported once per path (module-level state is
@@ -9,26 +9,24 @@ result that JSON cannot carry fails as it would there.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import functools
 import importlib.util
 import inspect
-import itertools
 import json
 import math
-import os
 import re
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..types import AssertionContext, AssertionError_, AssertionSpec, GradingResult, TokenUsage
-from ._jsvalue import json_parse, json_stringify
+from .. import js
+from ..errors import EvalError
+from ..js._jsvalue import json_parse, json_stringify
+from ..providers.interface import TokenUsage
 from ._text import invariant
+from .interface import AssertionContext, AssertionError_, AssertionSpec, GradingResult
 
 # --- shared: the context scripts receive, and promptfoo's result normalisation -------------
 
@@ -319,7 +317,7 @@ async def run_python_file(ctx: AssertionContext, value: str) -> Any:
         raise _ScriptFailed(f"Error running Python script: {type(exc).__name__}: {exc}") from exc
 
 
-class _ScriptFailed(Exception):
+class _ScriptFailed(EvalError):
     """A script raised: promptfoo reports it as a failed assertion, not an error."""
 
 
@@ -355,228 +353,22 @@ async def handle_python(ctx: AssertionContext) -> GradingResult:
 
 # --- javascript ---------------------------------------------------------------------------
 
-_WORKER_JS = r"""
-'use strict';
-const readline = require('readline');
-const fns = new Map();
-function escaped(code, i) {
-  let n = 0;
-  for (let j = i - 1; j >= 0 && code[j] === '\\'; j--) n++;
-  return n % 2 === 1;
-}
-function lastSemi(code) {
-  let s = false, d = false, t = false, last = -1;
-  for (let i = 0; i < code.length; i++) {
-    const c = code[i];
-    if (!escaped(code, i)) {
-      if (c === "'" && !d && !t) s = !s;
-      else if (c === '"' && !s && !t) d = !d;
-      else if (c === '`' && !s && !d) t = !t;
-    }
-    if (c === ';' && !s && !d && !t) last = i;
-  }
-  return last;
-}
-function body(code) {
-  const trimmed = code.trim().replace(/;+\s*$/, '');
-  if (/^(const|let|var)\s/.test(trimmed)) {
-    const i = lastSemi(trimmed);
-    if (i !== -1) {
-      const st = trimmed.slice(0, i + 1), ex = trimmed.slice(i + 1).trim();
-      if (ex) return `${st} return ${ex}`;
-    }
-    return trimmed;
-  }
-  return `return ${trimmed}`;
-}
-function isGrading(r) {
-  return typeof r === 'object' && r !== null && typeof r.pass === 'boolean'
-    && typeof r.score === 'number' && typeof r.reason === 'string';
-}
-async function validate(r) {
-  r = await Promise.resolve(r);
-  if (typeof r === 'boolean' || typeof r === 'number' || isGrading(r)) return r;
-  throw new Error('Custom function must return a boolean, number, or GradingResult object. '
-    + `Got type ${typeof r}: ${JSON.stringify(r)}`);
-}
-async function loadFile(path, name) {
-  let mod;
-  try {
-    mod = require(path);
-  } catch (e) {
-    if (!e || e.code !== 'ERR_REQUIRE_ESM') throw e;
-    mod = await import(require('url').pathToFileURL(path).href);
-  }
-  if (name && typeof mod[name] === 'function') return mod[name];
-  if (typeof mod === 'function') return mod;
-  if (mod && typeof mod.default === 'function') return mod.default;
-  if (name && mod && mod.default && typeof mod.default[name] === 'function') {
-    return mod.default[name];
-  }
-  throw new Error(`Assertion malformed: ${path} must export a function `
-    + 'or have a default export as a function');
-}
-async function handle(m) {
-  if (m.kind === 'inline') {
-    let fn = fns.get(m.code);
-    if (!fn) {
-      fn = new Function('output', 'context', 'process',
-        m.code.includes('\n') ? m.code : body(m.code));
-      fns.set(m.code, fn);
-    }
-    return await validate(fn(m.output, m.context, process));
-  }
-  const fn = await loadFile(m.path, m.name);
-  return await Promise.resolve(fn(...m.args));
-}
-function send(obj) {
-  process.stdout.write(JSON.stringify(obj) + '\n');
-}
-const rl = readline.createInterface({ input: process.stdin, terminal: false });
-rl.on('line', (line) => {
-  let m;
-  try { m = JSON.parse(line); } catch (e) { return; }
-  handle(m).then(
-    (r) => send({ id: m.id, ok: true, result: r === undefined ? null : r, undef: r === undefined }),
-    (e) => send({
-      id: m.id, ok: false,
-      error: String(e && e.message !== undefined ? e.message : e), stack: String(e && e.stack),
-    }),
-  );
-});
-"""
-
-
-class JavascriptUnavailable(AssertionError_):
-    """No JavaScript engine: javascript assertions cannot run (the result is an ERROR)."""
-
-
-class _NodeWorker:
-    """One Node.js process serving every javascript assertion of a run, over JSON lines."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, loop: asyncio.AbstractEventLoop) -> None:
-        self.proc = proc
-        self.loop = loop
-        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self.ids = itertools.count(1)
-        self.reader = loop.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        while True:
-            line = await self.proc.stdout.readline()
-            if not line:
-                break
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            future = self.pending.pop(message.get("id"), None)
-            if future is not None and not future.done():
-                future.set_result(message)
-        for future in self.pending.values():
-            if not future.done():
-                future.set_exception(AssertionError_("the Node.js worker exited unexpectedly"))
-        self.pending.clear()
-
-    async def request(self, payload: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        ident = next(self.ids)
-        future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
-        self.pending[ident] = future
-        self.proc.stdin.write((json_stringify({**payload, "id": ident}) + "\n").encode())
-        await self.proc.stdin.drain()
-        return await future
-
-    async def close(self) -> None:
-        if self.proc.returncode is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 2)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        self.reader.cancel()
-
-
-_worker: _NodeWorker | None = None
-_worker_lock: asyncio.Lock | None = None
-
-
-def find_node(environ: dict[str, str] | None = None) -> str | None:
-    """The Node.js executable on PATH (``PROMPTGOV_NODE`` overrides), or None."""
-    env = os.environ if environ is None else environ
-    override = env.get("PROMPTGOV_NODE")
-    if override:
-        return override
-    return shutil.which("node", path=env.get("PATH"))
-
-
-async def _get_worker() -> _NodeWorker:
-    global _worker, _worker_lock
-    loop = asyncio.get_running_loop()
-    if _worker is not None and (_worker.loop is not loop or _worker.proc.returncode is not None):
-        if _worker.proc.returncode is None:
-            _worker.proc.kill()
-        _worker = None
-    if _worker_lock is None or getattr(_worker_lock, "_pg_loop", None) is not loop:
-        _worker_lock = asyncio.Lock()
-        _worker_lock._pg_loop = loop  # type: ignore[attr-defined]
-    async with _worker_lock:
-        if _worker is None:
-            node = find_node()
-            if node is None:
-                raise JavascriptUnavailable(
-                    "javascript assertions need Node.js, and no 'node' was found on PATH. "
-                    "Install Node.js 18+ (or set PROMPTGOV_NODE), or write the check as a "
-                    "python assertion."
-                )
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    node,
-                    "-e",
-                    _WORKER_JS,
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.DEVNULL,
-                )
-            except OSError as exc:
-                raise JavascriptUnavailable(
-                    f"javascript assertions need Node.js, and {node!r} could not be started "
-                    f"({exc.strerror or exc}). Install Node.js 18+ or fix PROMPTGOV_NODE."
-                ) from None
-            _worker = _NodeWorker(proc, loop)
-            atexit.register(_kill_at_exit, proc)
-    return _worker
-
-
-def _kill_at_exit(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
-
-
-async def close_javascript_worker() -> None:
-    """Stop the Node.js worker, if one was started (the runner calls this when a run ends)."""
-    global _worker
-    if _worker is not None and _worker.loop is asyncio.get_running_loop():
-        await _worker.close()
-    _worker = None
+close_javascript_worker = js.close_worker
 
 
 async def run_javascript_file(ctx: AssertionContext, value: str, args: list[Any]) -> Any:
     """Call a ``file://x.js[:fn]`` export in the worker; its error propagates (promptfoo throws)."""
     rel, name = split_file_ref(value)
-    path = str((Path(ctx.base_dir) / rel).resolve())
-    reply = await (await _get_worker()).request(
-        {"kind": "file", "path": path, "name": name, "args": args}
+    reply = await js.call_file(
+        Path(ctx.base_dir) / rel,
+        name,
+        args,
+        purpose="javascript assertions",
+        timeout_s=ctx.timeout_s,
     )
-    if not reply["ok"]:
-        raise AssertionError_(str(reply["error"]))
-    return None if reply.get("undef") else reply["result"]
+    if not reply.ok:
+        raise AssertionError_(reply.error)
+    return reply.value
 
 
 async def handle_javascript(ctx: AssertionContext) -> GradingResult:
@@ -600,12 +392,10 @@ async def handle_javascript(ctx: AssertionContext) -> GradingResult:
                 code,
             )
         return _normalize(spec, result, "Custom function", code)
-    reply = await (await _get_worker()).request(
-        {"kind": "inline", "code": code, "output": args[0], "context": args[1]}
-    )
-    if not reply["ok"]:
-        return _js_threw(f"{reply['error']}\nStack Trace: {reply.get('stack', '')}", code)
-    return _normalize(spec, reply["result"], "Custom function", code)
+    reply = await js.run_assertion(code, args[0], args[1], timeout_s=ctx.timeout_s)
+    if not reply.ok:
+        return _js_threw(f"{reply.error}\nStack Trace: {reply.stack}", code)
+    return _normalize(spec, reply.value, "Custom function", code)
 
 
 def _js_threw(message: str, code: str) -> GradingResult:

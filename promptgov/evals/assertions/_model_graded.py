@@ -18,18 +18,12 @@ import os
 import re
 from typing import Any
 
-from ..types import (
-    AssertionContext,
-    AssertionError_,
-    CallContext,
-    GradingResult,
-    Provider,
-    ProviderError,
-)
-from ._jsvalue import json_parse, json_stringify
-from ._similarity import js_to_fixed
+from ..js._jsvalue import json_parse, json_stringify
+from ..js._rouge import js_to_fixed
+from ..providers.interface import CallContext, Provider, ProviderError
 from ._structured import extract_json_objects
 from ._text import invariant, output_string
+from .interface import AssertionContext, AssertionError_, GradingResult
 
 _RUBRIC_SYSTEM = """You are grading output according to a user-specified rubric. If the statement \
 in the rubric is true, then the output passes the test. You respond with a JSON object with this \

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from ..types import AssertionContext, AssertionError_, GradingResult
-from ._jsvalue import js_number, js_trim
+from ..js._jsvalue import js_number, js_trim
 from ._text import invariant, verdict
+from .interface import AssertionContext, AssertionError_, GradingResult
 
 
 def _threshold(ctx: AssertionContext) -> float | None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..types import AssertionError_
+from .interface import AssertionError_
 
 #: Keywords ajv (draft-07 vocabularies) knows; strict mode rejects any other.
 _KNOWN_KEYWORDS = frozenset(
@@ -77,7 +77,7 @@ def _date_time(strict_tz: bool) -> Callable[[str], bool]:
 
 
 def _regex(s: str) -> bool:
-    from ._jsregex import JsRegexError, compile_js_regex
+    from ..js._jsregex import JsRegexError, compile_js_regex
 
     try:
         compile_js_regex(s)

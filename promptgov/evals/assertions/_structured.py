@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
-from ..types import AssertionContext, AssertionError_, GradingResult
-from ._jsvalue import json_parse, json_stringify
+from ..js._jsvalue import json_parse, json_stringify
 from ._schema import compile_schema, errors_text
 from ._text import output_string, verdict
+from .interface import AssertionContext, AssertionError_, GradingResult
 
 # --- YAML 1.2 core schema (js-yaml), for schema strings and contains-json candidates ------
 

@@ -1,4 +1,4 @@
-"""Plain-text assertions: equals, contains and its variants, starts-with, word-count."""
+"""Plain-text assertions: equals, contains and its variants, starts-with, word-count, regex."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..types import AssertionContext, AssertionError_, GradingResult
-from ._jsvalue import (
+from ..js._jsregex import JsRegexError, js_regex_test
+from ..js._jsvalue import (
     coerce_string,
     deep_equal,
+    js_number_of,
     js_string,
     js_truthy,
     json_parse,
     json_stringify,
     split_js_whitespace,
 )
+from .interface import AssertionContext, AssertionError_, GradingResult
 
 _MISSING = object()
 
@@ -217,26 +219,9 @@ def handle_starts_with(ctx: AssertionContext) -> GradingResult:
 
 
 def _js_to_number(value: Any) -> float | None:
-    """JavaScript ``Number(string)`` for the forms a config can hold; None when NaN."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text == "":
-            return 0.0
-        try:
-            if text.lower().startswith(("0x", "0o", "0b")):
-                return float(int(text, 0))
-            if text.lower() in ("infinity", "+infinity", "-infinity"):
-                return float(text.replace("inity", ""))
-            if "inf" in text.lower() or "nan" in text.lower() or "_" in text:
-                return None
-            return float(text)
-        except ValueError:
-            return None
-    return None
+    """``Number(value)``, with NaN as None (so the checks below read as "not a number")."""
+    number = js_number_of(value)
+    return None if math.isnan(number) else number
 
 
 def handle_word_count(ctx: AssertionContext) -> GradingResult:
@@ -301,3 +286,18 @@ def handle_word_count(ctx: AssertionContext) -> GradingResult:
             else f"Word count {count} does not equal expected {shown}"
         )
     return verdict(base != inverse, fail)
+
+
+def handle_regex(ctx: AssertionContext) -> GradingResult:
+    """``regex``: the output matches the JavaScript pattern; an invalid pattern fails."""
+    value = ctx.spec.value
+    message = '"regex" assertion type must have a string value'
+    invariant(isinstance(value, str) and value != "", message)
+    try:
+        matched = js_regex_test(value, output_string(ctx))
+    except JsRegexError as exc:
+        return GradingResult(passed=False, score=0.0, reason=f"Invalid regex pattern: {exc}")
+    inverse = ctx.spec.negated
+    return verdict(
+        matched != inverse, f'Expected output to {"not " if inverse else ""}match regex "{value}"'
+    )

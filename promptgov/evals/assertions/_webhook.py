@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..types import AssertionContext, GradingResult
-from ._jsvalue import json_stringify
+from ..js._jsvalue import json_stringify
 from ._text import invariant
+from .interface import AssertionContext, GradingResult
 
 #: promptfoo's default ``WEBHOOK_TIMEOUT`` in milliseconds.
 DEFAULT_WEBHOOK_TIMEOUT_MS = 5000

@@ -1,25 +1,26 @@
 """Provider loading: a promptfoo provider entry in, a ready :class:`Provider` out.
 
-One module per provider family; this registry is the only place that knows them all.
-HTTP-based providers are imported only when a config names one, so echo- and
-python-only runs never import httpx.
+One module per provider family, the interface in :mod:`.interface`, and the one table that
+maps provider ids to families in :mod:`._registry`; this module turns a config entry (any of
+promptfoo's spellings, ``{{ env.X }}`` references, ``file://providers.yaml``) into a call to it.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..types import Provider, ProviderConfigError
+from ._registry import KNOWN_PROVIDER_PREFIXES, PROVIDER_TABLE, BuildRequest, build
 from .cache import ResponseCache, cache_key
+from .interface import Provider, ProviderConfigError
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "KNOWN_PROVIDER_PREFIXES",
+    "PROVIDER_TABLE",
     "ResponseCache",
     "cache_key",
     "get_default_embedder",
@@ -27,21 +28,6 @@ __all__ = [
     "load_provider",
     "load_providers",
 ]
-
-#: The provider ids (exact, or prefixes ending in ``:``) this engine understands.
-KNOWN_PROVIDER_PREFIXES: tuple[str, ...] = (
-    "echo",
-    "python:",
-    "file://",
-    "exec:",
-    "http",
-    "https",
-    "openai:chat:",
-    "openai:completion:",
-    "openai:embedding:",
-    "anthropic:messages:",
-    "ollama:chat:",
-)
 
 #: Sizes thread pools and HTTP connection pools when the runner does not say.
 DEFAULT_MAX_CONCURRENCY = 4
@@ -190,15 +176,17 @@ def load_provider(
     # promptfoo keeps an explicit entry id for display; a bare string gets the provider's own.
     explicit_id = provider_path if isinstance(spec, Mapping) and "id" in spec else None
     label = entry.get("label")
-    provider = _build(
-        provider_path,
-        explicit_id=explicit_id,
-        config=config,
-        label=_render_env(str(label), environ) if label else None,
-        base_dir=base_dir,
-        env=environ,
-        max_concurrency=max(1, int(max_concurrency)),
-        cache=cache if cache is not None else ResponseCache.from_env(environ),
+    provider = build(
+        BuildRequest(
+            provider_path=provider_path,
+            explicit_id=explicit_id,
+            config=config,
+            label=_render_env(str(label), environ) if label else None,
+            base_dir=base_dir,
+            env=environ,
+            max_concurrency=max(1, int(max_concurrency)),
+            cache=cache if cache is not None else ResponseCache.from_env(environ),
+        )
     )
     delay = entry.get("delay")
     if delay is not None:
@@ -214,125 +202,6 @@ def load_provider(
     if transform is not None:
         provider.transform = str(transform)
     return provider
-
-
-def _unknown(provider_path: str) -> ProviderConfigError:
-    known = ", ".join(KNOWN_PROVIDER_PREFIXES)
-    return ProviderConfigError(
-        f"unknown provider {provider_path!r}: use an id starting with one of {known}"
-    )
-
-
-def _build(
-    provider_path: str,
-    *,
-    explicit_id: str | None,
-    config: dict[str, Any],
-    label: str | None,
-    base_dir: Path,
-    env: dict[str, str],
-    max_concurrency: int,
-    cache: ResponseCache,
-) -> Provider:
-    """Dispatch on the id's prefix; imports each family's module only when it is named."""
-    if provider_path == "echo":
-        from .echo import EchoProvider
-
-        return EchoProvider(explicit_id or "echo", config, label)
-    if provider_path.startswith("python:") or (
-        provider_path.startswith("file://")
-        and re.search(r"\.py(:[^/\\:]+)?$", provider_path) is not None
-    ):
-        return _python(provider_path, explicit_id, config, label, base_dir, cache, max_concurrency)
-    if provider_path.startswith("exec:"):
-        from .exec_ import ExecProvider
-
-        return ExecProvider(
-            provider_path,
-            config,
-            label,
-            command=provider_path[len("exec:") :],
-            base_dir=base_dir,
-            cache=cache,
-        )
-    if provider_path in ("http", "https") or provider_path.startswith(("http://", "https://")):
-        from .http import HttpProvider
-
-        return HttpProvider(
-            explicit_id or provider_path,
-            config,
-            label,
-            url=None if provider_path in ("http", "https") else provider_path,
-            env=env,
-            base_dir=base_dir,
-            cache=cache,
-            max_concurrency=max_concurrency,
-        )
-    if provider_path.startswith("openai:"):
-        from .openai import make_openai_provider
-
-        return make_openai_provider(
-            provider_path,
-            explicit_id=explicit_id,
-            config=config,
-            label=label,
-            env=env,
-            cache=cache,
-            max_concurrency=max_concurrency,
-        )
-    for prefix, (module, cls_name) in _MODEL_APIS.items():
-        if provider_path.startswith(prefix):
-            cls = getattr(importlib.import_module(module, __package__), cls_name)
-            return cls(  # type: ignore[no-any-return]
-                explicit_id or provider_path,
-                config,
-                label,
-                model=provider_path[len(prefix) :],
-                env=env,
-                cache=cache,
-                max_concurrency=max_concurrency,
-            )
-    raise _unknown(provider_path)
-
-
-#: ``<prefix><model>`` providers of one wire format each: prefix → (module, class).
-_MODEL_APIS: dict[str, tuple[str, str]] = {
-    "anthropic:messages:": (".anthropic", "AnthropicMessagesProvider"),
-    "ollama:chat:": (".ollama", "OllamaChatProvider"),
-}
-
-
-def _python(
-    provider_path: str,
-    explicit_id: str | None,
-    config: dict[str, Any],
-    label: str | None,
-    base_dir: Path,
-    cache: ResponseCache,
-    max_concurrency: int,
-) -> Provider:
-    from .python import PythonProvider, split_script_ref
-
-    prefix = "python:" if provider_path.startswith("python:") else "file://"
-    rel, function = split_script_ref(provider_path[len(prefix) :])
-    script = (base_dir / rel).expanduser()
-    if not script.is_file():
-        raise ProviderConfigError(
-            f"provider {provider_path}: python file {script} not found; "
-            "paths are relative to the config file"
-        )
-    # promptfoo names a string-given script provider python:<path>:<function|default>.
-    default_id = f"python:{rel}:{function or 'default'}"
-    return PythonProvider(
-        explicit_id or default_id,
-        config,
-        label,
-        script=script,
-        function=function,
-        base_dir=base_dir,
-        cache=cache,
-        max_concurrency=max_concurrency,
-    )
 
 
 def get_default_grader(

@@ -8,9 +8,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..types import CallContext, Provider, ProviderError, ProviderResponse
 from ._http import HttpClient
 from .cache import ResponseCache, cache_key
+from .interface import CallContext, Provider, ProviderError, ProviderResponse
 
 _LOOKS_LIKE_JSON = re.compile(r"^\s*[\[{].*[\]}]\s*$", re.DOTALL)
 

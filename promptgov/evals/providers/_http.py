@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..types import ProviderConfigError, ProviderError
+from ..errors import EvalError, ProviderConfigError, ProviderError
 
 if TYPE_CHECKING:  # httpx is imported on first use so echo-only runs never load it
     import httpx
@@ -316,7 +316,7 @@ class HttpClient:
                 pass
 
 
-class _TransportFailure(Exception):
+class _TransportFailure(EvalError):
     """A connection-level failure, before it becomes a ProviderError in the retry loop."""
 
     def __init__(self, kind: str, detail: str, *, retryable: bool = True):

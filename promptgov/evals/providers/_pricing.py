@@ -1,37 +1,81 @@
-"""Published per-token prices of well-known models, for the ``cost`` promptfoo records."""
+"""Per-token prices of the models promptfoo 0.123.1 can price, for the ``cost`` it records.
+
+The figures come from genai-prices (its bundled snapshot; nothing is fetched). The *set* of
+models stays promptfoo's: its ``cost`` assertion errors on a model it cannot price, so a model
+genai-prices knows but promptfoo does not must still have no cost here. genai-prices 0.2.3
+agrees with promptfoo's table on every model below (``tests/evals/providers/test_pricing.py``
+holds promptfoo's figures and checks it); if an upgrade ever disagrees on a model, that test
+fails, and promptfoo's figure for that model is to be pinned here with a comment saying so.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
-_M = 1e-6
+__all__ = ["PROMPTFOO_PRICED_MODELS", "calculate_cost", "price_per_token"]
 
-#: model id → (USD per input token, USD per output token).
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-3.5-turbo": (0.5 * _M, 1.5 * _M),
-    "gpt-4": (30 * _M, 60 * _M),
-    "gpt-4-turbo": (10 * _M, 30 * _M),
-    "gpt-4o": (2.5 * _M, 10 * _M),
-    "gpt-4o-mini": (0.15 * _M, 0.6 * _M),
-    "gpt-4.1": (2 * _M, 8 * _M),
-    "gpt-4.1-mini": (0.4 * _M, 1.6 * _M),
-    "gpt-4.1-nano": (0.1 * _M, 0.4 * _M),
-    "gpt-5": (1.25 * _M, 10 * _M),
-    "gpt-5-mini": (0.25 * _M, 2 * _M),
-    "gpt-5-nano": (0.05 * _M, 0.4 * _M),
-    "o1": (15 * _M, 60 * _M),
-    "o3-mini": (1.1 * _M, 4.4 * _M),
-    "o4-mini": (1.1 * _M, 4.4 * _M),
-    "text-embedding-3-small": (0.02 * _M, 0.0),
-    "text-embedding-3-large": (0.13 * _M, 0.0),
-    "claude-3-haiku-20240307": (0.25 * _M, 1.25 * _M),
-    "claude-3-5-haiku-20241022": (0.8 * _M, 4 * _M),
-    "claude-3-5-sonnet-20241022": (3 * _M, 15 * _M),
-    "claude-3-7-sonnet-20250219": (3 * _M, 15 * _M),
-    "claude-sonnet-4-20250514": (3 * _M, 15 * _M),
-    "claude-opus-4-20250514": (15 * _M, 75 * _M),
+#: The models promptfoo 0.123.1 has a price for → the genai-prices provider that sells them.
+PROMPTFOO_PRICED_MODELS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "gpt-3.5-turbo",
+            "gpt-4",
+            "gpt-4-turbo",
+            "gpt-4o",
+            "gpt-4o-mini",
+            "gpt-4.1",
+            "gpt-4.1-mini",
+            "gpt-4.1-nano",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5-nano",
+            "o1",
+            "o3-mini",
+            "o4-mini",
+            "text-embedding-3-small",
+            "text-embedding-3-large",
+        ),
+        "openai",
+    ),
+    **dict.fromkeys(
+        (
+            "claude-3-haiku-20240307",
+            "claude-3-5-haiku-20241022",
+            "claude-3-5-sonnet-20241022",
+            "claude-3-7-sonnet-20250219",
+            "claude-sonnet-4-20250514",
+            "claude-opus-4-20250514",
+        ),
+        "anthropic",
+    ),
 }
+
+#: Tokens priced to read a per-token rate: small enough to stay in every model's base tier
+#: (promptfoo charges one flat rate per token, whatever the prompt's length).
+_PROBE_TOKENS = 1000
+
+
+@functools.cache
+def price_per_token(model: str) -> tuple[float, float] | None:
+    """(USD per input token, USD per output token), or None for a model promptfoo cannot price."""
+    provider = PROMPTFOO_PRICED_MODELS.get(model)
+    if provider is None:
+        return None
+    # Imported on first use: only runs against a priced model pay for its price data.
+    from genai_prices import Usage, calc_price
+
+    priced = calc_price(
+        Usage(input_tokens=_PROBE_TOKENS, output_tokens=_PROBE_TOKENS),
+        model_ref=model,
+        provider_id=provider,
+    )
+    return (
+        float(Decimal(priced.input_price) / _PROBE_TOKENS),
+        float(Decimal(priced.output_price) / _PROBE_TOKENS),
+    )
 
 
 def calculate_cost(
@@ -42,7 +86,7 @@ def calculate_cost(
     As in promptfoo, ``config.inputCost``/``outputCost``/``cost`` (USD per token)
     override the table's price but do not give an unknown model a price.
     """
-    price = PRICES.get(model)
+    price = price_per_token(model)
     if price is None:
         return None
     input_cost = _number(config.get("inputCost"), _number(config.get("cost"), price[0]))

@@ -4,6 +4,13 @@ httpx spends about a millisecond of CPU per request under concurrency (its pool 
 every connection on each request), which alone breaks the latency × tests ÷ concurrency
 bound against a local vLLM/Ollama server. Plain ``http://`` endpoints without a proxy go
 through this pool instead; ``https://`` and proxied URLs keep using httpx.
+
+aiohttp was measured as a replacement (``benchmarks/eval_speed.py``, http-1000, same
+machine, interleaved runs; see ``benchmarks/README.md``): with a dummy cookie jar, no
+User-Agent and its import moved to config loading, the eval loop was +16 % over the
+1.5625 s bound against +10 % for this pool, and the whole process +95 % against +76 %
+(importing aiohttp alone costs ~0.2 s). httpx for every call measured +364 %. So this pool
+stays, with aiohttp not a dependency.
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import EvalError
+
 _READ_LIMIT = 1 << 20
 
 
-class WireError(Exception):
+class WireError(EvalError):
     """The connection failed or broke before a full response arrived."""
 
     def __init__(self, message: str, *, connect: bool = False):

@@ -6,9 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..types import CallContext, ProviderError, ProviderResponse, TokenUsage
 from ._base import HttpApiProvider, parse_chat_prompt
 from ._pricing import calculate_cost
+from .interface import CallContext, ProviderError, ProviderResponse, TokenUsage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..types import ProviderResponse, TokenUsage
+from .interface import ProviderResponse, TokenUsage
 
 #: Where the cache lives when neither ``$PROMPTFOO_CACHE_PATH`` nor a path is given.
 DEFAULT_CACHE_DIR = Path("~/.cache/promptgov")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..types import CallContext, Provider, ProviderResponse, TokenUsage
+from .interface import CallContext, Provider, ProviderResponse, TokenUsage
 
 
 class EchoProvider(Provider):

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..types import CallContext, Provider, ProviderConfigError, ProviderError, ProviderResponse
 from .cache import ResponseCache, cache_key
+from .interface import CallContext, Provider, ProviderConfigError, ProviderError, ProviderResponse
 from .python import script_context
 
 _PARTS = re.compile(r"""[^\s"']+|"([^"]*)"|'([^']*)'""")

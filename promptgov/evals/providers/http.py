@@ -3,167 +3,101 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from ..types import CallContext, ProviderConfigError, ProviderError, ProviderResponse, TokenUsage
+from .. import js
+from ..errors import JavascriptError
 from ._base import HttpApiProvider
 from .cache import ResponseCache
+from .interface import CallContext, ProviderConfigError, ProviderError, ProviderResponse, TokenUsage
 
-#: An arrow function ``(json, text) => expr`` or ``json => expr``.
-_ARROW = re.compile(r"^\s*(?:\(([^)]*)\)|([A-Za-z_$][\w$]*))\s*=>\s*(.+?)\s*;?\s*$", re.DOTALL)
-_BLOCK_RETURN = re.compile(r"^\{\s*return\s+(.+?);?\s*\}$", re.DOTALL)
-#: JavaScript tokens with a Python spelling, outside string literals.
-_JS_TOKENS = re.compile(
-    r"""("(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')|(===|!==|&&|\|\||\?\?|!(?!=)|\bnull\b|\bundefined\b|\btrue\b|\bfalse\b)"""
-)
-_JS_TO_PY = {
-    "===": "==",
-    "!==": "!=",
-    "&&": " and ",
-    "||": " or ",
-    "??": " or ",
-    "!": " not ",
-    "null": "None",
-    "undefined": "None",
-    "true": "True",
-    "false": "False",
-}
+#: ``transformResponse`` compiled: ``await fn(json, text, context, timeout_s)`` gives the output.
+TransformResponse = Callable[[Any, str, Mapping[str, Any], float | None], Awaitable[Any]]
 
 
-class _JsView:
-    """Read-only JS-style access to JSON data: ``json.choices[0].message.content``.
+def compile_transform(spec: Any, base_dir: Path) -> TransformResponse:
+    """Turn ``transformResponse`` into ``await fn(json, text, context, timeout_s) -> output``.
 
-    A missing key reads as ``None`` (``undefined``) instead of raising, as in JavaScript.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: Any):
-        self._value = value
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "length" and isinstance(self._value, (list, str)):
-            return len(self._value)
-        return self[name]
-
-    def __getitem__(self, key: Any) -> Any:
-        value = self._value
-        try:
-            if isinstance(value, list):
-                item = value[int(key)]
-            elif isinstance(value, Mapping):
-                item = value.get(key if isinstance(key, str) else str(key))
-            else:
-                return None
-        except (IndexError, ValueError, TypeError):
-            return None
-        return wrap(item)
-
-    def __bool__(self) -> bool:
-        return True  # objects and arrays are truthy in JavaScript, even when empty
-
-    def __eq__(self, other: object) -> bool:
-        return bool(unwrap(self) == unwrap(other))
-
-    def __hash__(self) -> int:
-        return id(self._value)
-
-
-def wrap(value: Any) -> Any:
-    """Dicts and lists become :class:`_JsView`; scalars stay as they are."""
-    return _JsView(value) if isinstance(value, (dict, list)) else value
-
-
-def unwrap(value: Any) -> Any:
-    """The plain data behind a :class:`_JsView`."""
-    return value._value if isinstance(value, _JsView) else value
-
-
-def _translate(expression: str) -> str:
-    def swap(match: re.Match[str]) -> str:
-        if match.group(1):
-            return match.group(1)
-        return _JS_TO_PY[match.group(2)]
-
-    return _JS_TOKENS.sub(swap, expression)
-
-
-def compile_transform(spec: Any, base_dir: Path) -> Callable[[Any, str, Mapping[str, Any]], Any]:
-    """Turn ``transformResponse`` into ``fn(json, text, context) -> output``.
-
-    Accepted forms: a dotted JavaScript-style expression over ``json``, ``text`` and
-    ``context`` (``json.choices[0].message.content``), an arrow function
-    ``(json, text) => …`` with an expression or ``{ return …; }`` body, or
-    ``file://transform.py:fn`` called as ``fn(json, text, context)``.
+    Inline code is JavaScript run on the engine's Node worker, built as promptfoo's
+    ``createTransformResponse`` builds it: a function expression (``(json, text) => …``,
+    ``data => …``, ``function (json) {…}``) is called with ``json``, ``text`` and
+    ``context``; anything else is an expression over them (``json.score ?? 1``). ``data`` is
+    bound to the parsed body too. ``file://transform.js[:fn]`` runs on Node as well;
+    ``file://transform.py:fn`` is called in-process as ``fn(json, text, context)``.
 
     Raises:
-        ProviderConfigError: the expression does not parse or the file is missing.
+        ProviderConfigError: a ``file://`` reference names no existing .py or .js file.
     """
     if callable(spec):
-        return spec  # type: ignore[no-any-return]
+        function = spec
+
+        async def call_python(
+            data: Any, raw_text: str, context: Mapping[str, Any], timeout_s: float | None
+        ) -> Any:
+            return function(data, raw_text, context)
+
+        return call_python
     text = str(spec).strip()
     if text.startswith("file://"):
         return _file_transform(text, base_dir)
-    params = ["json", "text", "context"]
-    body = text
-    arrow = _ARROW.match(text)
-    if arrow:
-        names = arrow.group(1) if arrow.group(1) is not None else arrow.group(2)
-        params = [p.strip() for p in names.split(",") if p.strip()] or params
-        body = arrow.group(3).strip()
-        block = _BLOCK_RETURN.match(body)
-        if block:
-            body = block.group(1)
-        elif body.startswith("{"):
-            raise ProviderConfigError(
-                f"transformResponse {text!r}: only '{{ return <expression>; }}' bodies are "
-                "supported; use an expression or file://transform.py:fn"
-            )
-    try:
-        code = compile(_translate(body).strip(), "<transformResponse>", "eval")
-    except SyntaxError as exc:
-        raise ProviderConfigError(
-            f"transformResponse {text!r} is not an expression this engine can evaluate: {exc.msg}"
-        ) from exc
+    body = js.transform_response_body(text)
 
-    def run(data: Any, raw_text: str, context: Mapping[str, Any]) -> Any:
-        values = [wrap(data), raw_text, wrap(dict(context))]
-        scope: dict[str, Any] = {"__builtins__": {}, "JSON": _Json, "String": str}
-        scope.update(dict(zip(params, values, strict=False)))
-        scope.setdefault("data", wrap(data))
-        return unwrap(eval(code, scope))  # noqa: S307 - the user's own config, as promptfoo runs JS
+    async def run(
+        data: Any, raw_text: str, context: Mapping[str, Any], timeout_s: float | None
+    ) -> Any:
+        return _answer(
+            await js.call_function(
+                ["json", "text", "context", "data"],
+                body,
+                [data, raw_text, dict(context), data],
+                purpose="transformResponse",
+                timeout_s=timeout_s,
+            )
+        )
 
     return run
 
 
-class _Json:
-    """``JSON.parse``/``JSON.stringify`` inside transform expressions."""
-
-    @staticmethod
-    def parse(text: Any) -> Any:
-        return wrap(json.loads(str(text)))
-
-    @staticmethod
-    def stringify(value: Any) -> str:
-        return json.dumps(unwrap(value), separators=(",", ":"), ensure_ascii=False)
+def _answer(reply: js.Reply) -> Any:
+    """The transformed output, or the JavaScript's error as the provider's."""
+    if not reply.ok:
+        raise ProviderError(f"transformResponse failed: {reply.error}")
+    return reply.value
 
 
-def _file_transform(ref: str, base_dir: Path) -> Callable[[Any, str, Mapping[str, Any]], Any]:
+def _file_transform(ref: str, base_dir: Path) -> TransformResponse:
     from .python import load_module, split_script_ref
 
     rel, function = split_script_ref(ref[len("file://") :])
     path = base_dir / rel
-    if path.suffix != ".py" or not path.is_file():
+    if path.suffix not in (".py", ".js", ".cjs", ".mjs") or not path.is_file():
         raise ProviderConfigError(
-            f"transformResponse {ref}: expected an existing .py file (relative to the config)"
+            f"transformResponse {ref}: expected an existing .py or .js file (relative to the config)"
         )
+    if path.suffix != ".py":
+
+        async def run_js(
+            data: Any, raw_text: str, context: Mapping[str, Any], timeout_s: float | None
+        ) -> Any:
+            return _answer(
+                await js.call_file(
+                    path,
+                    function,
+                    [data, raw_text, dict(context)],
+                    purpose="transformResponse",
+                    timeout_s=timeout_s,
+                )
+            )
+
+        return run_js
     name = function or "transform_response"
 
-    def run(data: Any, raw_text: str, context: Mapping[str, Any]) -> Any:
+    async def run(
+        data: Any, raw_text: str, context: Mapping[str, Any], timeout_s: float | None
+    ) -> Any:
         fn = getattr(load_module(path), name, None)
         if not callable(fn):
             raise ProviderError(f"{path.name} has no function {name}()")
@@ -277,9 +211,11 @@ class HttpProvider(HttpApiProvider):
             )
         ctx = {"vars": dict(context.vars), "prompt": prompt, "response": {"status": result.status}}
         try:
-            output = self.transform_response(data, result.text, ctx)
+            output = await self.transform_response(data, result.text, ctx, context.timeout_s)
         except ProviderError:
             raise
+        except JavascriptError as exc:
+            raise ProviderError(f"transformResponse failed: {exc}") from exc
         except Exception as exc:
             raise ProviderError(f"transformResponse failed: {type(exc).__name__}: {exc}") from exc
         if isinstance(output, Mapping) and "output" in output:

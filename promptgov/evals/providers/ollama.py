@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..types import CallContext, ProviderError, ProviderResponse, TokenUsage
 from ._base import HttpApiProvider, parse_chat_prompt
+from .interface import CallContext, ProviderError, ProviderResponse, TokenUsage
 
 DEFAULT_BASE_URL = "http://localhost:11434"
 

@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..types import (
+from ._base import HttpApiProvider, parse_chat_prompt
+from ._pricing import calculate_cost
+from .cache import ResponseCache
+from .interface import (
     CallContext,
     Provider,
     ProviderConfigError,
@@ -15,9 +18,6 @@ from ..types import (
     ProviderResponse,
     TokenUsage,
 )
-from ._base import HttpApiProvider, parse_chat_prompt
-from ._pricing import calculate_cost
-from .cache import ResponseCache
 
 DEFAULT_API_BASE_URL = "https://api.openai.com/v1"
 

@@ -13,14 +13,8 @@ from types import ModuleType
 from typing import Any
 
 from .. import _scripts
-from ..types import (
-    CallContext,
-    Provider,
-    ProviderError,
-    ProviderResponse,
-    TokenUsage,
-)
 from .cache import ResponseCache, cache_key
+from .interface import CallContext, Provider, ProviderError, ProviderResponse, TokenUsage
 
 DEFAULT_FUNCTION = "call_api"
 

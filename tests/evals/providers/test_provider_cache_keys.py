@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from promptgov.evals.providers import cache_key, get_default_embedder
 from promptgov.evals.providers._http import retry_after_seconds
 from promptgov.evals.providers.cache import ResponseCache
-from promptgov.evals.types import ProviderResponse, TokenUsage
+from promptgov.evals.providers.interface import ProviderResponse, TokenUsage
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
 configs = st.dictionaries(st.text(min_size=1, max_size=6), json_scalars, max_size=5)

@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 
 from promptgov.evals.providers import load_provider
-from promptgov.evals.types import (
+from promptgov.evals.providers.interface import (
     CallContext,
     Provider,
-    ProviderConfigError,
     ProviderError,
     ProviderResponse,
 )
@@ -378,10 +377,21 @@ def test_http_transform_response_forms(tmp_path: Path, transform: str) -> None:
 def test_http_transform_with_js_operators(tmp_path: Path) -> None:
     expr = "json.missing === undefined && json.received.n === 3 ? 'yes' : 'no'"
     with stub_server_ctx() as stub:
-        with pytest.raises(ProviderConfigError, match="not an expression"):  # no ternaries
-            _http(stub, tmp_path, transformResponse=expr)
+        ternary = _http(stub, tmp_path, transformResponse=expr)  # JavaScript, so ternaries work
+        assert _call(ternary, "x", vars={}).output == "yes"
         ok = _http(stub, tmp_path, transformResponse="json.missing || json.received.who")
         assert _call(ok, "x", vars={"name": "Bo"}).output == "Bo"
+
+
+def test_http_transform_nullish_keeps_zero(tmp_path: Path) -> None:
+    """``??`` only replaces null/undefined: a score of 0 stays 0 (a Python ``or`` gave 1)."""
+    with stub_server_ctx() as stub:
+        provider = _http(
+            stub, tmp_path, body={"score": 0}, transformResponse="json.received.score ?? 1"
+        )
+        assert _call(provider, "x", vars={}).output == 0
+        missing = _http(stub, tmp_path, transformResponse="json.received.score ?? 1")
+        assert _call(missing, "x", vars={"name": "Bo"}).output == 1
 
 
 def test_http_error_status_is_a_provider_error(tmp_path: Path) -> None:

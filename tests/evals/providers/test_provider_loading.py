@@ -15,7 +15,7 @@ from promptgov.evals.providers import (
     load_provider,
     load_providers,
 )
-from promptgov.evals.types import CallContext, ProviderConfigError
+from promptgov.evals.providers.interface import CallContext, ProviderConfigError
 
 ENV = {"PROMPTFOO_CACHE_ENABLED": "false"}
 
@@ -151,3 +151,17 @@ def test_echo_only_runs_do_not_import_httpx(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert out.stdout.strip() == "False"
+
+
+def test_the_provider_table_is_the_one_list_of_providers() -> None:
+    """Dispatch, the unknown-id message and the docs all follow ``PROVIDER_TABLE``."""
+    from promptgov.evals.providers import KNOWN_PROVIDER_PREFIXES, PROVIDER_TABLE
+
+    ids = [i for row in PROVIDER_TABLE for i in row.ids]
+    assert list(KNOWN_PROVIDER_PREFIXES) == ids
+    docs = (Path(__file__).parents[3] / "docs" / "evals.md").read_text()
+    providers_line = docs[docs.index("- Providers:") :].split("\n- ")[0]
+    assert [i for i in ids if f"`{i}" not in providers_line] == []
+    with pytest.raises(ProviderConfigError) as caught:
+        load_provider("bedrock:claude", base_dir=Path("."), env={})
+    assert all(i in str(caught.value) for i in ids)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from promptgov.evals.providers import load_provider
-from promptgov.evals.types import CallContext, ProviderError
+from promptgov.evals.providers.interface import CallContext, ProviderError
 
 ENV = {"PROMPTFOO_CACHE_ENABLED": "false"}
 

@@ -15,9 +15,10 @@ import functools
 import re
 from dataclasses import dataclass
 
-from ..types import AssertionContext, GradingResult
-from ._jsvalue import JS_WHITESPACE
-from ._text import invariant, output_string, verdict
+from ..errors import JsRegexError
+from ._jsvalue import JS_WHITESPACE, to_utf16_units
+
+__all__ = ["JsRegexError", "compile_js_regex", "js_regex_test", "to_utf16_units"]
 
 _WORD = "A-Za-z0-9_"
 _DIGIT = "0-9"
@@ -29,10 +30,6 @@ _HEX = set("0123456789abcdefABCDEF")
 _QUANTIFIER_RE = re.compile(r"\{(\d+)(,(\d*))?\}")
 _WORD_BEHIND, _WORD_AHEAD = f"(?<=[{_WORD}])", f"(?=[{_WORD}])"
 _NOWORD_BEHIND, _NOWORD_AHEAD = f"(?<![{_WORD}])", f"(?![{_WORD}])"
-
-
-class JsRegexError(ValueError):
-    """The pattern is not a valid JavaScript regular expression (promptfoo: the assertion fails)."""
 
 
 @dataclass
@@ -50,22 +47,6 @@ def _literal(ch: str) -> str:
     if code <= 0xFFFF:
         return f"\\u{code:04x}"
     return f"\\U{code:08x}"
-
-
-def to_utf16_units(text: str) -> str:
-    """Represent astral characters as surrogate pairs, as JavaScript strings hold them."""
-    if not text or max(text) <= "\uffff":
-        return text
-    out: list[str] = []
-    for ch in text:
-        code = ord(ch)
-        if code > 0xFFFF:
-            code -= 0x10000
-            out.append(chr(0xD800 + (code >> 10)))
-            out.append(chr(0xDC00 + (code & 0x3FF)))
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 class _Translator:
@@ -438,18 +419,3 @@ def compile_js_regex(source: str) -> re.Pattern[str]:
 def js_regex_test(source: str, text: str) -> bool:
     """``new RegExp(source).test(text)``; raises :class:`JsRegexError` for an invalid source."""
     return compile_js_regex(source).search(to_utf16_units(text)) is not None
-
-
-def handle_regex(ctx: AssertionContext) -> GradingResult:
-    """``regex``: the output matches the JavaScript pattern; an invalid pattern fails."""
-    value = ctx.spec.value
-    message = '"regex" assertion type must have a string value'
-    invariant(isinstance(value, str) and value != "", message)
-    try:
-        matched = js_regex_test(value, output_string(ctx))
-    except JsRegexError as exc:
-        return GradingResult(passed=False, score=0.0, reason=f"Invalid regex pattern: {exc}")
-    inverse = ctx.spec.negated
-    return verdict(
-        matched != inverse, f'Expected output to {"not " if inverse else ""}match regex "{value}"'
-    )

@@ -12,11 +12,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..errors import ExpressionError
+
 __all__ = ["ExpressionError", "evaluate"]
-
-
-class ExpressionError(ValueError):
-    """The formula does not parse, or names something that does not exist."""
 
 
 _TOKEN_RE = re.compile(

@@ -188,3 +188,59 @@ def split_js_whitespace(text: str) -> list[str]:
 def js_trim(text: str) -> str:
     """JavaScript's ``String.prototype.trim``."""
     return text.strip(JS_WHITESPACE)
+
+
+def to_utf16_units(text: str) -> str:
+    """Represent astral characters as surrogate pairs, as JavaScript strings hold them."""
+    if not text or max(text) <= "\uffff":
+        return text
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if code > 0xFFFF:
+            code -= 0x10000
+            out.append(chr(0xD800 + (code >> 10)))
+            out.append(chr(0xDC00 + (code & 0x3FF)))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_DECIMAL_LITERAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_RADIX_LITERAL = {"0x": 16, "0o": 8, "0b": 2}
+
+
+def js_number_of(value: Any) -> float:
+    """JavaScript's ``Number(value)``: null 0, booleans 0/1, text as a numeric literal, else NaN.
+
+    The one implementation of ``Number()`` the engine uses (Nunjucks filters, word-count
+    bounds). Text follows ``StringToNumber``: JS whitespace trimmed, empty is 0, ``0x``/``0o``/
+    ``0b`` literals, ``Infinity`` with a sign; Python-only spellings (``inf``, ``nan``,
+    ``1_000``) are NaN. Arrays go through ``String()`` first (``[5]`` is 5), objects are NaN.
+    """
+    if value is None or value is False:
+        return 0.0
+    if value is True:
+        return 1.0
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list | tuple):
+        return js_number_of(js_string(value))
+    if not isinstance(value, str):
+        return math.nan
+    text = js_trim(value)
+    if text == "":
+        return 0.0
+    if text in ("Infinity", "+Infinity"):
+        return math.inf
+    if text == "-Infinity":
+        return -math.inf
+    radix = _RADIX_LITERAL.get(text[:2].lower())
+    if radix is not None:
+        try:
+            return float(int(text[2:], radix)) if "_" not in text else math.nan
+        except ValueError:
+            return math.nan
+    if _DECIMAL_LITERAL.fullmatch(text):
+        return float(text)
+    return math.nan

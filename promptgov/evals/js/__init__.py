@@ -1,0 +1,103 @@
+"""The engine's one JavaScript boundary: a long-lived Node.js worker and JavaScript's semantics.
+
+promptfoo is a Node program, so every piece of user code a config holds inline — ``javascript``
+assertions, ``transform`` (test, assertion and provider), the http provider's
+``transformResponse``, ``file://x.js`` exports — is JavaScript with JavaScript's rules
+(``??``, ternaries, ``undefined``, truthiness). Running it on Node, rather than translating it
+to Python, is the only way to get those rules exactly; running it in *one* worker per run keeps
+that cheap (a Node start is ~40 ms, a call through the worker ~50 µs).
+
+What cannot run on Node because promptfoo runs it in-process on values Python already holds
+lives here too, reproducing JavaScript in Python where no library does:
+
+* :mod:`._jsregex` — ``new RegExp(source)`` translated to Python ``re``;
+* :mod:`._mathexpr` — the mathjs subset of ``derivedMetrics`` formulas;
+* :mod:`._jsvalue` — ``String()``, ``Number()``, ``JSON.stringify``/``parse``, truthiness.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._client import DEFAULT_TIMEOUT_S, Reply, close_worker, find_node, request, worker_pid
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "Reply",
+    "call_file",
+    "call_function",
+    "close_worker",
+    "find_node",
+    "run_assertion",
+    "transform_body",
+    "transform_response_body",
+    "worker_pid",
+]
+
+#: promptfoo's test for a ``transformResponse`` that is a function rather than an expression,
+#: widened to one-parameter arrows without parentheses (``data => …``).
+_FUNCTION_EXPRESSION = re.compile(
+    r"^(\(.*?\)\s*=>|[A-Za-z_$][\w$]*\s*=>|(async\s+)?function\s*\(.*?\))", re.DOTALL
+)
+
+
+async def run_assertion(
+    code: str, output: Any, context: Mapping[str, Any], *, timeout_s: float | None = None
+) -> Reply:
+    """Run an inline ``javascript`` assertion body as promptfoo's ``getInlineFunction`` builds it."""
+    return await request(
+        {"kind": "assertion", "code": code, "output": output, "context": dict(context)},
+        purpose="javascript assertions",
+        timeout_s=timeout_s,
+    )
+
+
+async def call_function(
+    params: Sequence[str],
+    body: str,
+    args: Sequence[Any],
+    *,
+    purpose: str,
+    timeout_s: float | None = None,
+) -> Reply:
+    """``new Function(...params, body)(...args)``, awaited if it returns a promise."""
+    return await request(
+        {"kind": "function", "params": list(params), "body": body, "args": list(args)},
+        purpose=purpose,
+        timeout_s=timeout_s,
+    )
+
+
+async def call_file(
+    path: Path,
+    name: str | None,
+    args: Sequence[Any],
+    *,
+    purpose: str,
+    timeout_s: float | None = None,
+) -> Reply:
+    """Call export ``name`` (or the default export) of the module at ``path`` with ``args``."""
+    return await request(
+        {"kind": "file", "path": str(path.resolve()), "name": name, "args": list(args)},
+        purpose=purpose,
+        timeout_s=timeout_s,
+    )
+
+
+def transform_body(code: str) -> str:
+    """promptfoo's ``transform`` function body: one line is an expression to return."""
+    return code if "\n" in code else f"return {code}"
+
+
+def transform_response_body(code: str) -> str:
+    """promptfoo's http ``transformResponse`` body over ``json``, ``text`` and ``context``.
+
+    A function expression is called with the three; anything else is an expression to return.
+    """
+    text = code.strip()
+    if _FUNCTION_EXPRESSION.match(text):
+        return f"return ({text})(json, text, context);"
+    return f"return ({text});"
