@@ -262,7 +262,14 @@ def test_malformed_truncated_and_empty_logs_are_counted_never_fatal(serving: Pat
     empty = serving / "empty.jsonl"
     empty.write_bytes(b"")
 
-    report = check(serving, logs=(bad, empty,), at=now)
+    report = check(
+        serving,
+        logs=(
+            bad,
+            empty,
+        ),
+        at=now,
+    )
     result = report.result("drift")
 
     assert result.status is NOT_FIRED

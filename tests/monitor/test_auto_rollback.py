@@ -165,7 +165,10 @@ def test_the_same_eval_run_counts_once(example_repo: Path) -> None:
     set_policy(example_repo, {"eval_regression": {"action": "rollback", "consecutive_failures": 2}})
     flows.import_results(example_repo, "1.1.0", cases(40, failing=10))
 
-    again = [check_triggers(Registry(example_repo), PROMPT, CheckOptions(auto_rollback=True)) for _ in range(3)]
+    again = [
+        check_triggers(Registry(example_repo), PROMPT, CheckOptions(auto_rollback=True))
+        for _ in range(3)
+    ]
     assert [r.result("eval_regression").streak for r in again] == [1, 1, 1]
     assert serving(example_repo) == "1.1.0"
     # Every check is in the history; only the one that moved the count is audited.
