@@ -15,7 +15,7 @@ import pytest
 from promptgov import AddOptions, ComplaintOptions, FlagOptions, Registry, add
 from promptgov.actions.evaluate import record_run
 from promptgov.actions.feedback import flag_version, report_complaint
-from promptgov.actions.monitor import TriggerReport, TriggerStatus, check_triggers
+from promptgov.actions.monitor import CheckOptions, TriggerReport, TriggerStatus, check_triggers
 from tests import flows
 from tests.conftest import run_cli, snapshot
 from tests.monitor.synth import Traffic, records, write_jsonl
@@ -82,7 +82,7 @@ def promoted_at(root: Path, env: str = "prod") -> datetime:
 
 def check(root: Path, **kw: Any) -> TriggerReport:
     """Run every trigger on the example prompt in prod."""
-    return check_triggers(Registry(root), PROMPT, **kw)
+    return check_triggers(Registry(root), PROMPT, CheckOptions(**kw))
 
 
 def drift_log(
@@ -185,8 +185,8 @@ def test_drift_not_fired_on_healthy_traffic_and_fired_on_a_new_model(serving: Pa
         recent=Traffic(model="gpt-4o-mini-2025-01-31"),
     )
 
-    calm = check(serving, logs=[healthy], now=now).result("drift")
-    alarm = check(serving, logs=[changed], now=now).result("drift")
+    calm = check(serving, logs=(healthy,), at=now).result("drift")
+    alarm = check(serving, logs=(changed,), at=now).result("drift")
 
     assert calm.status is NOT_FIRED
     assert calm.samples["reference"] == calm.samples["recent"] == 500
@@ -200,7 +200,7 @@ def test_drift_fires_on_a_refusal_rate_jump(serving: Path) -> None:
     log = drift_log(
         serving / "p.jsonl", promoted_at(serving), now, recent=Traffic(refusal_rate=0.10)
     )
-    result = check(serving, logs=[log], now=now).result("drift")
+    result = check(serving, logs=(log,), at=now).result("drift")
     assert result.status is FIRED
     assert result.measured["refusal_rate"]["status"] == "fired"
 
@@ -210,7 +210,7 @@ def test_drift_below_min_samples_is_insufficient_data(serving: Path) -> None:
     log = drift_log(
         serving / "few.jsonl", promoted_at(serving), now, n=199, recent=Traffic(model="other-model")
     )
-    result = check(serving, logs=[log], now=now).result("drift")
+    result = check(serving, logs=(log,), at=now).result("drift")
     assert result.status is INSUFFICIENT
     assert result.samples == {"reference": 199, "recent": 199, "min_samples": 200}
 
@@ -219,7 +219,7 @@ def test_drift_window_option_narrows_the_recent_window(serving: Path) -> None:
     now = promoted_at(serving) + timedelta(days=10)
     log = drift_log(serving / "w.jsonl", promoted_at(serving), now)
     # The recent records sit 2 h before now: a 1 h window holds none of them.
-    result = check(serving, logs=[log], now=now, window="1h").result("drift")
+    result = check(serving, logs=(log,), at=now, window="1h").result("drift")
     assert result.status is INSUFFICIENT
     assert result.samples["recent"] == 0
     assert result.details["recent_window"]["length"] == "1h"
@@ -239,7 +239,7 @@ def test_records_of_other_prompts_and_versions_are_kept_out(serving: Path) -> No
             records(200, shifted, rng, start=now - timedelta(hours=1), prompt="other-prompt"),
         ),
     )
-    result = check(serving, logs=[log], now=now).result("drift")
+    result = check(serving, logs=(log,), at=now).result("drift")
 
     assert result.status is NOT_FIRED
     assert result.samples["recent"] == 400
@@ -262,7 +262,14 @@ def test_malformed_truncated_and_empty_logs_are_counted_never_fatal(serving: Pat
     empty = serving / "empty.jsonl"
     empty.write_bytes(b"")
 
-    report = check(serving, logs=[bad, empty], now=now)
+    report = check(
+        serving,
+        logs=(
+            bad,
+            empty,
+        ),
+        at=now,
+    )
     result = report.result("drift")
 
     assert result.status is NOT_FIRED
@@ -274,7 +281,7 @@ def test_malformed_truncated_and_empty_logs_are_counted_never_fatal(serving: Pat
 def test_drift_evidence_is_written_as_json_and_markdown(serving: Path) -> None:
     now = promoted_at(serving) + timedelta(days=10)
     log = drift_log(serving / "e.jsonl", promoted_at(serving), now, recent=Traffic(cost_scale=1.5))
-    report = check(serving, logs=[log], now=now)
+    report = check(serving, logs=(log,), at=now)
     result = report.result("drift")
 
     json_file, md_file = result.evidence
@@ -340,7 +347,7 @@ def test_failing_tests_min_samples_applies_when_set(serving: Path) -> None:
 def test_an_old_scheduled_run_is_insufficient_with_a_window(serving: Path) -> None:
     set_policy(serving, {"failing_tests": {"window": "1d"}})
     _scheduled(serving, "1.0.0", cases(40, failing=5))
-    result = check(serving, now=promoted_at(serving) + timedelta(days=3)).result("failing_tests")
+    result = check(serving, at=promoted_at(serving) + timedelta(days=3)).result("failing_tests")
     assert result.status is INSUFFICIENT
     assert "older than 1d" in result.summary
 
@@ -382,7 +389,7 @@ def test_complaints_outside_the_window_do_not_count(serving: Path) -> None:
         ComplaintOptions(complaint="harmful", severity="critical"),
         by="u",
     )
-    later = check(serving, now=promoted_at(serving) + timedelta(days=8)).result("complaints")
+    later = check(serving, at=promoted_at(serving) + timedelta(days=8)).result("complaints")
     assert later.status is NOT_FIRED
     assert later.measured["count"] == 0
 

@@ -12,16 +12,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from ..errors import Conflict, InputError, InvalidFile, NotFound, PermissionDenied
+from ..errors import Conflict, InputError, NotFound, PermissionDenied
 from ..lifecycle import quarantine, release
 from ..model import Environment, PromptEntry, Quarantine, VersionRecord, identity, utcnow
+from ..monitor.feedback import COMPLAINTS_DIR, Complaint, complaints, complaints_path
 from ..monitor.policy import Severity
-from ..registry import Registry, parse_ref
-from ..store.files import read_bytes
+from ..registry import Registry
 from ._policy import allowed_approver
 
 __all__ = [
@@ -37,33 +34,9 @@ __all__ = [
     "report_complaint",
 ]
 
-COMPLAINTS_DIR = "logs/complaints"
 #: Longest complaint text kept; longer texts belong in an evidence file.
 MAX_TEXT = 4000
 DEFAULT_SEVERITY = Severity.MEDIUM
-
-
-class Complaint(BaseModel):
-    """One recorded complaint: about which served content, by whom, how bad, and why."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    id: str = Field(description="Unique id, e.g. c-20260301T120000Z-1a2b3c.")
-    prompt: str
-    env: str = Field(description="Environment whose output was complained about.")
-    version: str = Field(description="Version serving in env when the complaint was made.")
-    sha256: str = Field(description="Content hash of that version.")
-    at: datetime
-    by: str = Field(description="Who reported it (a user, a support agent, a stakeholder).")
-    severity: Severity
-    text: str
-    evidence: list[str] = Field(
-        default_factory=list, description="Links or files: transcripts, tickets."
-    )
-    audit_seq: int | None = None
-
-
-def _path(name: str) -> str:
-    return f"{COMPLAINTS_DIR}/{name}.jsonl"
 
 
 def parse_severity(value: str | Severity) -> Severity:
@@ -167,46 +140,8 @@ def report_complaint(
         )
         complaint = draft.model_copy(update={"audit_seq": seq})
         line = json.dumps(complaint.model_dump(mode="json"), ensure_ascii=False) + "\n"
-        e.txn.append(_path(name), line.encode("utf-8"))
+        e.txn.append(complaints_path(name), line.encode("utf-8"))
     return complaint
-
-
-def complaints(
-    registry: Registry,
-    name: str,
-    *,
-    env: str | None = None,
-    sha256: str | None = None,
-    since: datetime | None = None,
-) -> list[Complaint]:
-    """Recorded complaints about ``name``, oldest first, optionally filtered.
-
-    Raises:
-        InvalidFile: a line of the complaints file is not a complaint (named by line).
-    """
-    rel = _path(name)
-    parse_ref(name)
-    raw = read_bytes(registry.repo.path(rel))
-    out: list[Complaint] = []
-    for i, line in enumerate((raw or b"").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            c = Complaint.model_validate_json(line)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            raise InvalidFile(
-                f"{rel} line {i}: {first['msg']}. Restore the file from git; it is written "
-                "only by 'promptgov report'."
-            ) from None
-        if env is not None and c.env != env:
-            continue
-        if sha256 is not None and c.sha256 != sha256:
-            continue
-        if since is not None and c.at < since:
-            continue
-        out.append(c)
-    return out
 
 
 # --------------------------------------------------------------------------- flags

