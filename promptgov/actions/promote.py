@@ -182,6 +182,11 @@ def _check_request(registry: Registry, options: PromoteOptions, by: str) -> str:
     assert policy is not None
     if options.emergency and not policy.allow_emergency:
         raise PermissionDenied(f"the emergency path is disabled for {to} in promptgov.yml.")
+    if options.emergency and not allowed_approver(repo.config, to, by):
+        raise PermissionDenied(
+            f"{by} may not use the emergency path into {to}: only its approvers may "
+            f"({', '.join(policy.approvals.approvers)}; see promptgov.yml)."
+        )
     return to
 
 
@@ -220,6 +225,13 @@ def _checks(
     )
     if options.emergency:
         refusals = [r for r in refusals if r.kind == "quarantined"]
+        policy = registry.repo.config.environment(options.to)
+        if same_person(by, rec.author) and not (policy and policy.approvals.allow_self_approval):
+            # The emergency path skips approvals, so it must not be one's own approval.
+            raise PermissionDenied(
+                f"{by} wrote {name}@{rec.version} and may not push it into {options.to} on the "
+                "emergency path (separation of duties); ask another approver."
+            )
     if refusals:
         only_inconclusive = all(r.kind == "inconclusive" for r in refusals)
         exc_type = GateInconclusive if only_inconclusive else GateFailed

@@ -145,3 +145,22 @@ def test_a_forced_restore_of_a_quarantined_version_stays_quarantined(two_in_prod
     restored = next(r for r in entry.versions if r.version == "1.0.0-rollback")
     assert restored.quarantine is not None and restored.quarantine.reason == "leaks data"
     assert restored.status.value == "quarantined"
+
+
+def test_emergency_promotion_needs_an_approver_who_is_not_the_author(registered_repo: Path) -> None:
+    from promptgov import PromoteOptions, promote
+
+    reg = registry(registered_repo)
+    options = PromoteOptions(to="prod", reason="incident", emergency=True)
+    before = snapshot(registered_repo)
+    with pytest.raises(PermissionDenied, match="mallory may not use the emergency path into prod"):
+        promote(reg, f"{PROMPT}@1.0.0", options, by="mallory")
+    assert snapshot(registered_repo) == before
+    configure(
+        registered_repo,
+        lambda doc: doc["groups"]["release-managers"].append("carol"),
+    )
+    before = snapshot(registered_repo)
+    with pytest.raises(PermissionDenied, match="carol wrote support-reply@1.0.0"):
+        promote(registry(registered_repo), f"{PROMPT}@1.0.0", options, by="carol")
+    assert snapshot(registered_repo) == before
