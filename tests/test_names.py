@@ -86,3 +86,10 @@ def test_yaml_aliases_in_a_governed_file_are_refused(registered_repo: Path, targ
     assert res.exit_code in (1, 2)
     assert "uses YAML aliases" in res.stdout + res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_bad_output_format_is_refused_before_the_run_is_recorded(registered_repo: Path) -> None:
+    before = snapshot(registered_repo)
+    res = run_cli("eval", "support-reply@1.0.0", "-o", "out.exe", "--repo", registered_repo)
+    assert res.exit_code == 2 and "unknown format .exe" in res.stderr
+    assert snapshot(registered_repo) == before

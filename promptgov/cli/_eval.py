@@ -128,8 +128,11 @@ def _governed(
     """``promptgov eval name@version``: run, store under logs/, record against the hash."""
     from ..actions.evaluate import run_version_eval
     from ..evals import RunOptions, write_outputs
+    from ..evals.reporters import reporter_for
     from ..registry import Registry
 
+    for path in output or []:
+        reporter_for(path)  # a bad --output is refused before the run is recorded
     registry = Registry(repo_path(repo))
     with _Progress() as progress:
         options = RunOptions(
