@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from .errors import NotFound
+from .errors import InvalidFile, NotFound
 from .model import EvalRunRef, VersionRecord
 from .registry import PromptVersion, Registry
 from .store.files import read_bytes
@@ -93,5 +93,13 @@ def load_run_output(registry: Registry, run: EvalRunRef) -> dict[str, Any]:
         raise NotFound(
             f"eval output {run.output} of run {run.run_id} is missing; re-run the evals."
         )
-    data: dict[str, Any] = json.loads(raw)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise InvalidFile(
+            f"eval output {run.output} of run {run.run_id} is not JSON; restore it from git "
+            "or re-run the evals."
+        )
     return data

@@ -170,37 +170,43 @@ def rows_from_v3(data: Mapping[str, Any], label: str = "results") -> list[TestRo
     if not isinstance(results, list):
         raise InvalidFile(f"{label}: results.results must be a list.")
     rows = []
-    for r in results:
-        tc = r.get("testCase") or {}
-        desc = tc.get("description") or r.get("description") or ""
-        vars_ = r.get("vars") or tc.get("vars") or {}
-        key = f"{r.get('promptIdx', 0)}|{desc}|{json.dumps(vars_, sort_keys=True, default=str)}"
-        grading = r.get("gradingResult") or {}
-        failed = frozenset(
-            (c.get("assertion") or {}).get("metric")
-            for c in grading.get("componentResults") or []
-            if not c.get("pass") and (c.get("assertion") or {}).get("metric")
-        )
-        provider = r.get("provider")
-        rows.append(
-            TestRow(
-                key=key,
-                description=desc,
-                success=bool(r.get("success")),
-                error=r.get("failureReason") == 2
-                or (
-                    not r.get("success") and bool(r.get("error")) and r.get("failureReason") is None
-                ),
-                score=float(r.get("score") or 0.0),
-                named_scores={k: float(v) for k, v in (r.get("namedScores") or {}).items()},
-                cost=_num(r.get("cost")),
-                latency_ms=_num(r.get("latencyMs")),
-                provider=(provider.get("id") if isinstance(provider, dict) else str(provider or ""))
-                or "",
-                failed_metrics=failed,  # type: ignore[arg-type]
-            )
-        )
+    for i, r in enumerate(results):
+        try:
+            rows.append(_row(r))
+        except (AttributeError, TypeError, ValueError):
+            raise InvalidFile(
+                f"{label}: result {i + 1} is not a promptfoo v3 result (a field has the wrong "
+                "type); re-run the evals to write it again."
+            ) from None
     return rows
+
+
+def _row(r: Any) -> TestRow:
+    """One v3 result as a gate row (wrong field types raise and are reported by the caller)."""
+    tc = r.get("testCase") or {}
+    desc = tc.get("description") or r.get("description") or ""
+    vars_ = r.get("vars") or tc.get("vars") or {}
+    key = f"{r.get('promptIdx', 0)}|{desc}|{json.dumps(vars_, sort_keys=True, default=str)}"
+    grading = r.get("gradingResult") or {}
+    failed = frozenset(
+        (c.get("assertion") or {}).get("metric")
+        for c in grading.get("componentResults") or []
+        if not c.get("pass") and (c.get("assertion") or {}).get("metric")
+    )
+    provider = r.get("provider")
+    return TestRow(
+        key=key,
+        description=desc,
+        success=bool(r.get("success")),
+        error=r.get("failureReason") == 2
+        or (not r.get("success") and bool(r.get("error")) and r.get("failureReason") is None),
+        score=float(r.get("score") or 0.0),
+        named_scores={k: float(v) for k, v in (r.get("namedScores") or {}).items()},
+        cost=_num(r.get("cost")),
+        latency_ms=_num(r.get("latencyMs")),
+        provider=(provider.get("id") if isinstance(provider, dict) else str(provider or "")) or "",
+        failed_metrics=failed,  # type: ignore[arg-type]
+    )
 
 
 def _num(v: Any) -> float | None:

@@ -3,6 +3,8 @@ YAML alias bomb in a governed file is refused before anything walks it."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,29 @@ def test_a_bad_output_format_is_refused_before_the_run_is_recorded(registered_re
     res = run_cli("eval", "support-reply@1.0.0", "-o", "out.exe", "--repo", registered_repo)
     assert res.exit_code == 2 and "unknown format .exe" in res.stderr
     assert snapshot(registered_repo) == before
+
+
+def _truncate(text: str) -> str:
+    return text[: len(text) // 2]
+
+
+def _string_score(text: str) -> str:
+    data = json.loads(text)
+    data["results"]["results"][0]["score"] = "high"
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("damage", [_truncate, _string_score], ids=["truncated", "string-score"])
+def test_a_damaged_eval_output_gives_a_one_line_error(
+    registered_repo: Path, damage: Callable[[str], str]
+) -> None:
+    from promptgov import Registry, run_version_eval
+
+    run = run_version_eval(Registry(registered_repo), "support-reply@1.0.0", by="ci").run
+    path = registered_repo / run.output
+    path.write_text(damage(path.read_text()))
+    res = run_cli("gate", "support-reply@1.0.0", "--env", "dev", "--repo", registered_repo)
+    assert res.exit_code == 2, res.stdout
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 2
+    expected = "is not JSON" if damage is _truncate else "result 1 is not a promptfoo v3 result"
+    assert expected in res.stderr
