@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,3 +189,27 @@ def test_kill_at_boundary_and_inside_the_next_write(
         # before the restore's journal nothing happened; from the journal on, it completes
         assert outcomes.pop("txn.before-journal") == "old"
     assert set(outcomes.values()) == {"completed"}, outcomes
+
+
+def test_concurrent_resumes_finish_the_rollback_once(
+    template: Path, sink: NotifySink, tmp_path: Path
+) -> None:
+    """Five `rollback --resume` at once after a crash: one audit entry, one change-log entry,
+    one notification (each resume takes the ledger under the lock)."""
+    root = tmp_path / "case"
+    shutil.copytree(template, root)
+    _crash(root, ROLLBACK, "rollback.after-restore")
+    sent = len(sink.received)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "promptgov", *RESUME, "--repo", str(root)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    done = [(p.returncode, err) for p, err in zip(procs, errors, strict=True)]
+    assert all(code in (0, 1) for code, _ in done), done
+    assert _check_settled(root, template, sink, sent, "5 resumes") == "completed"
