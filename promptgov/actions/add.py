@@ -17,11 +17,14 @@ from ..model import (
 )
 from ..registry import Bump, Registry, next_version, parse_ref
 from ..render import check_variables
+from ._text import FreeText
 
 
 @dataclass(frozen=True)
-class AddOptions:
+class AddOptions(FreeText):
     """How to register a version."""
+
+    _free_text = ("message",)
 
     message: str
     """Why this version exists (the change log's summary)."""

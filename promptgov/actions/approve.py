@@ -9,11 +9,14 @@ from ..lifecycle import after_approval
 from ..model import Approval, EnvironmentConfig, VersionRecord, identity, utcnow
 from ..registry import Registry, parse_ref
 from ._policy import allowed_approver, same_person
+from ._text import FreeText
 
 
 @dataclass(frozen=True)
-class ApproveOptions:
+class ApproveOptions(FreeText):
     """What is approved, and how."""
+
+    _free_text = ("comment",)
 
     env: str
     """The environment the approval is for (it never counts for another)."""

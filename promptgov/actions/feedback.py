@@ -20,6 +20,7 @@ from ..monitor.feedback import COMPLAINTS_DIR, Complaint, complaints, complaints
 from ..monitor.policy import Severity
 from ..registry import Registry
 from ._policy import allowed_approver
+from ._text import FreeText
 
 __all__ = [
     "COMPLAINTS_DIR",
@@ -49,8 +50,10 @@ def parse_severity(value: str | Severity) -> Severity:
 
 
 @dataclass(frozen=True)
-class ComplaintOptions:
+class ComplaintOptions(FreeText):
     """What went wrong, where, and how badly."""
+
+    _free_text = ("complaint", "evidence")
 
     complaint: str
     """The complaint's text (at most :data:`MAX_TEXT` characters)."""
@@ -63,15 +66,19 @@ class ComplaintOptions:
 
 
 @dataclass(frozen=True)
-class FlagOptions:
+class FlagOptions(FreeText):
     """Why an auditor flags a version."""
+
+    _free_text = ("reason",)
 
     reason: str
 
 
 @dataclass(frozen=True)
-class ClearOptions:
+class ClearOptions(FreeText):
     """Why a quarantine is lifted, and under which environment's approvers."""
+
+    _free_text = ("reason",)
 
     reason: str
     env: str | None = None

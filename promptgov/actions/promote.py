@@ -30,6 +30,7 @@ from ..model import (
 from ..registry import Registry, parse_ref
 from . import _publish
 from ._policy import allowed_approver, same_person, valid_approvers
+from ._text import FreeText
 from .notify import announce_promotion
 
 POST_REVIEW_DAYS = 2
@@ -44,8 +45,10 @@ CURRENT = _Current.CURRENT
 
 
 @dataclass(frozen=True)
-class PromoteOptions:
+class PromoteOptions(FreeText):
     """Where a version goes, why, and on what assumptions."""
+
+    _free_text = ("reason", "evidence")
 
     to: str
     """The environment to move."""

@@ -43,6 +43,7 @@ from . import _publish
 from ._last_known_good import locate_last_known_good
 from ._policy import allowed_approver
 from ._rollback_results import RollbackPlan, RollbackResult
+from ._text import FreeText
 from .promote import move_pointer
 
 if TYPE_CHECKING:
@@ -58,8 +59,10 @@ FOLLOW_UP_DAYS = 1
 
 
 @dataclass(frozen=True)
-class RollbackOptions:
+class RollbackOptions(FreeText):
     """Why, where and how to roll back."""
+
+    _free_text = ("reason", "evidence", "description")
 
     reason: str
     """Why (the audit log, the change log and the owners' notification say it)."""
