@@ -121,6 +121,9 @@ _EXTRA_DENYLIST = (
     (re.compile(r"\bhf_[A-Za-z0-9]{30,}"), 0),
     (re.compile(r"://[^\s/@:]+:([^\s@]+)@"), 1),
 )
+_TOKENISH = re.compile(r"[A-Za-z0-9_\-/+=.]{10,}|://|@")
+#: Content hashes are recorded everywhere and are never credentials.
+_HASH = re.compile(r"[0-9a-f]{64}\Z")
 #: The keyword detector only looks at lines holding one of its keywords.
 _KEYWORDS = re.compile(r"(?i)key|pass|pwd|secret|contrase")
 #: detect-secrets plugins that find things which are not credentials here.
@@ -128,9 +131,12 @@ _NOT_SECRETS = frozenset({"IPPublicDetector"})
 
 
 @functools.cache
-def _secret_plugins() -> tuple[tuple[tuple[re.Pattern[str], int], ...], Any]:
-    """detect-secrets' regex plugins' patterns and its keyword detector (``password: …``,
-    ``aws_secret_access_key=…``): a maintained pattern set, loaded on first use."""
+def _secret_plugins() -> tuple[re.Pattern[str], Any]:
+    """detect-secrets' regex plugins as one pattern, and its keyword detector (``password:
+    …``, ``aws_secret_access_key=…``): a maintained pattern set, loaded on first use.
+
+    The plugins' patterns are joined into one alternation so a string is scanned once.
+    """
     import importlib
     import inspect
     import pkgutil
@@ -139,7 +145,7 @@ def _secret_plugins() -> tuple[tuple[tuple[re.Pattern[str], int], ...], Any]:
     from detect_secrets.plugins.base import RegexBasedDetector
     from detect_secrets.plugins.keyword import KeywordDetector
 
-    patterns: list[tuple[re.Pattern[str], int]] = list(_EXTRA_DENYLIST)
+    parts: list[str] = []
     for info in pkgutil.iter_modules(plugins.__path__):
         module = importlib.import_module(f"{plugins.__name__}.{info.name}")
         for name, cls in inspect.getmembers(module, inspect.isclass):
@@ -149,24 +155,31 @@ def _secret_plugins() -> tuple[tuple[tuple[re.Pattern[str], int], ...], Any]:
                 and cls.__module__ == module.__name__
                 and name not in _NOT_SECRETS
             ):
-                patterns.extend((p, 0) for p in cls().denylist)
-    return tuple(patterns), KeywordDetector()
+                for p in cls().denylist:
+                    flags = "i" if p.flags & re.IGNORECASE else ""
+                    body = re.sub(r"\(\?P<[^>]+>", "(", p.pattern)  # names would clash
+                    parts.append(f"(?{flags}:{body})" if flags else f"(?:{body})")
+    return re.compile("|".join(parts)), KeywordDetector()
 
 
 def _detected(text: str) -> str:
     """``text`` with every credential detect-secrets finds masked as ``[REDACTED]``."""
-    patterns, keyword = _secret_plugins()
-    spans: list[tuple[int, int]] = []
-    for pattern, group in patterns:
+    if len(text) < 8 or _HASH.match(text):
+        return text
+    combined, keyword = _secret_plugins()
+    # Every shape the plugins look for is a run of 10+ token characters or sits in a URL.
+    spans = [m.span() for m in combined.finditer(text)] if _TOKENISH.search(text) else []
+    for pattern, group in _EXTRA_DENYLIST:
         spans.extend(m.span(group) for m in pattern.finditer(text))
     found: set[str] = set()
-    for line in text.splitlines():
-        if not _KEYWORDS.search(line):
-            continue
-        for filename in ("free-text.yaml", "free-text.env", "free-text.py"):
+    if _KEYWORDS.search(text):
+        for line in text.splitlines():
+            if not _KEYWORDS.search(line):
+                continue
+            # The YAML rules catch ``k: v``, ``k = v`` and ``k="v"`` alike.
             found.update(
                 s.secret_value
-                for s in keyword.analyze_line(filename=filename, line=line)
+                for s in keyword.analyze_line(filename="free-text.yaml", line=line)
                 if s.secret_value and s.secret_value != MASK
             )
     for secret in found:
