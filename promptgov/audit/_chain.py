@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ..errors import InputError, IntegrityError, NotFound, VerificationFailed
 from ..store.files import STATE_DIR, Transaction, journal_pending, read_bytes, repo_lock
+from ..store.paths import CONFIG_FILE
 from ._checkpoint import (
     CHECKPOINTS_FILE,
     Checkpoint,
@@ -39,7 +40,7 @@ from ._record import (
     parse_time,
     seal,
 )
-from ._verify import AuditVerifyReport, scan_log
+from ._verify import AuditProblem, AuditVerifyReport, scan_log
 
 LOG_FILE = "audit/artifact-audit-log.md"
 #: Head cache: (seq, hash, log size) so an append never re-reads the log.
@@ -323,12 +324,28 @@ class AuditLog:
             if blob is None:
                 raise NotFound(f"checkpoint file {checkpoint} does not exist.")
             external.append((str(checkpoint), blob))
+        linked = self.path.is_symlink()
         report = verify_bytes(
-            self.read(),
+            b"" if linked else self.read(),
             checkpoints=read_bytes(self.root / CHECKPOINTS_FILE),
             external=external,
             public_key=key,
         )
+        if linked:
+            report.add(
+                AuditProblem(
+                    f"{LOG_FILE} is a symlink, not the log; restore it from git", kind="file"
+                )
+            )
+        elif report.entries == 0 and (self.root / CONFIG_FILE).is_file():
+            # `init` writes the first entry, so a governed repository never has an empty log.
+            report.add(
+                AuditProblem(
+                    f"{LOG_FILE} is missing, empty or holds no entry although this is a governed "
+                    "repository (init writes the first one); restore it from git",
+                    kind="file",
+                )
+            )
         report.journal_pending = journal_pending(self.root)
         if report.journal_pending:
             report.warnings.append(
