@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import IO, Any, NamedTuple, cast
 
 from pydantic import ValidationError
 
-from promptgov.errors import InputError, NotFound
+from promptgov.errors import InputError, InvalidFile, NotFound
 from promptgov.monitor.records import ProductionRecord
 
 __all__ = ["MAX_MALFORMED_DETAILS", "FileSummary", "IngestReport", "Malformed", "read_records"]
@@ -135,6 +136,18 @@ class IngestReport:
     # -- one file ---------------------------------------------------------------------------
 
     def _read_file(self, path: Path) -> Iterator[ProductionRecord]:
+        """Stream the records of ``path``; a damaged or unreadable file is one clear error."""
+        try:
+            yield from self._stream_file(path)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise InvalidFile(
+                f"{path} is not a readable gzip file ({exc}); re-export it, or pass the "
+                "uncompressed log."
+            ) from None
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}.") from exc
+
+    def _stream_file(self, path: Path) -> Iterator[ProductionRecord]:
         """Sniff the format of ``path`` and stream its records."""
         summary = FileSummary(str(path), "empty")
         self.files.append(summary)

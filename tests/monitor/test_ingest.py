@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hst
 
-from promptgov.errors import InputError, NotFound
+from promptgov.errors import InputError, InvalidFile, NotFound
 from promptgov.monitor import MAX_MALFORMED_DETAILS, Malformed, read_records
 
 REC = {
@@ -351,3 +351,12 @@ def test_every_non_blank_bad_line_is_counted_exactly_once(tmp_path: Path, lines:
     expected_good = 1 + lines.count("good") if rendered else 0
     assert len(got) == expected_good
     assert [m.line for m in report.malformed] == (bad if rendered else [1])
+
+
+@pytest.mark.parametrize("damage", ["not-gzip", "truncated"])
+def test_a_damaged_gzip_log_is_one_clear_error(tmp_path: Path, damage: str) -> None:
+    data = gzip.compress(b'{"prompt": "p", "output": "x"}\n' * 2000)
+    path = tmp_path / "prod.jsonl.gz"
+    path.write_bytes(b"garbage!" if damage == "not-gzip" else data[: len(data) // 2])
+    with pytest.raises(InvalidFile, match="is not a readable gzip file"):
+        list(read_records(path))
