@@ -11,6 +11,7 @@ is never written without its version record or its audit entry.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import re
@@ -87,13 +88,17 @@ _locks_guard = threading.Lock()
 
 
 def fault_point(name: str) -> None:
-    """Kill this process with SIGKILL if ``$PROMPTGOV_FAULT`` names this point.
+    """Kill this process with SIGKILL if ``$PROMPTGOV_FAULT`` names this point, or fail
+    as a full disk would if it names ``enospc:<point>``.
 
-    Crash-safety tests set the variable to prove that a real ``kill -9`` at each
-    step boundary leaves the repository consistent.
+    Crash-safety tests set the variable to prove that a real ``kill -9`` or a full disk
+    at each step boundary leaves the repository consistent and the message truthful.
     """
-    if os.environ.get(FAULT_ENV) == name:
+    fault = os.environ.get(FAULT_ENV)
+    if fault == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if fault == f"enospc:{name}":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -268,7 +273,14 @@ def recover(root: Path) -> bool:
     did = False
     if journal.is_symlink() or journal.exists():
         ops = _load_journal(root, journal)
-        _apply(root, ops)
+        try:
+            _apply(root, ops)
+        except OSError as exc:
+            raise InputError(
+                f"cannot finish the committed change journaled in {STATE_DIR}/{JOURNAL_NAME}: "
+                f"{exc.strerror or exc}. It stays journaled; free space or fix permissions, "
+                "then run the command again."
+            ) from exc
         journal.unlink()
         _fsync_dir(state)
         did = True
@@ -397,6 +409,7 @@ class Transaction:
             return
         state = _state_dir(self.root)
         staging = state / "staging"
+        committed = False
         try:
             staging.mkdir(parents=True, exist_ok=True)
             ops: list[dict[str, Any]] = []
@@ -433,11 +446,18 @@ class Transaction:
             _fsync_dir(staging)
             fault_point("txn.before-journal")
             atomic_write(state / JOURNAL_NAME, json.dumps({"ops": ops}).encode())
+            committed = True
             fault_point("txn.after-journal")
             _apply(self.root, _Journal.model_validate({"ops": ops}).ops)
             (state / JOURNAL_NAME).unlink()
             _fsync_dir(state)
         except OSError as exc:
+            if committed:
+                raise InputError(
+                    f"the change was committed but not fully applied to {self.root}: "
+                    f"{exc.strerror or exc}. It is kept in {STATE_DIR}/{JOURNAL_NAME} and the "
+                    "next promptgov command finishes it once there is space and permission."
+                ) from exc
             raise InputError(
                 f"cannot write to {self.root}: {exc.strerror or exc}. Nothing was changed; "
                 "check permissions and free space."

@@ -234,3 +234,34 @@ def test_confine_never_yields_a_path_outside_or_into_git(
     assert real.is_relative_to(root.resolve())
     assert not real.is_relative_to(root.resolve() / ".git")
     assert real != root.resolve()
+
+
+def test_a_full_disk_after_the_commit_point_is_reported_truthfully_and_finished_later(
+    registered_repo: Path,
+) -> None:
+    from ..conftest import run_proc
+
+    args = ("approve", "support-reply@1.0.0", "--env", "dev", "--by", "alice")
+    proc = run_proc(*args, "--repo", registered_repo, env={"PROMPTGOV_FAULT": "enospc:txn.apply.0"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "the change was committed but not fully applied" in proc.stderr
+    assert "Nothing was changed" not in proc.stderr
+    assert (registered_repo / JOURNAL).exists()
+    # the next command finishes it: the approval exists, exactly once
+    again = run_cli(*args, "--repo", registered_repo)
+    assert again.exit_code == 2 and "alice already approved support-reply@1.0.0" in again.stderr
+    assert not (registered_repo / JOURNAL).exists()
+    assert promptgov.verify(promptgov.Repo(registered_repo)).ok
+
+
+def test_a_full_disk_before_the_commit_point_changes_nothing(registered_repo: Path) -> None:
+    from ..conftest import run_proc
+
+    before = snapshot(registered_repo)
+    proc = run_proc(
+        "approve", "support-reply@1.0.0", "--env", "dev", "--by", "alice",
+        "--repo", registered_repo, env={"PROMPTGOV_FAULT": "enospc:txn.before-journal"},
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Nothing was changed" in proc.stderr
+    # staged bytes may remain until the next write clears them; no governed file changed
+    assert {k: v for k, v in snapshot(registered_repo).items() if "staging" not in k} == before
