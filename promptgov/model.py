@@ -325,7 +325,8 @@ class VersionRecord(BaseModel):
     """One registered, immutable version. Content lives in the object store under ``sha256``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    version: str
+    # Rust's regex (pydantic-core) ends text with ``$`` where Python's ``re`` needs ``\Z``.
+    version: Annotated[str, Field(pattern=SEMVER_RE.pattern.replace(r"\Z", "$"), max_length=128)]
     sha256: str
     card_sha256: str
     parent: str | None = None

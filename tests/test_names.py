@@ -121,3 +121,14 @@ def test_a_damaged_eval_output_gives_a_one_line_error(
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 2
     expected = "is not JSON" if damage is _truncate else "result 1 is not a promptfoo v3 result"
     assert expected in res.stderr
+
+
+def test_a_crafted_huge_version_in_the_registry_is_a_clear_error(registered_repo: Path) -> None:
+    reg = registered_repo / "schemas/prompt-version-schema.yml"
+    reg.write_text(
+        reg.read_text().replace('version: "1.0.0"', "version: " + "9" * 5000 + ".0.0", 1)
+    )
+    edit_prompt(registered_repo, "and sign off politely.", "and sign off politely. Thanks.")
+    res = run_cli("add", "support-reply", "-m", "m", "--author", "carol", "--repo", registered_repo)
+    assert res.exit_code == 2 and "Traceback" not in res.stderr
+    assert "schemas/prompt-version-schema.yml" in res.stderr or "registry block" in res.stderr

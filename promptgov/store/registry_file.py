@@ -89,7 +89,7 @@ class Prompts(Mapping[str, PromptEntry]):
         except (ValueError, ValidationError):
             block = self._raw[meta["start"] : meta["end"]]
             parsed = _yaml.loads(block.decode("utf-8"), f"registry block of {name}") or {}
-            entry = PromptEntry.model_validate(parsed[name])
+            entry = validate_model(PromptEntry, parsed.get(name), f"registry block of {name}")
         self._loaded[name] = entry
         return entry
 
