@@ -4,7 +4,7 @@
 per-prompt overrides, merged into one :class:`GateRules`. :func:`evaluate_gate` applies
 the rules to promptfoo v3 results (and, for regressions, to a baseline's results) and
 returns a :class:`GateReport` with every check, its threshold, the measured value and
-the baseline's. It is pure: recording verdicts is :mod:`promptgov.promotion`'s job.
+the baseline's. It is pure: recording verdicts is :mod:`promptgov.actions.gate`'s job.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The rollback flow: last known good restored, re-verified, logged and announced.
 
-:func:`rollback` reads as the specification's five steps — locate, restore, re-run
-evals, log, notify — each a private function. The ledger (a
-:class:`~promptgov.model.RollbackRecord` in the registry) is written in the same
-transaction as the restore, before any later effect, and advanced after each step, so
-an interrupted rollback is finished by ``rollback --resume`` and a repeated one does
-nothing twice.
+:func:`rollback` reads as the specification's five steps — locate (in
+:mod:`._last_known_good`), restore, re-run evals, log, notify — each one unit of work at
+most. The ledger (a :class:`~promptgov.model.RollbackRecord` in the registry) is written
+with the restore, before any later effect, and advanced by each step; a step returns at
+once when the ledger is past it, so ``rollback --resume`` runs the same pipeline to
+finish an interrupted rollback and a repeated one does nothing twice.
 """
 
 from __future__ import annotations

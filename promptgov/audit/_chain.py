@@ -153,7 +153,7 @@ def verify_bytes(
 class AuditLog:
     """The hash-chained audit log ``audit/artifact-audit-log.md`` of a repository.
 
-    Writers stage entries into the same :class:`~promptgov._fs.Transaction` as the
+    Writers stage entries into the same :class:`~promptgov.store.files.Transaction` as the
     change they record, under the repository lock, so the action and its entry land
     together or not at all.
     """
@@ -233,7 +233,7 @@ class AuditLog:
         details: dict[str, Any] | None = None,
         **unknown: Any,
     ) -> AuditEntry:
-        """Stage one entry into ``txn`` (call under :func:`~promptgov._fs.repo_lock`).
+        """Stage one entry into ``txn`` (call under :func:`~promptgov.store.files.repo_lock`).
 
         Secrets are redacted, the record is validated, chained to the head as staged
         so far in ``txn`` and appended with the head cache at commit. Entries staged
