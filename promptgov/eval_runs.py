@@ -46,15 +46,15 @@ def resolver_for(registry: Registry, under_test: PromptVersion) -> Any:
     return resolve
 
 
-def suite_path(registry: Registry, v: PromptVersion, suite: str | None) -> str:
+def suite_path(registry: Registry, name: str, suite: str | None) -> str:
     """The eval config to run: ``suite`` if given, else the policy's (``promptgov.yml``).
 
     Never the card's ``eval_suite``: a version must not choose the suite that judges it.
     """
-    rel = suite or registry.repo.config.suite_for(v.name)
+    rel = suite or registry.repo.config.suite_for(name)
     if not registry.repo.path(rel).is_file():
         raise NotFound(
-            f"eval suite {rel} of {v.ref} does not exist; create it or pass --suite.",
+            f"eval suite {rel} of {name} does not exist; create it or pass --suite.",
         )
     return rel
 

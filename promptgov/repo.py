@@ -7,6 +7,7 @@ is committed with the state it describes.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,9 @@ class Repo:
 
     # ------------------------------------------------------------------ the unit of work
 
-    def edit(self, name: str | None = None, *, create: bool = False) -> Any:
+    def edit(
+        self, name: str | None = None, *, create: bool = False
+    ) -> AbstractContextManager[Edit]:
         """The store's unit of work (see :meth:`promptgov.store.Store.edit`)."""
         return self.store.edit(name, create=create)
 

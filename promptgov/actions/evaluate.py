@@ -79,7 +79,7 @@ def run_suite(
     from ..evals import RunOptions, load_config, run_eval
 
     v = registry.get(ref)
-    rel = suite_path(registry, v, suite)
+    rel = suite_path(registry, v.name, suite)
     cfg = load_config(registry.repo.path(rel), prompt_resolver=resolver_for(registry, v))
     summary = run_eval(cfg, options or RunOptions())
     return SuiteRun(v, rel, suite_sha256(registry, rel), summary.to_v3_dict(), summary)

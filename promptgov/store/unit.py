@@ -10,6 +10,7 @@ block raises.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -250,8 +251,6 @@ class Edit:
 
     def write_json(self, rel: str, data: Any) -> None:
         """Stage a JSON file (pretty, UTF-8)."""
-        import json
-
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
         self.txn.write(rel, text.encode())
 
