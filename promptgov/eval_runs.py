@@ -11,9 +11,10 @@ import hashlib
 import json
 from typing import Any
 
-from .errors import InvalidFile, NotFound
+from .errors import IntegrityError, InvalidFile, NotFound
 from .model import EvalRunRef, VersionRecord
 from .registry import PromptVersion, Registry
+from .store.commitments import file_digest
 from .store.files import read_bytes
 
 SCHEME = "promptgov://"
@@ -92,6 +93,11 @@ def load_run_output(registry: Registry, run: EvalRunRef) -> dict[str, Any]:
     if raw is None:
         raise NotFound(
             f"eval output {run.output} of run {run.run_id} is missing; re-run the evals."
+        )
+    if run.output_sha256 is not None and file_digest(raw) != run.output_sha256:
+        raise IntegrityError(
+            f"eval output {run.output} was changed after run {run.run_id} recorded it; "
+            "nothing was decided. Restore it from git or re-run the evals."
         )
     try:
         data = json.loads(raw)

@@ -277,6 +277,9 @@ class EvalRunRef(BaseModel):
     suite: str = Field(description="Eval config path, relative to the repository.")
     suite_sha256: str
     output: str = Field(description="promptfoo v3 JSON output under logs/.")
+    output_sha256: str | None = Field(
+        default=None, description="sha256 of the output file's bytes, checked on every read."
+    )
     at: datetime
     by: str
     successes: int

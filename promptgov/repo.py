@@ -7,11 +7,12 @@ is committed with the state it describes.
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
+from .audit._sink import ChainSink
 from .errors import NotFound, UnsafePath
 from .model import (
     ChangeLogEntry,
@@ -22,7 +23,7 @@ from .model import (
     validate_model,
 )
 from .store import Edit, Store
-from .store.files import Transaction, load_yaml, safe_join
+from .store.files import load_yaml, safe_join
 from .store.paths import CONFIG_FILE, PROMPTS_DIR
 from .store.registry_file import Prompts
 
@@ -51,17 +52,6 @@ def find_root(start: Path | None = None) -> Path:
     )
 
 
-def _audit_sink(root: Path) -> Any:
-    from .audit import AuditLog
-
-    log = AuditLog(root)
-
-    def stage(txn: Transaction, **fields: Any) -> int:
-        return int(log.stage(txn, **fields).seq)
-
-    return stage
-
-
 def _valid_name(name: str) -> bool:
     try:
         check_name(name)
@@ -75,7 +65,7 @@ class Repo:
 
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = find_root(Path(root) if root is not None else None)
-        self.store = Store(self.root, _audit_sink(self.root))
+        self.store = Store(self.root, ChainSink(self.root))
         _ = self.config  # a malformed promptgov.yml is reported before anything else runs
 
     def __repr__(self) -> str:
@@ -142,6 +132,18 @@ class Repo:
         except ValueError as exc:
             raise UnsafePath(f"{exc}.") from None
         return self.path(f"{PROMPTS_DIR}/{name}")
+
+    def files_under(self, prefixes: tuple[str, ...]) -> list[str]:
+        """Files below each directory prefix (``"logs/evals/"``), sorted; links not followed."""
+        out: list[str] = []
+        for prefix in prefixes:
+            top = self.root / prefix
+            if top.is_symlink() or not top.is_dir():
+                continue
+            for dirpath, _dirs, files in os.walk(top):
+                base = Path(dirpath).relative_to(self.root).as_posix()
+                out += [f"{base}/{f}" for f in files if not f.startswith(".")]
+        return sorted(out)
 
     def source_names(self) -> list[str]:
         """Prompts with a working copy under ``prompts/`` (directories whose name is not a

@@ -116,10 +116,16 @@ def test_a_damaged_eval_output_gives_a_one_line_error(
     run = run_version_eval(Registry(registered_repo), "support-reply@1.0.0", by="ci").run
     path = registered_repo / run.output
     path.write_text(damage(path.read_text()))
+    # A recorded output is checked against the hash its run recorded before it is parsed.
     res = run_cli("gate", "support-reply@1.0.0", "--env", "dev", "--repo", registered_repo)
+    assert res.exit_code == 1, res.stdout
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 2
+    assert f"eval output {run.output} was changed after run" in res.stderr
+    # The same file gated on its own (as CI does) is parsed and refused in one line.
+    res = run_cli("gate", "--results", str(path), "--env", "dev", "--repo", registered_repo)
     assert res.exit_code == 2, res.stdout
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 2
-    expected = "is not JSON" if damage is _truncate else "result 1 is not a promptfoo v3 result"
+    expected = "is not valid JSON" if damage is _truncate else "result 1 is not a promptfoo v3 result"
     assert expected in res.stderr
 
 

@@ -18,6 +18,7 @@ from ..eval_runs import EVAL_LOG_DIR, resolver_for, suite_path, suite_sha256
 from ..model import EvalRunRef, utcnow
 from ..registry import PromptVersion, Registry
 from ..store import Edit
+from ..store.commitments import file_digest
 
 if TYPE_CHECKING:
     from ..evals import RunOptions
@@ -108,12 +109,14 @@ def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> Ev
     v = run.version
     run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     out_rel = f"{EVAL_LOG_DIR}/{v.name}/{run_id}.json"
+    e.write_json(out_rel, run.v3)
     ref = EvalRunRef(
         run_id=run_id,
         sha256=v.sha256,
         suite=run.suite,
         suite_sha256=run.suite_sha256,
         output=out_rel,
+        output_sha256=file_digest(e.read(out_rel)),
         at=utcnow(),
         by=by,
         successes=successes,
@@ -122,7 +125,6 @@ def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> Ev
         pass_rate=successes / total if total else 0.0,
         scheduled=scheduled,
     )
-    e.write_json(out_rel, run.v3)
     rec = e.record(v.version)
     e.replace(rec.model_copy(update={"eval_runs": [*rec.eval_runs, ref]}))
     e.audit(

@@ -109,6 +109,8 @@ def init(directory: Path | str, *, example: bool = False, by: str = "promptgov")
             actor=by,
             outcome="success",
             reason="governed repository created" + (" with the example" if example else ""),
+            # An empty commitment marks a log whose entries commit to the state they wrote.
+            details={"state": {}},
         )
         txn.commit()
     return Repo(root)

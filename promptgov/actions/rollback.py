@@ -453,10 +453,25 @@ def _rerun_evals(
 def _advance(
     registry: Registry, name: str, record: RollbackRecord, **update: Any
 ) -> RollbackRecord:
-    """Write the ledger's next state."""
+    """Write the ledger's next state, with the audit entry that commits to it."""
     with registry.repo.edit(name) as e:
         new = _save_record(e, record, **update)
+        _audit_step(e, new)
     return new
+
+
+def _audit_step(e: Edit, record: RollbackRecord) -> None:
+    """The audit entry of a ledger step: it commits to the ledger's new state."""
+    e.audit(
+        action="rollback-step",
+        actor=record.authorized_by,
+        prompt=e.name,
+        env=record.env,
+        to_version=record.new_version,
+        reason=f"rollback {record.id} is {record.status.value}",
+        outcome="success" if record.status.is_terminal() else "pending",
+        details={"rollback_id": record.id, "status": record.status.value},
+    )
 
 
 def _save_record(e: Edit, record: RollbackRecord, **update: Any) -> RollbackRecord:
@@ -653,7 +668,9 @@ def _notify(
             version=record.new_version,
             details={"rollback_id": record.id},
         )
-        return _save_record(e, record, status=RollbackStatus.COMPLETED, notifications=deliveries)
+        new = _save_record(e, record, status=RollbackStatus.COMPLETED, notifications=deliveries)
+        _audit_step(e, new)
+        return new
 
 
 __all__ = [

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _yaml, docs_gen, schemas
 from ..errors import PromptGovError
 from ..hashing import CARD_DOMAIN, CONTENT_DOMAIN, digest
-from ..model import VersionRegistry, validate_model
+from ..model import PromptEntry, VersionRegistry, validate_model
 from ..repo import Repo
+from ..store.commitments import COMMITTED_DIRS, differing_fields, entry_digest, file_digest
 from ..store.files import journal_pending, load_yaml, read_bytes
-from ..store.paths import CHANGELOG_FILE, REGISTRY_FILE
+from ..store.paths import AUDIT_FILE, CHANGELOG_FILE, CONFIG_FILE, GATE_FILE, REGISTRY_FILE
+
+if TYPE_CHECKING:
+    from ..audit._state import PromptState
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,23 @@ def verify(repo: Repo) -> VerifyReport:
         _docs,
         _gate,
         _audit,
+        _state,
     ):
         try:
             check(repo, report)
         except PromptGovError as exc:
-            report.add(check.__name__.strip("_"), exc.message)
+            report.add(_CHECKED_FILE.get(check.__name__, check.__name__.strip("_")), exc.message)
     return report
+
+
+#: The file a check reads, named when the check cannot read it at all.
+_CHECKED_FILE = {
+    "_config": CONFIG_FILE,
+    "_registry": REGISTRY_FILE,
+    "_changelog": CHANGELOG_FILE,
+    "_gate": GATE_FILE,
+    "_audit": AUDIT_FILE,
+}
 
 
 def _config(repo: Repo, report: VerifyReport) -> None:
@@ -207,3 +222,106 @@ def _audit(repo: Repo, report: VerifyReport) -> None:
     report.checked["audit_entries"] = int(getattr(result, "entries", 0) or 0)
     for p in getattr(result, "problems", []):
         report.add("audit/artifact-audit-log.md", str(p))
+
+
+def _state(repo: Repo, report: VerifyReport) -> None:
+    """Replay the audit chain's state commitments against the registry, change log and files."""
+    from ..audit import AuditLog
+    from ..audit._state import replay
+
+    chain = replay(AuditLog(repo.root).read())
+    if not chain.committing:
+        report.add(
+            AUDIT_FILE,
+            "the log does not commit to the state it records (written before state "
+            "commitments), so the registry cannot be checked against it",
+        )
+        return
+    # A file that cannot be read at all is reported by its own check; its state is not.
+    try:
+        raw = read_bytes(repo.root / REGISTRY_FILE)
+        data = _yaml.loads(raw, REGISTRY_FILE) if raw is not None else None
+        reg: VersionRegistry = validate_model(VersionRegistry, data or {}, REGISTRY_FILE)
+    except PromptGovError:
+        pass
+    else:
+        for name, entry in reg.prompts.items():
+            _prompt_state(report, name, entry, chain.prompts.get(name))
+        for name, p in chain.prompts.items():
+            if name not in reg.prompts:
+                report.add(REGISTRY_FILE, f"{name}, recorded by audit entry #{p.seq}, is missing")
+    try:
+        _changelog_state(repo, report, chain.changelog)
+    except PromptGovError:
+        pass
+    _file_state(repo, report, chain.files)
+
+
+def _prompt_state(
+    report: VerifyReport, name: str, entry: PromptEntry, committed: PromptState | None
+) -> None:
+    if committed is None:
+        report.add(REGISTRY_FILE, f"{name} is not recorded in the audit log")
+        return
+    if entry_digest(entry) == committed.entry:
+        return
+    found = len(report.problems)
+    kinds: list[tuple[str, str, dict[str, Any], dict[str, tuple[int, dict[str, str]]]]] = [
+        ("version", "@", {r.version: r for r in entry.versions}, committed.versions),
+        ("environment", " ", dict(entry.environments), committed.environments),
+        ("rollback", " rollback ", {r.id: r for r in entry.rollbacks}, committed.rollbacks),
+    ]
+    for kind, sep, records, digests in kinds:
+        for key, rec in records.items():
+            if key not in digests:
+                report.add(REGISTRY_FILE, f"{name}{sep}{key}: {kind} not recorded in the audit log")
+                continue
+            seq, want = digests[key]
+            fields = differing_fields(rec, want)
+            if fields:
+                report.add(
+                    REGISTRY_FILE,
+                    f"{name}{sep}{key}: {', '.join(fields)} differ from audit entry #{seq}",
+                )
+        for key, (seq, _) in digests.items():
+            if key not in records:
+                report.add(
+                    REGISTRY_FILE, f"{name}{sep}{key}: {kind} of audit entry #{seq} is missing"
+                )
+    if len(report.problems) == found:
+        report.add(REGISTRY_FILE, f"{name} differs from what audit entry #{committed.seq} recorded")
+
+
+def _changelog_state(
+    repo: Repo, report: VerifyReport, committed: dict[int, tuple[int, dict[str, str]]]
+) -> None:
+    entries = {e.seq: e for e in repo.changelog()}
+    for seq, (audit_seq, want) in sorted(committed.items()):
+        entry = entries.get(seq)
+        if entry is None:
+            report.add(
+                CHANGELOG_FILE, f"entry {seq}, recorded by audit entry #{audit_seq}, is missing"
+            )
+            continue
+        fields = differing_fields(entry, want)
+        if fields:
+            report.add(
+                CHANGELOG_FILE,
+                f"entry {seq}: {', '.join(fields)} differ from audit entry #{audit_seq}",
+            )
+    for seq in sorted(set(entries) - set(committed)):
+        report.add(CHANGELOG_FILE, f"entry {seq} is not recorded in the audit log")
+
+
+def _file_state(
+    repo: Repo, report: VerifyReport, committed: dict[str, tuple[int, str | None]]
+) -> None:
+    for rel, (seq, want) in sorted(committed.items()):
+        have = file_digest(read_bytes(repo.root / rel))
+        if want is None or have == want:
+            continue
+        what = "is missing" if have is None else "was changed"
+        report.add(rel, f"{what} since audit entry #{seq} recorded it")
+    for rel in repo.files_under(COMMITTED_DIRS):
+        if rel not in committed:
+            report.add(rel, "is not recorded in the audit log")

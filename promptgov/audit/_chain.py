@@ -246,6 +246,10 @@ class AuditLog:
         fields = {k: v for k, v in locals().items() if k not in ("self", "txn", "unknown")}
         return self.stage_record(txn, build_record({**fields, **unknown}))
 
+    def next_seq(self, txn: Transaction) -> int:
+        """The sequence number the next entry staged into ``txn`` gets."""
+        return self._txn_head(txn).seq + 1
+
     def stage_record(self, txn: Transaction, record: AuditRecord) -> AuditEntry:
         """Stage an already validated :class:`AuditRecord` (see :meth:`stage`)."""
         if not isinstance(record, AuditRecord):

@@ -398,6 +398,10 @@ class Transaction:
         """True when ``rel`` will be replaced (or deleted) at commit."""
         return rel in self._writes
 
+    def paths(self) -> list[str]:
+        """Every path written, appended to or deleted so far, in staging order."""
+        return list(self._order)
+
     @property
     def empty(self) -> bool:
         """True when nothing is staged."""

@@ -3,7 +3,9 @@
 ``schemas/prompt-version-schema.yml`` is one human-readable YAML file holding every
 prompt. At 10,000 versions it is ~12 MB, too big to parse and validate on every command.
 So each write also stores, under ``.promptgov/cache/registry/``, an index (each prompt's
-byte range in the file and a small summary) and one validated JSON shard per prompt.
+byte range in the file and a small summary) and one validated JSON shard per prompt,
+each MAC'd with this account's key (:mod:`.localkey`): a cache that was edited, or came
+with a clone, fails its MAC and is ignored.
 A read hashes the YAML file; when the index was written for exactly those bytes, prompts
 are loaded lazily from their shards, one at a time. Otherwise (a hand edit, a git
 checkout) the whole file is parsed and validated as before. A write re-renders only the
@@ -22,6 +24,7 @@ from pydantic import ValidationError
 from .. import _yaml
 from ..model import PromptEntry, VersionRegistry, validate_model
 from .files import STATE_DIR, read_bytes
+from .localkey import mac, mac_ok
 
 CACHE_DIR = f"{STATE_DIR}/cache/registry"
 INDEX_FILE = f"{CACHE_DIR}/index.json"
@@ -79,19 +82,37 @@ class Prompts(Mapping[str, PromptEntry]):
         if entry is not None:
             return entry
         meta = self._index[name]
-        data = (
-            read_bytes(self._root / CACHE_DIR / meta["shard"]) if self._root is not None else None
-        )
-        try:
-            if data is None:
-                raise ValueError("missing shard")
-            entry = PromptEntry.model_validate_json(data)
-        except (ValueError, ValidationError):
-            block = self._raw[meta["start"] : meta["end"]]
-            parsed = _yaml.loads(block.decode("utf-8"), f"registry block of {name}") or {}
-            entry = validate_model(PromptEntry, parsed.get(name), f"registry block of {name}")
+        entry = self._shard(meta) or self._block(name, meta)
         self._loaded[name] = entry
         return entry
+
+    def _shard(self, meta: dict[str, Any]) -> PromptEntry | None:
+        """The cached shard, when its MAC shows this account wrote it for this block."""
+        if self._root is None:
+            return None
+        data = read_bytes(self._root / CACHE_DIR / meta["shard"])
+        if data is None or not mac_ok(meta.get("mac"), b"registry-shard", data):
+            return None
+        try:
+            return PromptEntry.model_validate_json(data)
+        except (ValueError, ValidationError):
+            return None
+
+    def _block(self, name: str, meta: dict[str, Any]) -> PromptEntry:
+        block = self._raw[meta["start"] : meta["end"]]
+        parsed = _yaml.loads(block.decode("utf-8"), f"registry block of {name}") or {}
+        entry: PromptEntry = validate_model(
+            PromptEntry, parsed.get(name), f"registry block of {name}"
+        )
+        return entry
+
+    def reparsed(self, name: str) -> Prompts:
+        """A copy whose ``name`` is read from the registry file itself, not from the cache."""
+        meta = self._index.get(name)
+        if meta is None or name in self._dirty or meta["end"] <= meta["start"]:
+            return self
+        loaded = {**self._loaded, name: self._block(name, meta)}
+        return Prompts(self._raw, self._index, loaded, self._dirty, self._root, self._base)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
@@ -138,10 +159,12 @@ def load(
     if index_raw is not None:
         try:
             index = json.loads(index_raw)
-            if index.get("yaml_sha256") == key:
+            if index.get("yaml_sha256") == key and mac_ok(
+                index.get("mac"), b"registry-index", _index_payload(key, index["prompts"])
+            ):
                 return Prompts(raw, index["prompts"], root=root), {}
         except (ValueError, KeyError, TypeError, AttributeError):
-            pass  # a damaged cache is rebuilt below
+            pass  # a damaged or forged cache is rebuilt below
     data = _yaml.loads(raw, label)
     reg: VersionRegistry = validate_model(VersionRegistry, data if data is not None else {}, label)
     prompts = Prompts(raw, {}, root=root)
@@ -186,8 +209,9 @@ def render(prompts: Prompts) -> tuple[bytes, dict[str, bytes | None]]:
             old = prompts._base.get(name, {}).get("shard")
             if old and old != shard:
                 files[f"{CACHE_DIR}/{old}"] = None
-            files[f"{CACHE_DIR}/{shard}"] = entry.model_dump_json().encode()
-            meta = {"shard": shard, "summary": summary(entry)}
+            data = entry.model_dump_json().encode()
+            files[f"{CACHE_DIR}/{shard}"] = data
+            meta = {"shard": shard, "mac": mac(b"registry-shard", data), "summary": summary(entry)}
         else:
             block = prompts._raw[meta["start"] : meta["end"]]
         parts.append(block)
@@ -195,11 +219,21 @@ def render(prompts: Prompts) -> tuple[bytes, dict[str, bytes | None]]:
             "start": offset,
             "end": offset + len(block),
             "shard": meta["shard"],
+            "mac": meta.get("mac"),
             "summary": meta["summary"],
         }
         offset += len(block)
     raw = b"".join(parts)
+    key = hashlib.sha256(raw).hexdigest()
     files[INDEX_FILE] = json.dumps(
-        {"yaml_sha256": hashlib.sha256(raw).hexdigest(), "prompts": index}
+        {
+            "yaml_sha256": key,
+            "prompts": index,
+            "mac": mac(b"registry-index", _index_payload(key, index)),
+        }
     ).encode()
     return raw, files
+
+
+def _index_payload(key: str, prompts: dict[str, Any]) -> bytes:
+    return json.dumps({"yaml_sha256": key, "prompts": prompts}, sort_keys=True).encode()

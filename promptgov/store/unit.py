@@ -16,9 +16,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import InputError, InvalidFile, NotFound
+from ..errors import InputError, IntegrityError, InvalidFile, NotFound
 from ..model import ChangeLogEntry, PromptCard, PromptContent, PromptEntry, VersionRecord
 from . import changelog, registry_file
+from .commitments import (
+    changelog_commitment,
+    entry_digest,
+    file_digest,
+    is_committed_file,
+    prompt_commitment,
+)
 from .files import Transaction, atomic_write_in, journal_pending, read_bytes, repo_lock
 from .objects import ObjectStore
 from .paths import REGISTRY_FILE
@@ -26,10 +33,22 @@ from .registry_file import Prompts
 
 
 class AuditSink(Protocol):
-    """Stages one audit entry into a transaction (the audit layer implements it)."""
+    """The audit log as the unit of work sees it (the audit layer implements it)."""
 
-    def __call__(self, txn: Transaction, **fields: Any) -> int:
-        """Stage the entry; return its sequence number."""
+    def prepare(self, fields: dict[str, Any]) -> Any:
+        """Validate (and redact) one entry's fields into a record, staging nothing."""
+        ...
+
+    def next_seq(self, txn: Transaction) -> int:
+        """The sequence number the next entry staged into ``txn`` will get."""
+        ...
+
+    def stage(self, txn: Transaction, records: list[Any], state: dict[str, Any]) -> None:
+        """Stage ``records`` in order; the last one carries ``state`` (what the unit wrote)."""
+        ...
+
+    def committed(self, name: str) -> tuple[bool, tuple[int, str] | None]:
+        """Whether the log commits to state, and (entry seq, digest) last committed for ``name``."""
         ...
 
 
@@ -55,6 +74,8 @@ class Store:
         self._sig: tuple[int, int, int] | None = None
         #: sha256 of those bytes.
         self._key: bytes | None = None
+        #: Prompts of the snapshot already shown to agree with the audit chain.
+        self._agreed: set[str] = set()
 
     # ------------------------------------------------------------------ reads
 
@@ -70,12 +91,20 @@ class Store:
         return snapshot
 
     def entry(self, name: str, snapshot: Prompts | None = None) -> PromptEntry:
-        """The entry of prompt ``name``.
+        """The entry of prompt ``name``; read from the current registry, it is first shown
+        to agree with the audit chain (once per prompt and registry version).
 
         Raises:
             NotFound: no such prompt is registered.
+            IntegrityError: the entry disagrees with the audit log.
         """
-        snapshot = self.registry() if snapshot is None else snapshot
+        if snapshot is None:
+            snapshot = self.registry()
+            if name not in self._agreed:
+                snapshot = self._agreeing(snapshot, name)
+                if snapshot is not self._snapshot:
+                    self._snapshot = snapshot  # the shard was stale: keep the file's block
+                self._agreed.add(name)
         if name not in snapshot:
             known = ", ".join(sorted(snapshot)[:10]) or "none yet"
             raise NotFound(
@@ -104,6 +133,7 @@ class Store:
                     except InputError:
                         break  # the cache is an optimisation only
         self._snapshot, self._raw, self._key = snapshot, raw, key
+        self._agreed = set()
         return snapshot
 
     def _locked_registry(self, txn: Transaction) -> Prompts:
@@ -132,10 +162,11 @@ class Store:
         with repo_lock(self.root):
             txn = Transaction(self.root)
             try:
-                snapshot = self._locked_registry(txn)
+                snapshot = self._agreeing(self._locked_registry(txn), name)
                 unit = Edit(self, txn, snapshot, name, create=create)
                 yield unit
                 unit._stage_registry()
+                unit._seal()
             except BaseException:
                 self._forget()
                 raise
@@ -144,11 +175,51 @@ class Store:
             if saved:  # the file now holds exactly the snapshot in memory
                 self._sig = _signature(self.root / REGISTRY_FILE)
 
+    def _agreeing(self, snapshot: Prompts, name: str | None) -> Prompts:
+        """``snapshot``, once prompt ``name`` is shown to be what the audit chain last committed.
+
+        A cached shard that disagrees is dropped for the committed YAML block; a block
+        that disagrees too is refused, so no decision is made on state the chain does
+        not vouch for.
+
+        Raises:
+            IntegrityError: the prompt's entry disagrees with the audit log.
+        """
+        if name is None:
+            return snapshot
+        committing, last = self._audit.committed(name)
+        if not committing:
+            return snapshot  # a log written before entries carried state
+        if name not in snapshot:
+            if last is None:
+                return snapshot
+            raise IntegrityError(
+                f"{name} was removed from {REGISTRY_FILE} but audit entry #{last[0]} records "
+                "it, so nothing is decided on it. Restore the file from git ('promptgov verify' "
+                "lists every difference)."
+            )
+        if last is not None and entry_digest(snapshot[name]) == last[1]:
+            return snapshot
+        snapshot = snapshot.reparsed(name)
+        if last is not None and entry_digest(snapshot[name]) == last[1]:
+            return snapshot
+        if last is None:
+            raise IntegrityError(
+                f"{name} in {REGISTRY_FILE} is not recorded in the audit log, so it is not used. "
+                "Restore the file from git ('promptgov verify' lists every difference)."
+            )
+        raise IntegrityError(
+            f"{name} in {REGISTRY_FILE} disagrees with audit entry #{last[0]}, so it is not "
+            "used. Restore the file from git ('promptgov verify' names each field)."
+        )
+
     def _staged(self, raw: bytes, snapshot: Prompts, key: bytes | None) -> None:
         self._snapshot, self._raw, self._sig, self._key = snapshot, raw, None, key
+        self._agreed = set()
 
     def _forget(self) -> None:
         self._snapshot, self._raw, self._sig, self._key = None, None, None, None
+        self._agreed = set()
 
 
 class Edit:
@@ -167,7 +238,15 @@ class Edit:
         self.txn = txn
         #: The registry as read under the lock.
         self.registry = snapshot
+        #: The same, never replaced: what this unit's commitments are relative to.
+        self._base = snapshot
         self.name = name
+        #: Audit records to stage at commit, and the change-log entries staged.
+        self._records: list[Any] = []
+        self._first_seq = 0
+        self._changelog: list[ChangeLogEntry] = []
+        #: What the unit committed to per prompt, filled when the registry is staged.
+        self._commitments: dict[str, Any] = {}
         self._entry: PromptEntry | None = None
         #: Entries to commit, by prompt name.
         self._staged: dict[str, PromptEntry] = {}
@@ -227,13 +306,23 @@ class Edit:
     # ------------------------------------------------------------------ records
 
     def audit(self, **fields: Any) -> int:
-        """Stage a complete audit entry (``outcome`` defaults to success); its sequence number."""
+        """Add a complete audit entry (``outcome`` defaults to success); its sequence number.
+
+        The entry is validated now and staged at commit, after everything else, so the
+        last entry of the unit can commit to the state the unit wrote.
+        """
         fields.setdefault("outcome", "success")
-        return self.store._audit(self.txn, **fields)
+        record = self.store._audit.prepare(fields)
+        if not self._records:
+            self._first_seq = self.store._audit.next_seq(self.txn)
+        self._records.append(record)
+        return self._first_seq + len(self._records) - 1
 
     def changelog(self, **fields: Any) -> ChangeLogEntry:
         """Stage one change-log entry."""
-        return changelog.append(self.txn, **fields)
+        entry = changelog.append(self.txn, **fields)
+        self._changelog.append(entry)
+        return entry
 
     # ------------------------------------------------------------------ other files
 
@@ -266,6 +355,8 @@ class Edit:
         snapshot = self.registry
         for name, entry in self._staged.items():
             snapshot = snapshot.with_entry(name, entry)
+            before = self._base[name] if name in self._base else None
+            self._commitments[name] = prompt_commitment(before, entry)
         raw, files = registry_file.render(snapshot)
         self.txn.write(REGISTRY_FILE, raw)
         for rel, data in files.items():
@@ -277,3 +368,23 @@ class Edit:
         self.store._staged(raw, staged, key)
         self.registry = staged
         self._staged.clear()
+
+    def _seal(self) -> None:
+        """Stage the audit records; the last commits to the registry, change-log and files."""
+        state: dict[str, Any] = {}
+        if self._commitments:
+            state["prompts"] = self._commitments
+        if self._changelog:
+            state["changelog"] = changelog_commitment(self._changelog)
+        files = {
+            rel: file_digest(self.txn.read(rel))
+            for rel in self.txn.paths()
+            if is_committed_file(rel)
+        }
+        if files:
+            state["files"] = files
+        if not self._records:
+            if state:
+                raise TypeError("a unit of work that changes governed state needs an audit entry")
+            return
+        self.store._audit.stage(self.txn, self._records, state)
