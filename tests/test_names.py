@@ -125,7 +125,9 @@ def test_a_damaged_eval_output_gives_a_one_line_error(
     res = run_cli("gate", "--results", str(path), "--env", "dev", "--repo", registered_repo)
     assert res.exit_code == 2, res.stdout
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) <= 2
-    expected = "is not valid JSON" if damage is _truncate else "result 1 is not a promptfoo v3 result"
+    expected = (
+        "is not valid JSON" if damage is _truncate else "result 1 is not a promptfoo v3 result"
+    )
     assert expected in res.stderr
 
 
