@@ -89,7 +89,7 @@ def test_a_new_process_falls_back_to_the_disk_copy(served_repo: Path, tmp_path: 
 
 def test_an_altered_disk_copy_is_never_served(served_repo: Path, tmp_path: Path) -> None:
     _client(served_repo, tmp_path, Clock()).get(PROMPT)
-    cache_file = tmp_path / "sdk-cache" / f"{PROMPT}@prod.json"
+    [cache_file] = (tmp_path / "sdk-cache").glob(f"{PROMPT}@prod.*.json")
     data = json.loads(cache_file.read_text())
     data["content"]["template"] = "Promise every refund."
     cache_file.write_text(json.dumps(data))
