@@ -11,13 +11,15 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import InputError, NotFound
 from .model import (
     SEMVER_RE,
+    MoveKind,
+    PointerMove,
     PromptCard,
     PromptContent,
     PromptEntry,
@@ -26,6 +28,7 @@ from .model import (
     base_version,
     check_name,
     semver_key,
+    utcnow,
     validate_model,
 )
 from .render import check_variables, render
@@ -72,6 +75,70 @@ class PromptVersion:
 
 
 @dataclass(frozen=True)
+class PostReviewDue:
+    """An emergency move that another approver has not reviewed yet."""
+
+    prompt: str
+    env: str
+    move: PointerMove
+    due: datetime
+    overdue_by: timedelta | None
+    """How late the review is as of the query (None: not due yet)."""
+
+    @property
+    def version(self) -> str:
+        """The version the emergency move put in place."""
+        return self.move.version
+
+    @property
+    def what(self) -> str:
+        """``support-reply prod: emergency promotion 1.3.0 by carol on 2026-11-20``."""
+        kind = "rollback" if self.move.kind is MoveKind.ROLLBACK else "promotion"
+        return (
+            f"{self.prompt} {self.env}: emergency {kind} {self.version} by {self.move.by} "
+            f"on {self.move.at:%Y-%m-%d}"
+        )
+
+    @property
+    def warning(self) -> str:
+        """The one line every command prints while the review is overdue."""
+        return (
+            f"{self.what} has an overdue post-review (due {self.due:%Y-%m-%d}); record it with "
+            f"'promptgov review {self.prompt}@{self.version} --env {self.env} "
+            "--by <approver> --reason …'"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "prompt": self.prompt,
+            "env": self.env,
+            "version": self.version,
+            "move_seq": self.move.seq,
+            "kind": self.move.kind.value,
+            "by": self.move.by,
+            "at": self.move.at.isoformat(),
+            "reason": self.move.reason,
+            "due": self.due.isoformat(),
+            "overdue": self.overdue_by is not None,
+            "overdue_seconds": None if self.overdue_by is None else self.overdue_by.total_seconds(),
+        }
+
+
+def post_reviews_due(
+    name: str, moves: list[tuple[str, PointerMove]], now: datetime | None = None
+) -> list[PostReviewDue]:
+    """The open post-reviews among ``moves`` (see :meth:`PromptEntry.open_post_reviews`)."""
+    now = now or utcnow()
+    out = []
+    for env, move in moves:
+        due = move.post_review_due
+        assert due is not None
+        out.append(PostReviewDue(name, env, move, due, now - due if now > due else None))
+    return out
+
+
+@dataclass(frozen=True)
 class PromptStatus:
     """One prompt at a glance."""
 
@@ -81,10 +148,12 @@ class PromptStatus:
     environments: dict[str, str | None]
     quarantined: list[str]
     working_copy: Literal["clean", "modified", "unregistered", "missing"]
+    post_reviews: list[PostReviewDue] = field(default_factory=list)
+    """Emergency moves waiting for their review, the earliest due first."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return self.__dict__.copy()
+        return {**self.__dict__, "post_reviews": [d.to_dict() for d in self.post_reviews]}
 
 
 @dataclass(frozen=True)
@@ -244,8 +313,9 @@ class Registry:
 
     # ------------------------------------------------------------------ reading
 
-    def status(self, name: str | None = None) -> list[PromptStatus]:
-        """Each prompt's latest version, environment pointers and working-copy state.
+    def status(self, name: str | None = None, *, now: datetime | None = None) -> list[PromptStatus]:
+        """Each prompt's latest version, environment pointers, working-copy state and open
+        post-reviews (overdue as of ``now``, default: the current time).
 
         Reads only the registry index, never every version record, so it stays fast at
         any registry size.
@@ -255,6 +325,7 @@ class Registry:
             self.entry(name, prompts)
         names = [name] if name else sorted(set(prompts) | set(self.repo.source_names()))
         envs = self.repo.config.env_names
+        now = now or utcnow()
         out = []
         for n in names:
             info = prompts.summary(n) if n in prompts else summary(PromptEntry())
@@ -266,9 +337,34 @@ class Registry:
                     environments={e: info["envs"].get(e) for e in envs},
                     quarantined=info["quarantined"],
                     working_copy=self._working_copy_state(n, set(info["shas"])),
+                    post_reviews=self._post_reviews(prompts, n, now) if n in prompts else [],
                 )
             )
         return out
+
+    def post_reviews(
+        self, name: str | None = None, *, overdue_only: bool = False, now: datetime | None = None
+    ) -> list[PostReviewDue]:
+        """Emergency moves waiting for another approver's review (``promptgov review``).
+
+        Read from the registry index alone, so every command can afford to ask. ``now``
+        (default: the current time) decides which are overdue.
+        """
+        prompts = self.repo.registry()
+        now = now or utcnow()
+        names = [name] if name is not None else list(prompts)
+        if name is not None:
+            self.entry(name, prompts)
+        out = [d for n in names for d in self._post_reviews(prompts, n, now)]
+        return [d for d in out if d.overdue_by is not None] if overdue_only else out
+
+    def _post_reviews(self, prompts: Prompts, name: str, now: datetime) -> list[PostReviewDue]:
+        facts = prompts.summary(name).get("post_reviews")
+        if facts is None:  # an index written before post-reviews were summarised
+            moves = prompts[name].open_post_reviews()
+        else:
+            moves = [(env, PointerMove.model_validate(m)) for env, m in facts]
+        return post_reviews_due(name, moves, now)
 
     def _working_copy_state(
         self, name: str, shas: set[str]
@@ -326,6 +422,8 @@ class Registry:
                 events.append(
                     HistoryEvent(q.at, "quarantine", r.version, f"{q.source}: {q.reason}", q.by)
                 )
+        for pr in entry.post_reviews:
+            events.append(HistoryEvent(pr.at, "post-review", pr.version, pr.reason, pr.by, pr.env))
         for env, state in entry.environments.items():
             for m in state.history:
                 events.append(
