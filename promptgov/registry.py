@@ -11,15 +11,13 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from .errors import InputError, NotFound
 from .model import (
     SEMVER_RE,
-    MoveKind,
-    PointerMove,
     PromptCard,
     PromptContent,
     PromptEntry,
@@ -31,6 +29,7 @@ from .model import (
     utcnow,
     validate_model,
 )
+from .post_review import PostReviewDue, open_post_reviews
 from .render import check_variables, render
 from .repo import Repo
 from .store.files import load_yaml
@@ -72,70 +71,6 @@ class PromptVersion:
 
     def __repr__(self) -> str:
         return f"PromptVersion(name={self.name!r}, version={self.version!r}, sha256={self.sha256[:12]!r}…)"
-
-
-@dataclass(frozen=True)
-class PostReviewDue:
-    """An emergency move that another approver has not reviewed yet."""
-
-    prompt: str
-    env: str
-    move: PointerMove
-    due: datetime
-    overdue_by: timedelta | None
-    """How late the review is as of the query (None: not due yet)."""
-
-    @property
-    def version(self) -> str:
-        """The version the emergency move put in place."""
-        return self.move.version
-
-    @property
-    def what(self) -> str:
-        """``support-reply prod: emergency promotion 1.3.0 by carol on 2026-11-20``."""
-        kind = "rollback" if self.move.kind is MoveKind.ROLLBACK else "promotion"
-        return (
-            f"{self.prompt} {self.env}: emergency {kind} {self.version} by {self.move.by} "
-            f"on {self.move.at:%Y-%m-%d}"
-        )
-
-    @property
-    def warning(self) -> str:
-        """The one line every command prints while the review is overdue."""
-        return (
-            f"{self.what} has an overdue post-review (due {self.due:%Y-%m-%d}); record it with "
-            f"'promptgov review {self.prompt}@{self.version} --env {self.env} "
-            "--by <approver> --reason …'"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "prompt": self.prompt,
-            "env": self.env,
-            "version": self.version,
-            "move_seq": self.move.seq,
-            "kind": self.move.kind.value,
-            "by": self.move.by,
-            "at": self.move.at.isoformat(),
-            "reason": self.move.reason,
-            "due": self.due.isoformat(),
-            "overdue": self.overdue_by is not None,
-            "overdue_seconds": None if self.overdue_by is None else self.overdue_by.total_seconds(),
-        }
-
-
-def post_reviews_due(
-    name: str, moves: list[tuple[str, PointerMove]], now: datetime | None = None
-) -> list[PostReviewDue]:
-    """The open post-reviews among ``moves`` (see :meth:`PromptEntry.open_post_reviews`)."""
-    now = now or utcnow()
-    out = []
-    for env, move in moves:
-        due = move.post_review_due
-        assert due is not None
-        out.append(PostReviewDue(name, env, move, due, now - due if now > due else None))
-    return out
 
 
 @dataclass(frozen=True)
@@ -337,7 +272,7 @@ class Registry:
                     environments={e: info["envs"].get(e) for e in envs},
                     quarantined=info["quarantined"],
                     working_copy=self._working_copy_state(n, set(info["shas"])),
-                    post_reviews=self._post_reviews(prompts, n, now) if n in prompts else [],
+                    post_reviews=open_post_reviews(prompts, [n], now=now) if n in prompts else [],
                 )
             )
         return out
@@ -351,20 +286,11 @@ class Registry:
         (default: the current time) decides which are overdue.
         """
         prompts = self.repo.registry()
-        now = now or utcnow()
-        names = [name] if name is not None else list(prompts)
         if name is not None:
             self.entry(name, prompts)
-        out = [d for n in names for d in self._post_reviews(prompts, n, now)]
-        return [d for d in out if d.overdue_by is not None] if overdue_only else out
-
-    def _post_reviews(self, prompts: Prompts, name: str, now: datetime) -> list[PostReviewDue]:
-        facts = prompts.summary(name).get("post_reviews")
-        if facts is None:  # an index written before post-reviews were summarised
-            moves = prompts[name].open_post_reviews()
-        else:
-            moves = [(env, PointerMove.model_validate(m)) for env, m in facts]
-        return post_reviews_due(name, moves, now)
+        return open_post_reviews(
+            prompts, [name] if name else None, overdue_only=overdue_only, now=now
+        )
 
     def _working_copy_state(
         self, name: str, shas: set[str]

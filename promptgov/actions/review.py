@@ -13,7 +13,8 @@ from typing import Any
 
 from ..errors import InputError, NotFound, PermissionDenied
 from ..model import MoveKind, PointerMove, PostReview, PromptEntry, identity, utcnow
-from ..registry import PostReviewDue, Registry, parse_ref, post_reviews_due
+from ..post_review import PostReviewDue, post_reviews_due
+from ..registry import Registry, parse_ref
 from ._policy import allowed_approver, same_person
 from ._text import FreeText
 

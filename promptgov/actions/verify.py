@@ -14,7 +14,7 @@ from .. import _yaml, docs_gen, schemas
 from ..errors import PromptGovError
 from ..hashing import CARD_DOMAIN, CONTENT_DOMAIN, digest
 from ..model import VersionRegistry, validate_model
-from ..registry import post_reviews_due
+from ..post_review import post_reviews_due
 from ..repo import Repo
 from ..store.files import journal_pending, load_yaml, read_bytes
 from ..store.paths import CHANGELOG_FILE, REGISTRY_FILE

@@ -84,12 +84,13 @@ def _warn_pending(args: list[str]) -> None:
 
     repo_arg = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--repo"), None)
     try:
-        from ..registry import Registry
+        from ..post_review import open_post_reviews
+        from ..repo import Repo
 
-        registry = Registry(repo_path(Path(repo_arg) if repo_arg else None))
+        prompts = Repo(repo_path(Path(repo_arg) if repo_arg else None)).registry()
         # rollback reports its own unfinished rollbacks.
-        pending = [] if args[0] == "rollback" else registry.repo.registry().unfinished()
-        overdue = registry.post_reviews(overdue_only=True)
+        pending = [] if args[0] == "rollback" else prompts.unfinished()
+        overdue = open_post_reviews(prompts, overdue_only=True)
     except Exception:  # noqa: BLE001 - a notice must never turn a result into a failure
         return
     for name, count in pending:
