@@ -13,7 +13,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from .errors import InputError, InvalidFile
 from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, canonical_json, digest
@@ -380,6 +389,15 @@ class PointerMove(BaseModel):
         description="Set on an emergency move: by when another approver must review it.",
     )
 
+    @model_serializer(mode="wrap")
+    def _omit_no_review(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Moves written before post-reviews existed keep rendering byte for byte the same,
+        # so the registry cache still matches their blocks (store/registry_file.py).
+        data: dict[str, Any] = handler(self)
+        if self.post_review_due is None:
+            data.pop("post_review_due", None)
+        return data
+
 
 class PostReview(BaseModel):
     """Another approver's review of an emergency move (``promptgov review``)."""
@@ -455,6 +473,14 @@ class PromptEntry(BaseModel):
     environments: dict[str, Environment] = Field(default_factory=dict)
     rollbacks: list[RollbackRecord] = Field(default_factory=list)
     post_reviews: list[PostReview] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_reviews(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # As PointerMove: entries without post-reviews render as they did before them.
+        data: dict[str, Any] = handler(self)
+        if not self.post_reviews:
+            data.pop("post_reviews", None)
+        return data
 
     def open_post_reviews(self) -> list[tuple[str, PointerMove]]:
         """(env, move) of every emergency move not reviewed yet, the earliest due first."""

@@ -115,6 +115,19 @@ def test_emergency_promotion_records_who_why_and_the_review_date_on_the_move(rep
     assert datetime.fromisoformat(entry.details["post_review_due"]) == move.post_review_due
 
 
+def test_a_registry_without_emergency_moves_is_written_as_before(tmp_path: Path) -> None:
+    """Blocks written before post-reviews existed must render byte for byte the same, or a
+    fresh clone could never use the registry cache for them."""
+    import promptgov
+
+    root = tmp_path / "repo"
+    promptgov.init(root, example=True)
+    add_version(root, "1.0.0")
+    release(root, "1.0.0")
+    text = (root / "schemas/prompt-version-schema.yml").read_text()
+    assert "history:" in text and "post_review" not in text
+
+
 def test_a_normal_promotion_schedules_no_post_review(repo: Path) -> None:
     dev = registry(repo).entry(PROMPT).environments["dev"].history[-1]
     assert dev.kind is MoveKind.PROMOTE and dev.post_review_due is None
