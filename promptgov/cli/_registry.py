@@ -89,7 +89,7 @@ def status(
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Each prompt's latest version and environment pointers."""
+    """Each prompt's latest version, environment pointers and open post-reviews."""
     from ..model import utcnow
 
     reg = _registry(repo)
