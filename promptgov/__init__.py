@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "PromptVersion": "promptgov.registry",
     "Registry": "promptgov.registry",
     "Repo": "promptgov.repo",
+    "ReviewOptions": "promptgov.actions.review",
     "RollbackOptions": "promptgov.actions.rollback",
     "RollbackResult": "promptgov.actions.rollback",
     "UnsafePath": "promptgov.errors",
@@ -60,6 +61,7 @@ _EXPORTS: dict[str, str] = {
     "promote": "promptgov.actions.promote",
     "report_complaint": "promptgov.actions.feedback",
     "rollback": "promptgov.actions.rollback",
+    "review": "promptgov.actions.review",
     "run_version_eval": "promptgov.actions.evaluate",
     "verify": "promptgov.actions.verify",
 }
@@ -96,6 +98,7 @@ if TYPE_CHECKING:
     from .actions.init import init
     from .actions.monitor import check_triggers, monitor_once
     from .actions.promote import PromoteOptions, promote
+    from .actions.review import ReviewOptions, review
     from .actions.rollback import RollbackOptions, RollbackResult, rollback
     from .actions.verify import VerifyReport, verify
     from .audit import AuditLog

@@ -13,7 +13,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from .errors import InputError, InvalidFile
 from .hashing import CARD_DOMAIN, CONTENT_DOMAIN, canonical_json, digest
@@ -258,7 +267,7 @@ class MoveKind(StrEnum):
     PROMOTE = "promote"
     """A gated, approved promotion."""
     EMERGENCY = "emergency"
-    """A promotion through the emergency path (post-review scheduled)."""
+    """A promotion through the emergency path (post-review due, see ``promptgov review``)."""
     ROLLBACK = "rollback"
     """A rollback to the last known good version."""
     UNDO = "undo"
@@ -378,6 +387,33 @@ class PointerMove(BaseModel):
     gate_verdict: GateVerdict | None = None
     evidence: list[str] = Field(default_factory=list)
     audit_seq: int | None = None
+    post_review_due: datetime | None = Field(
+        default=None,
+        description="Set on an emergency move: by when another approver must review it.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_review(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Moves written before post-reviews existed keep rendering byte for byte the same,
+        # so the registry cache still matches their blocks (store/registry_file.py).
+        data: dict[str, Any] = handler(self)
+        if self.post_review_due is None:
+            data.pop("post_review_due", None)
+        return data
+
+
+class PostReview(BaseModel):
+    """Another approver's review of an emergency move (``promptgov review``)."""
+
+    model_config = _FROZEN
+    env: str
+    move_seq: int = Field(description="The reviewed move's ``seq`` in the env's history.")
+    version: str = Field(description="The version the reviewed move put in place.")
+    by: str
+    at: datetime
+    reason: str
+    evidence: list[str] = Field(default_factory=list)
+    audit_seq: int | None = None
 
 
 class Environment(BaseModel):
@@ -439,6 +475,26 @@ class PromptEntry(BaseModel):
     versions: list[VersionRecord] = Field(default_factory=list)
     environments: dict[str, Environment] = Field(default_factory=dict)
     rollbacks: list[RollbackRecord] = Field(default_factory=list)
+    post_reviews: list[PostReview] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_reviews(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # As PointerMove: entries without post-reviews render as they did before them.
+        data: dict[str, Any] = handler(self)
+        if not self.post_reviews:
+            data.pop("post_reviews", None)
+        return data
+
+    def open_post_reviews(self) -> list[tuple[str, PointerMove]]:
+        """(env, move) of every emergency move not reviewed yet, the earliest due first."""
+        done = {(r.env, r.move_seq) for r in self.post_reviews}
+        moves = [
+            (env, m)
+            for env, state in self.environments.items()
+            for m in state.history
+            if m.post_review_due is not None and (env, m.seq) not in done
+        ]
+        return sorted(moves, key=lambda em: (em[1].post_review_due or em[1].at, em[0]))
 
 
 class VersionRegistry(BaseModel):
@@ -589,6 +645,7 @@ __all__ = [
     "ModelSpec",
     "MoveKind",
     "PointerMove",
+    "PostReview",
     "ProjectConfig",
     "PromptCard",
     "PromptContent",

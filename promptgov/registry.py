@@ -26,8 +26,10 @@ from .model import (
     base_version,
     check_name,
     semver_key,
+    utcnow,
     validate_model,
 )
+from .post_review import PostReviewDue, open_post_reviews
 from .render import check_variables, render
 from .repo import Repo
 from .store.files import load_yaml
@@ -81,10 +83,12 @@ class PromptStatus:
     environments: dict[str, str | None]
     quarantined: list[str]
     working_copy: Literal["clean", "modified", "unregistered", "missing"]
+    post_reviews: list[PostReviewDue] = field(default_factory=list)
+    """Emergency moves waiting for their review, the earliest due first."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return self.__dict__.copy()
+        return {**self.__dict__, "post_reviews": [d.to_dict() for d in self.post_reviews]}
 
 
 @dataclass(frozen=True)
@@ -244,8 +248,9 @@ class Registry:
 
     # ------------------------------------------------------------------ reading
 
-    def status(self, name: str | None = None) -> list[PromptStatus]:
-        """Each prompt's latest version, environment pointers and working-copy state.
+    def status(self, name: str | None = None, *, now: datetime | None = None) -> list[PromptStatus]:
+        """Each prompt's latest version, environment pointers, working-copy state and open
+        post-reviews (overdue as of ``now``, default: the current time).
 
         Reads only the registry index, never every version record, so it stays fast at
         any registry size.
@@ -255,6 +260,7 @@ class Registry:
             self.entry(name, prompts)
         names = [name] if name else sorted(set(prompts) | set(self.repo.source_names()))
         envs = self.repo.config.env_names
+        now = now or utcnow()
         out = []
         for n in names:
             info = prompts.summary(n) if n in prompts else summary(PromptEntry())
@@ -266,9 +272,25 @@ class Registry:
                     environments={e: info["envs"].get(e) for e in envs},
                     quarantined=info["quarantined"],
                     working_copy=self._working_copy_state(n, set(info["shas"])),
+                    post_reviews=open_post_reviews(prompts, [n], now=now) if n in prompts else [],
                 )
             )
         return out
+
+    def post_reviews(
+        self, name: str | None = None, *, overdue_only: bool = False, now: datetime | None = None
+    ) -> list[PostReviewDue]:
+        """Emergency moves waiting for another approver's review (``promptgov review``).
+
+        Read from the registry index alone, so every command can afford to ask. ``now``
+        (default: the current time) decides which are overdue.
+        """
+        prompts = self.repo.registry()
+        if name is not None:
+            self.entry(name, prompts)
+        return open_post_reviews(
+            prompts, [name] if name else None, overdue_only=overdue_only, now=now
+        )
 
     def _working_copy_state(
         self, name: str, shas: set[str]
@@ -326,6 +348,8 @@ class Registry:
                 events.append(
                     HistoryEvent(q.at, "quarantine", r.version, f"{q.source}: {q.reason}", q.by)
                 )
+        for pr in entry.post_reviews:
+            events.append(HistoryEvent(pr.at, "post-review", pr.version, pr.reason, pr.by, pr.env))
         for env, state in entry.environments.items():
             for m in state.history:
                 events.append(

@@ -9,7 +9,7 @@ requires, and as a compare-and-swap on the pointer's current value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
@@ -33,6 +33,7 @@ from ._policy import allowed_approver, same_person, valid_approvers
 from ._text import FreeText
 from .notify import announce_promotion
 
+#: Days another approver has to review an emergency move (``promptgov review``).
 POST_REVIEW_DAYS = 2
 
 
@@ -59,7 +60,8 @@ class PromoteOptions(FreeText):
     accept_inconclusive: bool = False
     """The promoter, an approver, accepts an inconclusive gate verdict."""
     emergency: bool = False
-    """Skip the gate, approvals and order (never a quarantine), where the policy allows it."""
+    """Skip the gate, approvals and order (never a quarantine), where the policy allows it;
+    another approver must then review the move (``promptgov review``)."""
     evidence: tuple[str, ...] = ()
     """Links or files the decision relied on."""
 
@@ -123,6 +125,8 @@ def promote(registry: Registry, ref: str, options: PromoteOptions, *, by: str) -
         previous = _compare_and_swap(e.entry, name, rec, to, expect)
         verdict, approvers = _checks(registry, e.entry, name, rec, options, by)
         kind = MoveKind.EMERGENCY if options.emergency else MoveKind.PROMOTE
+        now = utcnow()
+        review_due = now + timedelta(days=POST_REVIEW_DAYS) if options.emergency else None
         seq = e.audit(
             action="emergency-promote" if options.emergency else "promote",
             actor=by,
@@ -136,20 +140,21 @@ def promote(registry: Registry, ref: str, options: PromoteOptions, *, by: str) -
             approvers=approvers,
             gate_verdict=verdict.value if verdict else None,
             evidence=list(options.evidence),
-            details=_details(options, verdict, by),
+            details=_details(options, verdict, by, review_due),
         )
         move = PointerMove(
             seq=len(e.entry.environments.get(to, Environment()).history) + 1,
             version=rec.version,
             previous=previous,
             kind=kind,
-            at=utcnow(),
+            at=now,
             by=by,
             reason=options.reason,
             approvers=approvers,
             gate_verdict=verdict,
             evidence=list(options.evidence),
             audit_seq=seq,
+            post_review_due=review_due,
         )
         e.entry = move_pointer(e.entry, to, move)
         e.changelog(
@@ -249,11 +254,13 @@ def _checks(
     return verdict, approvers
 
 
-def _details(options: PromoteOptions, verdict: GateVerdict | None, by: str) -> dict[str, Any]:
+def _details(
+    options: PromoteOptions, verdict: GateVerdict | None, by: str, review_due: datetime | None
+) -> dict[str, Any]:
     """What the audit entry records beyond its standard fields."""
     details: dict[str, Any] = {}
-    if options.emergency:
-        details["post_review_due"] = (utcnow() + timedelta(days=POST_REVIEW_DAYS)).isoformat()
+    if review_due is not None:
+        details["post_review_due"] = review_due.isoformat()
     if options.accept_inconclusive and verdict is GateVerdict.INCONCLUSIVE:
         details["accepted_inconclusive_by"] = by
     return details

@@ -44,7 +44,7 @@ from ._last_known_good import locate_last_known_good
 from ._policy import allowed_approver
 from ._rollback_results import RollbackPlan, RollbackResult
 from ._text import FreeText
-from .promote import move_pointer
+from .promote import POST_REVIEW_DAYS, move_pointer
 
 if TYPE_CHECKING:
     from ..evals import RunOptions
@@ -290,6 +290,8 @@ def _restore(
     content = repo.get_content(registry.record(plan.prompt, plan.target).sha256)
     record = _ledger_record(plan, options, by)
     reason, evidence, now = options.reason, list(options.evidence), record.started_at
+    # An emergency rollback is reviewed afterwards, like an emergency promotion.
+    review_due = now + timedelta(days=POST_REVIEW_DAYS) if options.emergency else None
     with repo.edit(plan.prompt) as e:
         state = e.entry.environments.get(plan.env, Environment())
         if state.current != plan.current:
@@ -333,6 +335,7 @@ def _restore(
                 "emergency": options.emergency,
                 "skip_evals": options.skip_evals,
                 "skipped_candidates": [c.to_dict() for c in plan.candidates if not c.eligible],
+                **({"post_review_due": review_due.isoformat()} if review_due else {}),
             },
         )
         move = PointerMove(
@@ -346,6 +349,7 @@ def _restore(
             approvers=[by],
             evidence=evidence,
             audit_seq=seq,
+            post_review_due=review_due,
         )
         entry = e.entry.model_copy(
             update={"versions": [*e.entry.versions, new], "rollbacks": [*e.entry.rollbacks, record]}

@@ -14,6 +14,7 @@ from .. import _yaml, docs_gen, schemas
 from ..errors import PromptGovError
 from ..hashing import CARD_DOMAIN, CONTENT_DOMAIN, digest
 from ..model import PromptEntry, VersionRegistry, validate_model
+from ..post_review import post_reviews_due
 from ..repo import Repo
 from ..store.commitments import COMMITTED_DIRS, differing_fields, entry_digest, file_digest
 from ..store.files import journal_pending, load_yaml, read_bytes
@@ -40,6 +41,10 @@ class VerifyReport:
 
     problems: list[Problem] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+    """Governance debts that fail only a strict verify (an overdue post-review)."""
+    strict: bool = False
+    """Whether warnings were counted as problems."""
 
     @property
     def ok(self) -> bool:
@@ -50,18 +55,27 @@ class VerifyReport:
         """Record a problem."""
         self.problems.append(Problem(file, message))
 
+    def warn(self, file: str, message: str) -> None:
+        """Record a warning: a problem when the report is strict."""
+        (self.problems if self.strict else self.warnings).append(Problem(file, message))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "ok": self.ok,
+            "strict": self.strict,
             "checked": self.checked,
             "problems": [{"file": p.file, "message": p.message} for p in self.problems],
+            "warnings": [{"file": p.file, "message": p.message} for p in self.warnings],
         }
 
 
-def verify(repo: Repo) -> VerifyReport:
-    """Check objects, registry, change log, schemas, generated docs and the audit chain."""
-    report = VerifyReport()
+def verify(repo: Repo, *, strict: bool = False) -> VerifyReport:
+    """Check objects, registry, change log, schemas, generated docs and the audit chain.
+
+    An overdue post-review of an emergency move is a warning, or with ``strict`` a problem.
+    """
+    report = VerifyReport(strict=strict)
     if journal_pending(repo.root):
         report.add(
             ".promptgov/journal.json",
@@ -157,6 +171,9 @@ def _registry(repo: Repo, report: VerifyReport) -> None:
                 report.add(REGISTRY_FILE, f"{name} {env} points at unknown version {state.current}")
             if state.history and state.history[-1].version != state.current:
                 report.add(REGISTRY_FILE, f"{name} {env} pointer disagrees with its last move")
+        for due in post_reviews_due(name, entry.open_post_reviews()):
+            if due.overdue_by is not None:
+                report.warn(REGISTRY_FILE, due.warning)
     report.checked["versions"] = n
 
 

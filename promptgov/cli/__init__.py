@@ -71,21 +71,26 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"[red]error:[/red] {exc.message}", markup=True)
         sys.exit(exc.exit_code)
     finally:
-        if args and args[0] not in ("rollback", "init", "--help"):
+        if args and args[0] not in ("init", "--help"):
             _warn_pending(args)
 
 
 def _warn_pending(args: list[str]) -> None:
-    """Tell the user when an interrupted rollback waits for ``promptgov rollback --resume``."""
+    """Tell the user what waits on them: an interrupted rollback (``rollback --resume``), an
+    overdue post-review of an emergency move (``review``). Read from the registry index."""
     from pathlib import Path
 
     from ._common import repo_path
 
     repo_arg = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--repo"), None)
     try:
+        from ..post_review import open_post_reviews
         from ..repo import Repo
 
-        pending = Repo(repo_path(Path(repo_arg) if repo_arg else None)).registry().unfinished()
+        prompts = Repo(repo_path(Path(repo_arg) if repo_arg else None)).registry()
+        # rollback reports its own unfinished rollbacks.
+        pending = [] if args[0] == "rollback" else prompts.unfinished()
+        overdue = open_post_reviews(prompts, overdue_only=True)
     except Exception:  # noqa: BLE001 - a notice must never turn a result into a failure
         return
     for name, count in pending:
@@ -94,3 +99,8 @@ def _warn_pending(args: list[str]) -> None:
             "finish them with 'promptgov rollback --resume'.",
             markup=True,
         )
+    if overdue:
+        from rich.markup import escape
+
+        for due in overdue:
+            err_console.print(f"[yellow]warning:[/yellow] {escape(due.warning)}", markup=True)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from rich.console import Console
 
 
@@ -67,3 +69,13 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
         for row in [headers, *rows]
     ]
     sys.stdout.write("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def span(delta: timedelta) -> str:
+    """A duration for people, in at most two units: ``3 days``, ``1 day 23 hours``, ``5 minutes``."""
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    units = [(days, "day"), (hours, "hour")] if days else [(hours, "hour"), (minutes, "minute")]
+    parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in units if n]
+    return " ".join(parts) or "less than a minute"

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, print_table, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, print_table, repo_path, span
 
 EnvOpt = Annotated[str, typer.Option("--env", help="Target environment.")]
 
@@ -173,8 +173,36 @@ def promote(
         console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
 
 
+def review(
+    ref: Annotated[str, typer.Argument(help="name, or name@version when several await review.")],
+    env: Annotated[str, typer.Option("--env", help="Environment of the emergency move.")],
+    by: Annotated[str, typer.Option("--by", help="Who reviews (an approver of --env).")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="What the review found.")] = "",
+    evidence: Annotated[
+        list[str], typer.Option("--evidence", help="Link or path (repeatable).")
+    ] = [],  # noqa: B006
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Record the post-review of an emergency promotion or rollback, by another approver."""
+    from ..actions.review import ReviewOptions
+    from ..actions.review import review as do_review
+
+    options = ReviewOptions(env=env, reason=reason, evidence=tuple(evidence))
+    res = do_review(_registry(repo), ref, options, by=by)
+    if json_:
+        emit_json(res.to_dict())
+        return
+    late = res.reviewed.overdue_by
+    console.print(
+        f"Recorded the post-review of {res.reviewed.what}, by {res.review.by} "
+        f"({f'{span(late)} late' if late else 'on time'})"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Attach the promotion-pipeline commands."""
     app.command()(gate)
     app.command()(approve)
     app.command()(promote)
+    app.command()(review)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, print_table, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, print_table, repo_path, span
 
 
 def _registry(repo: Path | None) -> Any:
@@ -89,9 +89,12 @@ def status(
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Each prompt's latest version and environment pointers."""
+    """Each prompt's latest version, environment pointers and open post-reviews."""
+    from ..model import utcnow
+
     reg = _registry(repo)
-    rows = reg.status(name)
+    now = utcnow()
+    rows = reg.status(name, now=now)
     if json_:
         emit_json([r.to_dict() for r in rows])
         return
@@ -109,6 +112,14 @@ def status(
             for r in rows
         ],
     )
+    for d in (d for r in rows for d in r.post_reviews):
+        if d.overdue_by is not None:
+            line = (
+                f"post-review overdue: {d.what}, due {d.due:%Y-%m-%d}, {span(d.overdue_by)} overdue"
+            )
+        else:
+            line = f"post-review due: {d.what}, due {d.due:%Y-%m-%d} (in {span(d.due - now)})"
+        sys.stdout.write(line + "\n")
 
 
 def show(
@@ -214,16 +225,26 @@ def render(
             console.print(m["content"], markup=False)
 
 
-def verify(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+def verify(
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Also fail on warnings (an overdue post-review).")
+    ] = False,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
     """Re-hash every version and check every file (exit 1 on any problem)."""
+    from rich.markup import escape
+
     from ..actions.verify import verify as do_verify
 
-    report = do_verify(_registry(repo).repo)
+    report = do_verify(_registry(repo).repo, strict=strict)
     if json_:
         emit_json(report.to_dict())
     else:
         for p in report.problems:
             console.print(f"[red]✗[/red] {p}", markup=True)
+        for p in report.warnings:
+            console.print("[yellow]![/yellow] " + escape(str(p)), markup=True)
         summary = ", ".join(f"{v} {k}" for k, v in report.checked.items())
         console.print(
             ("[green]✓ verified[/green] " if report.ok else "[red]✗ problems found[/red] ")

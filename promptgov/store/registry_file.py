@@ -46,6 +46,7 @@ def summary(entry: PromptEntry) -> dict[str, Any]:
         "quarantined": [r.version for r in entry.versions if r.quarantine is not None],
         "shas": sorted({r.sha256 for r in entry.versions}),
         "pending_rollbacks": sum(1 for r in entry.rollbacks if not r.status.is_terminal()),
+        "post_reviews": [[env, m.model_dump(mode="json")] for env, m in entry.open_post_reviews()],
     }
 
 
