@@ -74,6 +74,8 @@ def backdate(root: Path, env: str, by: timedelta) -> PointerMove:
         history = [*state.history[:-1], moved]
         envs = {**e.entry.environments, env: state.model_copy(update={"history": history})}
         e.entry = e.entry.model_copy(update={"environments": envs})
+        # Every change of governed state is committed to by an audit entry.
+        e.audit(action="backdate", actor="test", prompt=PROMPT, env=env, reason="test clock")
     return moved
 
 
