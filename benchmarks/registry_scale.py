@@ -109,6 +109,7 @@ def build(root: Path, total: int) -> None:
             )
         for name, entry in prompts.items():
             e.stage_entry(name, entry)
+        e.audit(action="import", actor="benchmark", reason=f"{total} versions for the benchmark")
 
 
 def timed(args: list[str], root: Path, runs: int) -> float:

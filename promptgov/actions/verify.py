@@ -295,11 +295,8 @@ def _prompt_state(
                 continue
             seq, want = digests[key]
             fields = differing_fields(rec, want)
-            if fields:
-                report.add(
-                    REGISTRY_FILE,
-                    f"{name}{sep}{key}: {', '.join(fields)} differ from audit entry #{seq}",
-                )
+            if fields is not None:
+                report.add(REGISTRY_FILE, f"{name}{sep}{key}: {_differ(fields, seq)}")
         for key, (seq, _) in digests.items():
             if key not in records:
                 report.add(
@@ -307,6 +304,13 @@ def _prompt_state(
                 )
     if len(report.problems) == found:
         report.add(REGISTRY_FILE, f"{name} differs from what audit entry #{committed.seq} recorded")
+
+
+def _differ(fields: list[str], seq: int) -> str:
+    what = (
+        ", ".join(fields) + (" differ" if len(fields) > 1 else " differs") if fields else "differs"
+    )
+    return f"{what} from audit entry #{seq}"
 
 
 def _changelog_state(
@@ -321,11 +325,8 @@ def _changelog_state(
             )
             continue
         fields = differing_fields(entry, want)
-        if fields:
-            report.add(
-                CHANGELOG_FILE,
-                f"entry {seq}: {', '.join(fields)} differ from audit entry #{audit_seq}",
-            )
+        if fields is not None:
+            report.add(CHANGELOG_FILE, f"entry {seq}: {_differ(fields, audit_seq)}")
     for seq in sorted(set(entries) - set(committed)):
         report.add(CHANGELOG_FILE, f"entry {seq} is not recorded in the audit log")
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ..errors import InputError, IntegrityError, NotFound, VerificationFailed
 from ..store.files import STATE_DIR, Transaction, journal_pending, read_bytes, repo_lock
+from ..store.localkey import mac, mac_ok
 from ..store.paths import CONFIG_FILE
 from ._checkpoint import (
     CHECKPOINTS_FILE,
@@ -260,7 +261,7 @@ class AuditLog:
         if head.size == 0:
             chunk = HEADER + chunk
         size = head.size + len(chunk)
-        cache = json.dumps({"seq": entry.seq, "hash": entry.hash, "size": size}).encode()
+        cache = head_cache(entry.seq, entry.hash, size)
         txn.append(LOG_FILE, chunk)
         txn.write(HEAD_CACHE, cache)
         _PENDING[txn] = _Head(entry.seq, entry.hash, size, cache)
@@ -391,7 +392,7 @@ class AuditLog:
             txn.write(LOG_FILE, kept)
             txn.write(saved, removed)
             head = scan.report.head_seq, scan.report.head_hash
-            cache = json.dumps({"seq": head[0], "hash": head[1], "size": len(kept)}).encode()
+            cache = head_cache(head[0], head[1], len(kept))
             txn.write(HEAD_CACHE, cache)
             _PENDING[txn] = _Head(head[0], head[1], len(kept), cache)
             entry = self.stage(
@@ -524,13 +525,21 @@ class AuditLog:
         return entry
 
 
+def head_cache(seq: int, digest: str, size: int) -> bytes:
+    """The head cache's bytes, MAC'd so a forged one (edited, or come with a clone) is ignored."""
+    tag = mac(b"audit-head", f"{seq}:{digest}:{size}".encode())
+    return json.dumps({"seq": seq, "hash": digest, "size": size, "mac": tag}).encode()
+
+
 def _parse_cache(raw: bytes | None) -> tuple[int, str, int] | None:
     if not raw:
         return None
     try:
         obj = json.loads(raw)
         seq, digest, size = obj["seq"], obj["hash"], obj["size"]
-    except (ValueError, KeyError, TypeError):
+        if not mac_ok(obj.get("mac"), b"audit-head", f"{seq}:{digest}:{size}".encode()):
+            return None
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if type(seq) is not int or type(size) is not int or not isinstance(digest, str):
         return None

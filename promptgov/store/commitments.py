@@ -22,6 +22,10 @@ from ..model import ChangeLogEntry, PromptEntry
 WHOLE = "*"
 #: Hex characters kept of each field digest: they name a field, the whole digest proves it.
 FIELD_DIGEST_LEN = 16
+#: Records a unit may change and still get per-field digests (bulk imports get less).
+FIELD_DIGEST_RECORDS = 64
+#: Past this size (bytes of JSON) a unit's commitment keeps only each prompt's entry digest.
+MAX_DETAIL_BYTES = 256 * 1024
 #: Directories whose files (eval outputs) are committed by the entry that wrote them.
 COMMITTED_DIRS: tuple[str, ...] = ("logs/evals/",)
 
@@ -68,6 +72,29 @@ def prompt_commitment(before: PromptEntry | None, after: PromptEntry) -> Commitm
     }
 
 
+def bounded(prompts: dict[str, Commitment]) -> dict[str, Commitment]:
+    """The prompts' commitments, thinned so one audit entry stays small.
+
+    A unit that changes many records (a bulk import) keeps each record's whole digest
+    but not its per-field ones; one that is still too large keeps only each prompt's
+    entry digest. Either way every byte stays committed; only how precisely a later
+    disagreement is named changes.
+    """
+    kinds = ("versions", "environments", "rollbacks")
+    changed = sum(len(c[k]) for c in prompts.values() for k in kinds)
+    if changed > FIELD_DIGEST_RECORDS:
+        prompts = {
+            name: {
+                "entry": c["entry"],
+                **{k: {key: {WHOLE: d[WHOLE]} for key, d in c[k].items()} for k in kinds},
+            }
+            for name, c in prompts.items()
+        }
+    if len(canonical_json(prompts)) > MAX_DETAIL_BYTES:
+        prompts = {name: {"entry": c["entry"]} for name, c in prompts.items()}
+    return prompts
+
+
 def changelog_commitment(entries: Iterable[ChangeLogEntry]) -> dict[str, dict[str, str]]:
     """Digests of the change-log entries a unit of work appended, by sequence number."""
     return {str(e.seq): record_digests(e) for e in entries}
@@ -83,12 +110,13 @@ def file_digest(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
-def differing_fields(record: BaseModel, committed: Mapping[str, str]) -> list[str]:
-    """The fields of ``record`` whose digests differ from ``committed`` (all when unnamed)."""
+def differing_fields(record: BaseModel, committed: Mapping[str, str]) -> list[str] | None:
+    """None when ``record`` is what was committed, else the fields that differ (empty when
+    the commitment kept no per-field digests)."""
     now = record_digests(record)
     if now[WHOLE] == committed.get(WHOLE):
+        return None
+    named = set(committed) - {WHOLE}
+    if not named:
         return []
-    fields = sorted(
-        k for k in set(now) | set(committed) if k != WHOLE and now.get(k) != committed.get(k)
-    )
-    return fields or ["(record)"]
+    return sorted(k for k in (set(now) | named) - {WHOLE} if now.get(k) != committed.get(k))

@@ -20,6 +20,7 @@ from ..errors import InputError, IntegrityError, InvalidFile, NotFound
 from ..model import ChangeLogEntry, PromptCard, PromptContent, PromptEntry, VersionRecord
 from . import changelog, registry_file
 from .commitments import (
+    bounded,
     changelog_commitment,
     entry_digest,
     file_digest,
@@ -373,7 +374,7 @@ class Edit:
         """Stage the audit records; the last commits to the registry, change-log and files."""
         state: dict[str, Any] = {}
         if self._commitments:
-            state["prompts"] = self._commitments
+            state["prompts"] = bounded(self._commitments)
         if self._changelog:
             state["changelog"] = changelog_commitment(self._changelog)
         files = {

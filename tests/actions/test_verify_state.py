@@ -93,7 +93,7 @@ def test_swapped_content_hashes_are_named_and_never_served(repo: Path) -> None:
     _dump(repo, REGISTRY, data)
     problems = _problems(repo)
     for version in ("1.0.0", "1.1.0"):
-        assert any(f"support-reply@{version}: sha256 differ" in p for p in problems), problems
+        assert any(f"support-reply@{version}: sha256 differs" in p for p in problems), problems
     with pytest.raises(IntegrityError, match="disagrees with audit entry"):
         promptgov.Registry(repo).get("support-reply", env="prod")
     res = run_cli("show", "support-reply@prod", "--repo", repo)
@@ -170,7 +170,7 @@ def test_an_edited_truncated_or_emptied_change_log_is_named(repo: Path, damage: 
     if damage == "edit":
         entries[0]["summary"] = "nothing happened"
         _dump(repo, CHANGELOG, entries)
-        expected = [f"{CHANGELOG}: entry 1: summary differ from audit entry #"]
+        expected = [f"{CHANGELOG}: entry 1: summary differs from audit entry #"]
     elif damage == "truncate":
         _dump(repo, CHANGELOG, entries[:-1])
         expected = [f"{CHANGELOG}: entry {len(entries)}, recorded by audit entry #"]

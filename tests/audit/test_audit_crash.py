@@ -157,6 +157,16 @@ def test_head_cache_mismatch_falls_back_to_the_tail(root: Path) -> None:
     assert log.verify().ok
 
 
+def test_a_forged_head_cache_of_the_right_size_is_ignored(root: Path) -> None:
+    """A cache edited (or carried by a clone) to chain the next entry onto a forged head."""
+    log = build_log(root, 3, fields=compact_fields)
+    size = (root / LOG).stat().st_size
+    cache = root / ".promptgov/cache/audit-head.json"
+    cache.write_text(json.dumps({"seq": 40, "hash": "ab" * 32, "size": size}))
+    assert log.append(action="eval", actor="ci", reason="r", prompt="p").seq == 4
+    assert log.verify().ok
+
+
 def test_missing_log_with_cached_entries_is_refused(root: Path) -> None:
     from promptgov.errors import IntegrityError
 
