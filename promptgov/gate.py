@@ -79,6 +79,13 @@ class GateRules(BaseModel):
     allowed_providers: list[str] | None = Field(
         default=None, description="Glob patterns of provider ids the results may come from."
     )
+    max_cached_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Largest share of answers the evidence may take from the response cache "
+        "(default 0.5: evidence that is mostly cached does not show what the model says now).",
+    )
 
     def merged(self, override: GateRules | None) -> GateRules:
         """``self`` with every field ``override`` sets replaced."""
@@ -118,6 +125,7 @@ _BUILTIN = GateRules(
     critical_metrics=[],
     regression=RegressionRules(),
     allowed_providers=[],
+    max_cached_fraction=0.5,
 )
 
 
@@ -156,6 +164,8 @@ class TestRow:
     latency_ms: float | None
     provider: str
     failed_metrics: frozenset[str]
+    cached: bool = False
+    """The answer came from the response cache, not from the model."""
 
 
 def rows_from_v3(data: Mapping[str, Any], label: str = "results") -> list[TestRow]:
@@ -194,6 +204,7 @@ def _row(r: Any) -> TestRow:
         if not c.get("pass") and (c.get("assertion") or {}).get("metric")
     )
     provider = r.get("provider")
+    response = r.get("response")
     return TestRow(
         key=key,
         description=desc,
@@ -206,7 +217,13 @@ def _row(r: Any) -> TestRow:
         latency_ms=_num(r.get("latencyMs")),
         provider=(provider.get("id") if isinstance(provider, dict) else str(provider or "")) or "",
         failed_metrics=failed,  # type: ignore[arg-type]
+        cached=isinstance(response, dict) and response.get("cached") is True,
     )
+
+
+def cached_answers(v3: Mapping[str, Any]) -> int:
+    """How many answers of promptfoo v3 output came from the response cache."""
+    return sum(row.cached for row in rows_from_v3(v3))
 
 
 def _num(v: Any) -> float | None:
@@ -369,6 +386,19 @@ def evaluate_gate(
             detail="" if n >= min_results else "too few results to judge",
         )
     )
+    if rules.max_cached_fraction is not None and n:
+        cached = sum(r.cached for r in rows)
+        fresh = cached / n <= rules.max_cached_fraction + 1e-12
+        checks.append(
+            Check(
+                "cached answers",
+                "pass" if fresh else "fail",
+                rules.max_cached_fraction,
+                round(cached / n, 6),
+                detail=f"{cached}/{n} from the response cache"
+                + ("" if fresh else "; re-run with 'promptgov eval --no-cache'"),
+            )
+        )
     passed, counted = _pass_counts(rows, errors_fail)
     rate = passed / counted if counted else 0.0
     base_rate = None

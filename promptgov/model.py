@@ -295,6 +295,7 @@ class EvalRunRef(BaseModel):
     failures: int
     errors: int
     pass_rate: float
+    cached: int = Field(default=0, description="Answers taken from the response cache.")
     scheduled: bool = False
 
 

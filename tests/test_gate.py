@@ -253,8 +253,28 @@ def test_min_results(n: int, status: str) -> None:
 
 def test_fail_outweighs_inconclusive() -> None:
     report = gate(outcomes(1, 1), min_results=5)
-    assert {c.status for c in report.checks} == {"inconclusive", "fail"}
+    assert {"inconclusive", "fail"} <= {c.status for c in report.checks}
     assert report.verdict is GateVerdict.FAIL
+
+
+def _cached(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    for row in rows[:n]:
+        row["response"] = {"output": "x", "cached": True}
+    return rows
+
+
+@pytest.mark.parametrize(("cached", "status"), [(0, "pass"), (2, "pass"), (3, "fail"), (4, "fail")])
+def test_evidence_mostly_from_the_response_cache_fails_by_default(cached: int, status: str) -> None:
+    report = gate(_cached(outcomes(4, 0), cached))
+    c = check(report, "cached answers")
+    assert c.status == status and c.detail.startswith(f"{cached}/4 from the response cache")
+    assert (report.verdict is GateVerdict.FAIL) == (status == "fail")
+
+
+def test_a_policy_may_accept_cached_evidence() -> None:
+    report = gate(_cached(outcomes(4, 0), 4), max_cached_fraction=1)
+    assert check(report, "cached answers").status == "pass"
+    assert report.verdict is GateVerdict.PASS
 
 
 # --------------------------------------------------------------------------- regressions

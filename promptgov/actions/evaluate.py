@@ -10,11 +10,12 @@ audit entry.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidFile
 from ..eval_runs import EVAL_LOG_DIR, resolver_for, suite_path, suite_sha256
+from ..gate import cached_answers
 from ..model import EvalRunRef, utcnow
 from ..registry import PromptVersion, Registry
 from ..store import Edit
@@ -60,29 +61,47 @@ def run_version_eval(
     suite: str | None = None,
     options: RunOptions | None = None,
     scheduled: bool = False,
+    fresh: bool = True,
 ) -> EvalOutcome:
     """Run ``ref``'s eval suite against exactly that version and record the run.
+
+    A recorded run is evidence a gate decides on, so it calls the model (``fresh``);
+    a caller may let it reuse cached answers, which the run records and the gate's
+    ``max_cached_fraction`` then judges. A scheduled re-run is always fresh.
 
     The run's promptfoo v3 JSON is written to ``logs/evals/<name>/<run_id>.json``; the
     registry gains an :class:`EvalRunRef` keyed by the version's content hash; the audit
     log an ``eval`` entry. Provider errors are part of the results, not exceptions.
     """
-    run = run_suite(registry, ref, suite=suite, options=options)
+    run = run_suite(registry, ref, suite=suite, options=options, fresh=fresh or scheduled)
     with registry.repo.edit(run.version.name) as e:
         ref_ = stage_run(e, run, by=by, scheduled=scheduled)
     return EvalOutcome(run.version, ref_, run.summary)
 
 
 def run_suite(
-    registry: Registry, ref: str, *, suite: str | None = None, options: RunOptions | None = None
+    registry: Registry,
+    ref: str,
+    *,
+    suite: str | None = None,
+    options: RunOptions | None = None,
+    fresh: bool = False,
 ) -> SuiteRun:
-    """Run the suite on ``ref`` (calling the model); writes nothing."""
+    """Run the suite on ``ref``; writes nothing.
+
+    With ``fresh`` every answer comes from the model, never from the response cache: a
+    scheduled re-run, a monitor cycle or a rollback's re-run must see what the model
+    says today, not what it said when the answers were cached.
+    """
     from ..evals import RunOptions, load_config, run_eval
 
     v = registry.get(ref)
     rel = suite_path(registry, v.name, suite)
     cfg = load_config(registry.repo.path(rel), prompt_resolver=resolver_for(registry, v))
-    summary = run_eval(cfg, options or RunOptions())
+    opts = options or RunOptions()
+    if fresh:
+        opts = replace(opts, no_cache=True)
+    summary = run_eval(cfg, opts)
     return SuiteRun(v, rel, suite_sha256(registry, rel), summary.to_v3_dict(), summary)
 
 
@@ -105,6 +124,7 @@ def record_run(
 def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> EvalRunRef:
     """Stage the run's output file, its record on the version and its audit entry."""
     successes, failures, errors = _counts(run.v3)
+    cached = cached_answers(run.v3)
     total = successes + failures + errors
     v = run.version
     run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -123,6 +143,7 @@ def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> Ev
         failures=failures,
         errors=errors,
         pass_rate=successes / total if total else 0.0,
+        cached=cached,
         scheduled=scheduled,
     )
     rec = e.record(v.version)
@@ -135,7 +156,9 @@ def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> Ev
         to_sha256=v.sha256,
         eval_run_id=run_id,
         evidence=[out_rel],
-        reason=f"{successes}/{total} passed on {run.suite}" + (" (scheduled)" if scheduled else ""),
+        reason=f"{successes}/{total} passed on {run.suite}"
+        + (f", {cached} answers from the cache" if cached else "")
+        + (" (scheduled)" if scheduled else ""),
     )
     return ref
 

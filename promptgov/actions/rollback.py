@@ -432,7 +432,7 @@ def _rerun_evals(
         return record, None
     if record.skip_evals:
         return _advance(registry, name, record, status=RollbackStatus.EVALUATED), None
-    run = run_suite(registry, f"{name}@{record.new_version}", options=run_options)
+    run = run_suite(registry, f"{name}@{record.new_version}", options=run_options, fresh=True)
     fault_point("rollback.after-eval-run")
     rec = run.version.record
     report, base = gate_report(

@@ -57,6 +57,14 @@ def eval_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Bypass the response cache.")
     ] = False,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache",
+            help="Let a recorded run (name@version) reuse cached answers; by default it calls "
+            "the model, and the gate refuses evidence mostly from the cache.",
+        ),
+    ] = False,
     max_concurrency: Annotated[
         int | None, typer.Option("--max-concurrency", "-j", min=1, help="Parallel calls.")
     ] = None,
@@ -82,7 +90,16 @@ def eval_command(
     """
     if ref is not None:
         _governed(
-            ref, config, output, no_cache, max_concurrency, repeat, scheduled, by, repo, json_out
+            ref,
+            config,
+            output,
+            no_cache or not cache,
+            max_concurrency,
+            repeat,
+            scheduled,
+            by,
+            repo,
+            json_out,
         )
         return
     if config is None:
@@ -143,7 +160,13 @@ def _governed(
         )
         suite_rel = registry.repo.rel(suite) if suite is not None else None
         outcome = run_version_eval(
-            registry, ref, by=by, suite=suite_rel, options=options, scheduled=scheduled
+            registry,
+            ref,
+            by=by,
+            suite=suite_rel,
+            options=options,
+            scheduled=scheduled,
+            fresh=no_cache,
         )
     outputs = list(output or [])
     write_outputs(outcome.summary, outputs)
@@ -210,11 +233,18 @@ def _print_summary(summary: Any, outputs: list[Path]) -> None:
     console.print(
         f"[green]{s.successes} passed[/green], [red]{s.failures} failed[/red], "
         f"[yellow]{s.errors} errors[/yellow]"
-        + ("" if rate != rate else f" (pass rate {rate:.2f}%)"),
+        + ("" if rate != rate else f" (pass rate {rate:.2f}%)")
+        + f"; {_cached(summary)} answers from the response cache",
         markup=True,
     )
     for path in outputs:
         console.print(f"wrote {path}")
+
+
+def _cached(summary: Any) -> int:
+    from ..gate import cached_answers
+
+    return cached_answers(summary.to_v3_dict())
 
 
 class _Progress:
