@@ -56,7 +56,8 @@ class VerifyReport:
 
 
 def verify(repo: Repo) -> VerifyReport:
-    """Check objects, registry, change log, schemas, generated docs and the audit chain."""
+    """Check objects, registry, change log, schemas, generated docs, the audit chain, and
+    that git has every pointer move when publication is on."""
     report = VerifyReport()
     if journal_pending(repo.root):
         report.add(
@@ -74,6 +75,7 @@ def verify(repo: Repo) -> VerifyReport:
         _docs,
         _gate,
         _audit,
+        _git_record,
     ):
         try:
             check(repo, report)
@@ -207,3 +209,11 @@ def _audit(repo: Repo, report: VerifyReport) -> None:
     report.checked["audit_entries"] = int(getattr(result, "entries", 0) or 0)
     for p in getattr(result, "problems", []):
         report.add("audit/artifact-audit-log.md", str(p))
+
+
+def _git_record(repo: Repo, report: VerifyReport) -> None:
+    """With git publication on, the registry is not ahead of git (a crash in the git step)."""
+    from ._publish import unpublished
+
+    for file, message in unpublished(repo):
+        report.add(file, message)

@@ -76,21 +76,31 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _warn_pending(args: list[str]) -> None:
-    """Tell the user when an interrupted rollback waits for ``promptgov rollback --resume``."""
+    """Tell the user when an interrupted rollback or git publication waits for
+    ``promptgov rollback --resume``."""
     from pathlib import Path
 
     from ._common import repo_path
 
     repo_arg = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--repo"), None)
     try:
+        from ..actions._publish import UNPUBLISHED_DIR
         from ..repo import Repo
 
-        pending = Repo(repo_path(Path(repo_arg) if repo_arg else None)).registry().unfinished()
+        repo = Repo(repo_path(Path(repo_arg) if repo_arg else None))
+        pending = repo.registry().unfinished()
+        unpublished = len(list((repo.root / UNPUBLISHED_DIR).glob("*.json")))
     except Exception:  # noqa: BLE001 - a notice must never turn a result into a failure
         return
     for name, count in pending:
         err_console.print(
             f"[yellow]warning:[/yellow] {count} rollback(s) of {name} are unfinished; "
             "finish them with 'promptgov rollback --resume'.",
+            markup=True,
+        )
+    if unpublished:
+        err_console.print(
+            f"[yellow]warning:[/yellow] {unpublished} pointer move(s) are not in git yet; "
+            "publish them with 'promptgov rollback --resume'.",
             markup=True,
         )
