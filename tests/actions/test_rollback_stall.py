@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +22,10 @@ import pytest
 import yaml
 
 import promptgov
-from promptgov.actions.rollback import pending_rollbacks
+from promptgov import RollbackOptions
+from promptgov.actions.rollback import pending_rollbacks, rollback
 from promptgov.audit import AuditLog
+from promptgov.errors import CheckFailed
 from promptgov.model import MoveKind, PromptSource, RollbackStatus
 
 from .. import flows
@@ -295,3 +298,49 @@ def test_disk_full_during_the_undo_is_told_and_finished(
     assert registry(repo).entry(PROMPT).environments["prod"].current == "1.1.0"
     assert not (repo / ".promptgov/journal.json").exists()
     assert run_cli("verify", "--repo", repo).exit_code == 0
+
+
+def test_a_threaded_caller_is_bounded_too(repo: Path, sink: NotifySink, tmp_path: Path) -> None:
+    """In a process with threads (a server, this test run) the re-run starts a fresh
+    interpreter instead of forking; the deadline holds the same."""
+    assert threading.active_count() > 1  # the notification sink serves from a thread
+    pid_file = tmp_path / "model.pid"
+    hang(repo, pid_file)
+    options = RollbackOptions(reason="refund promises", eval_timeout=2)
+    start = time.monotonic()
+    with pytest.raises(CheckFailed) as err:
+        rollback(registry(repo), PROMPT, options, by="bob")
+    assert time.monotonic() - start < BOUND
+    assert err.value.message == STALLED.format(t=2).removeprefix("error: ").rstrip("\n")
+    assert _gone(int(pid_file.read_text()))
+    assert _ledger(repo).status is RollbackStatus.RESTORED
+
+
+def test_a_rollback_killed_during_its_eval_rerun_leaves_no_eval_running(
+    repo: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "model.pid"
+    original = hang(repo, pid_file)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promptgov", *ROLLBACK, "--repo", str(repo)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + BOUND * 2
+        while not pid_file.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    model = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while not _gone(model):
+        assert time.monotonic() < deadline, "the eval re-run outlived its rollback"
+        time.sleep(0.05)
+    assert _ledger(repo).status is RollbackStatus.RESTORED
+    (repo / STUB).write_text(original)
+    res = run_cli(*RESUME, "--repo", repo)
+    assert res.exit_code == 0, (res.stdout, res.stderr)
+    assert _ledger(repo).status is RollbackStatus.COMPLETED
