@@ -22,12 +22,18 @@ from ..errors import InputError, InvalidFile, PromptGovError, UnsafePath
 from ..model import Publication, VersionRegistry, validate_model
 from ..repo import Repo
 from ..store import Edit
-from ..store.files import STATE_DIR, fault_point, read_bytes
-from ..store.paths import AUDIT_FILE, CHANGELOG_FILE, OBJECTS_DIR, PROMPTS_DIR, REGISTRY_FILE
+from ..store.files import fault_point, read_bytes
+from ..store.paths import (
+    AUDIT_FILE,
+    CHANGELOG_FILE,
+    OBJECTS_DIR,
+    PROMPTS_DIR,
+    REGISTRY_FILE,
+    UNPUBLISHED_DIR,
+)
 
 #: What a governance commit contains.
 GOVERNED_PATHS = [REGISTRY_FILE, CHANGELOG_FILE, AUDIT_FILE, OBJECTS_DIR, PROMPTS_DIR, "logs"]
-UNPUBLISHED_DIR = f"{STATE_DIR}/unpublished"
 #: The trailer that ties a commit to the audit entry of its move.
 SEQ_TRAILER = "Audit-Seq"
 #: How far before its record a commit may be dated (clock steps) and still be found.

@@ -84,8 +84,8 @@ def _warn_pending(args: list[str]) -> None:
 
     repo_arg = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--repo"), None)
     try:
-        from ..actions._publish import UNPUBLISHED_DIR
         from ..repo import Repo
+        from ..store.paths import UNPUBLISHED_DIR
 
         repo = Repo(repo_path(Path(repo_arg) if repo_arg else None))
         pending = repo.registry().unfinished()
