@@ -179,6 +179,80 @@ def dirty_paths(root: Path | str, under: str | None = None) -> list[str]:
     return sorted(dict.fromkeys(paths))
 
 
+def read_committed(root: Path | str, rev: str, rel: str) -> str | None:
+    """The text of ``rel`` (relative to ``root``) as committed at ``rev``, or None when absent."""
+    root = Path(root)
+    _require_repo(root)
+    spec = f"{rev}:{_prefix(root)}{_rel(root, rel)}"
+    proc = _run(root, ["cat-file", "blob", spec], check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _trailer_names(key: str) -> list[str]:
+    """``Promptgov-<key>``, and the doubled ``Promptgov-Promptgov-<key>`` older commits carry."""
+    if not _TRAILER_KEY_RE.match(key):
+        raise InputError(f"invalid commit trailer name {key!r}: use letters, digits, '-', '_'.")
+    return [f"{TRAILER_PREFIX}{key}", f"{TRAILER_PREFIX}{TRAILER_PREFIX}{key}"]
+
+
+def _trailer_log(
+    root: Path, rev: str, key: str, value: str | None, *, limit: int, since: str | None
+) -> list[tuple[str, list[str]]]:
+    """(commit, values of trailer ``key``) of commits reachable from ``rev`` naming it, newest
+    first; git's ``--grep`` preselects, the parsed trailers decide."""
+    names = _trailer_names(key)
+    if _rev(root, f"{rev}^{{commit}}") is None:
+        return []
+    wanted = re.escape(value) if value is not None else ".+"
+    fmt = "%H%x02%(trailers:" + ",".join(f"key={n}" for n in names) + ",valueonly,separator=%x01)"
+    args = ["log", f"-n{limit}", "-z", f"--format={fmt}", "-E"]
+    args += [f"--grep=^({'|'.join(re.escape(n) for n in names)}): {wanted}$"]
+    if since:
+        args.append(f"--since={since}")
+    out = _run(root, [*args, rev, "--"]).stdout
+    found = []
+    for record in out.split("\0"):
+        commit, _, values = record.strip().partition("\x02")
+        if commit:
+            found.append((commit, [v.strip() for v in values.split("\x01") if v.strip()]))
+    return found
+
+
+def find_trailer(
+    root: Path | str, rev: str, key: str, value: str, *, since: str | None = None
+) -> str | None:
+    """The newest commit reachable from ``rev`` whose ``Promptgov-<key>`` trailer is ``value``.
+
+    None when there is none, or ``rev`` does not exist. ``since`` (a date git
+    understands) bounds the walk. This is how a resumed publication tells that its
+    commit was already made.
+    """
+    root = Path(root)
+    _require_repo(root)
+    for commit, values in _trailer_log(root, rev, key, value, limit=1_000_000, since=since):
+        if value in values:
+            return commit
+    return None
+
+
+def last_trailer(root: Path | str, rev: str, key: str) -> str | None:
+    """The ``Promptgov-<key>`` trailer of the newest commit reachable from ``rev`` that has one."""
+    root = Path(root)
+    _require_repo(root)
+    for _, values in _trailer_log(root, rev, key, None, limit=50, since=None):
+        if values:
+            return values[-1]
+    return None
+
+
+def tag_target(root: Path | str, tag: str) -> str | None:
+    """The commit tag ``tag`` marks, or None when there is no such tag."""
+    root = Path(root)
+    _require_repo(root)
+    _check_ref(root, "tag", tag)
+    return _rev(root, f"refs/tags/{tag}^{{commit}}")
+
+
 # -- identity --------------------------------------------------------------------------------
 
 
@@ -474,6 +548,19 @@ def _tree_with_paths(root: Path, base: str | None, specs: list[str]) -> str:
                 pass
 
 
+def create_tag(root: Path | str, tag: str, commit: str, message: str | None = None) -> None:
+    """Tag ``commit`` as ``tag`` (annotated with ``message`` when given); never moves a tag.
+
+    Raises:
+        Conflict: the tag exists.
+        InputError: an invalid tag name, or git refused, with git's reason.
+    """
+    root = Path(root)
+    _require_repo(root)
+    _check_ref(root, "tag", tag)
+    _create_tag(root, tag, commit, message)
+
+
 def _create_tag(root: Path, tag: str, commit: str, message: str | None) -> None:
     args = (
         ["tag", tag, commit]
@@ -504,10 +591,15 @@ __all__ = [
     "FALLBACK_EMAIL",
     "FALLBACK_NAME",
     "commit_paths",
+    "create_tag",
     "current_branch",
     "dirty_paths",
+    "find_trailer",
     "head",
     "is_git_repo",
+    "last_trailer",
+    "read_committed",
     "structured_message",
+    "tag_target",
     "update_deploy_branch",
 ]

@@ -469,6 +469,28 @@ class RollbackRecord(BaseModel):
     notifications: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class Publication(BaseModel):
+    """``.promptgov/unpublished/<audit seq>.json``: a pointer move recorded, not yet in git.
+
+    Written in the move's own unit of work and deleted once the commit, the deploy
+    branch and the tag exist, so a crash in the git step leaves it for
+    ``promptgov rollback --resume``. Machine-local, like the journal: it says that this
+    work tree is ahead of its git history.
+    """
+
+    model_config = _FROZEN
+    action: str = Field(description="The commit's Promptgov-Action (promote, rollback…).")
+    prompt: str
+    env: str
+    from_version: str | None = None
+    to_version: str
+    reason: str
+    authorized_by: str
+    audit_seq: int = Field(description="The audit entry the commit names (Promptgov-Audit-Seq).")
+    rollback_id: str | None = None
+    recorded_at: datetime
+
+
 class PromptEntry(BaseModel):
     """A prompt's versions (oldest first), environment pointers and rollback ledger."""
 
@@ -652,6 +674,7 @@ __all__ = [
     "PromptContent",
     "PromptEntry",
     "PromptSource",
+    "Publication",
     "Quarantine",
     "RollbackRecord",
     "RollbackStatus",

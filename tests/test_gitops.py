@@ -13,11 +13,16 @@ from hypothesis import strategies as st
 from promptgov.errors import Conflict, InputError, NotFound, UnsafePath
 from promptgov.gitops import (
     commit_paths,
+    create_tag,
     current_branch,
     dirty_paths,
+    find_trailer,
     head,
     is_git_repo,
+    last_trailer,
+    read_committed,
     structured_message,
+    tag_target,
     update_deploy_branch,
 )
 
@@ -485,3 +490,64 @@ def test_unknown_paths_are_left_alone_on_the_deploy_branch(repo: Path) -> None:
     assert tip == git(repo, "rev-parse", "HEAD")
     assert git(repo, "rev-list", "--count", "refs/heads/prod") == "1"
     assert [p for p in os.listdir(repo / ".git") if p.startswith("promptgov-")] == []
+
+
+# -- finding what was already published ------------------------------------------------------
+
+
+def _governed_commit(repo: Path, seq: int, reason: str = "why") -> str:
+    (repo / "schemas" / "registry.yml").write_text(f"seq: {seq}\n")
+    message = structured_message(
+        "promote", "greet", "prod", "1", "2", reason, "bob", extra={"Audit-Seq": str(seq)}
+    )
+    commit = commit_paths(repo, ["schemas"], message)
+    assert commit is not None
+    return commit
+
+
+def test_structured_message_names_the_audit_entry_once(repo: Path) -> None:
+    message = structured_message("rollback", "greet", extra={"Audit-Seq": "12"})
+    assert "Promptgov-Audit-Seq: 12" in message.splitlines()
+    assert "Promptgov-Promptgov" not in message
+
+
+def test_find_trailer_finds_the_commit_that_names_a_value(repo: Path) -> None:
+    first = _governed_commit(repo, 5)
+    second = _governed_commit(repo, 12, reason="Promptgov-Audit-Seq: 7")
+    assert find_trailer(repo, "HEAD", "Audit-Seq", "12") == second
+    assert find_trailer(repo, "HEAD", "Audit-Seq", "5") == first
+    # a value that only appears in the body, or as a prefix of another, is not a trailer
+    assert find_trailer(repo, "HEAD", "Audit-Seq", "7") is None
+    assert find_trailer(repo, "HEAD", "Audit-Seq", "1") is None
+    assert find_trailer(repo, "refs/heads/missing", "Audit-Seq", "5") is None
+    assert find_trailer(repo, "HEAD", "Audit-Seq", "5", since="2090-01-01T00:00:00+00:00") is None
+    assert last_trailer(repo, "HEAD", "Audit-Seq") == "12"
+    assert last_trailer(repo, "refs/heads/missing", "Audit-Seq") is None
+    with pytest.raises(InputError):
+        find_trailer(repo, "HEAD", "bad key", "1")
+
+
+def test_find_trailer_reads_the_doubled_name_of_older_commits(repo: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "old\n\nPromptgov-Promptgov-Audit-Seq: 3")
+    old = git(repo, "rev-parse", "HEAD")
+    assert find_trailer(repo, "HEAD", "Audit-Seq", "3") == old
+    assert last_trailer(repo, "HEAD", "Audit-Seq") == "3"
+
+
+def test_tags_are_created_on_a_commit_and_read_back(repo: Path) -> None:
+    commit = _governed_commit(repo, 9)
+    assert tag_target(repo, "greet-prod-2-9") is None
+    create_tag(repo, "greet-prod-2-9", commit, "deploy")
+    assert tag_target(repo, "greet-prod-2-9") == commit
+    assert git(repo, "cat-file", "-t", "greet-prod-2-9") == "tag"
+    with pytest.raises(Conflict):
+        create_tag(repo, "greet-prod-2-9", git(repo, "rev-parse", "HEAD~1"))
+    assert tag_target(repo, "greet-prod-2-9") == commit
+    with pytest.raises(InputError):
+        tag_target(repo, "bad tag")
+
+
+def test_read_committed_returns_the_committed_text_not_the_working_copy(repo: Path) -> None:
+    (repo / "schemas" / "registry.yml").write_text("edited\n")
+    assert read_committed(repo, "HEAD", "schemas/registry.yml") == "versions: []\n"
+    assert read_committed(repo, "HEAD", "schemas/absent.yml") is None

@@ -1,4 +1,5 @@
-"""What a rollback did, or on a dry run would do: the plan, and the specification's checklist."""
+"""What a rollback did, or on a dry run would do: the plan, and the specification's checklist;
+and what ``rollback --resume`` finished."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from ..docs_gen import CHECKLIST
 from ..gate import GateReport
 from ..model import GateVerdict, RollbackRecord, RollbackStatus
+from ._publish import Published
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class RollbackResult:
     warnings: list[str] = field(default_factory=list)
     #: On a dry run: the ledger record the rollback would have written first.
     would_record: RollbackRecord | None = None
+    #: The commit on the checked-out branch that published it (None: none made, or no git).
+    git_commit: str | None = None
+    #: The git publications this call finished (its own, and any left pending before it).
+    published: list[Published] = field(default_factory=list)
 
     @property
     def checklist(self) -> list[ChecklistLine]:
@@ -118,6 +124,29 @@ class RollbackResult:
             "checklist": [c.to_dict() for c in self.checklist] if not self.dry_run else [],
             "ok": self.ok,
             "warnings": self.warnings,
+            "git_commit": self.git_commit,
+        }
+
+
+@dataclass
+class ResumeResult:
+    """What ``rollback --resume`` finished: interrupted rollbacks, and git publications of
+    moves whose git step was cut short."""
+
+    rollbacks: list[RollbackResult] = field(default_factory=list)
+    published: list[Published] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every rollback's checklist holds and every publication is in git."""
+        return all(r.ok for r in self.rollbacks) and all(p.done for p in self.published)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "ok": self.ok,
+            "rollbacks": [r.to_dict() for r in self.rollbacks],
+            "published": [p.to_dict() for p in self.published],
         }
 
 

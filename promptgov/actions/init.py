@@ -25,7 +25,7 @@ from ..store.paths import (
 #: Files whose presence means the directory is already a governed repository.
 GOVERNED_MARKERS = (CONFIG_FILE, REGISTRY_FILE, CHANGELOG_FILE, AUDIT_FILE, STATE_DIR)
 EXAMPLE_PROMPT = "support-reply"
-STATE_GITIGNORE = "lock\ncache/\nstaging/\njournal.json\noutbox/\n*.tmp\n"
+STATE_GITIGNORE = "lock\ncache/\nstaging/\njournal.json\noutbox/\nunpublished/\n*.tmp\n"
 SHA_PLACEHOLDER = "<filled at init>"
 
 

@@ -23,6 +23,7 @@ from ..model import (
     MoveKind,
     PointerMove,
     PromptEntry,
+    Publication,
     VersionRecord,
     identity,
     utcnow,
@@ -107,8 +108,9 @@ def promote(registry: Registry, ref: str, options: PromoteOptions, *, by: str) -
     """Move environment ``options.to`` to ``ref``, if every rule allows it.
 
     The pointer history, change log and audit log are written in one unit of work;
-    nothing is written when any check refuses. Then the move is published to git and
-    announced to the prompt's owners.
+    nothing is written when any check refuses. Then the move is published to git (recorded
+    as pending in that unit of work, so ``promptgov rollback --resume`` finishes a git step
+    that was cut short) and announced to the prompt's owners.
 
     Raises:
         CheckFailed subclasses / InputError subclasses with every reason at once.
@@ -171,8 +173,20 @@ def promote(registry: Registry, ref: str, options: PromoteOptions, *, by: str) -
             links=list(options.evidence),
             audit_seq=seq,
         )
+        pub = Publication(
+            action=kind.value,
+            prompt=name,
+            env=to,
+            from_version=previous,
+            to_version=rec.version,
+            reason=options.reason,
+            authorized_by=by,
+            audit_seq=seq,
+            recorded_at=move.at,
+        )
+        _publish.stage(e, repo, pub)  # the git step, recorded pending with the move
     result = PromotionResult(name, to, move, seq)
-    _publish.after_move(repo, result, action=kind.value)
+    result.git_commit, result.warnings = _publish.publish_own(repo, seq)
     card = repo.get_card(rec.card_sha256)
     result.notifications = [
         r.to_dict() for r in announce_promotion(repo, result, owners=card.all_owners)

@@ -1,32 +1,32 @@
-"""The rollback flow: last known good restored, re-verified, logged and announced.
+"""The rollback flow: last known good restored, re-verified, logged, announced, published.
 
 :func:`rollback` reads as the specification's five steps — locate (in
 :mod:`._last_known_good`), restore, re-run evals, log, notify — each one unit of work at
-most. The ledger (a :class:`~promptgov.model.RollbackRecord` in the registry) is written
-with the restore, before any later effect, and advanced by each step; a step returns at
-once when the ledger is past it, so ``rollback --resume`` runs the same pipeline to
-finish an interrupted rollback and a repeated one does nothing twice.
+most, then the git publication of :mod:`._publish`. The ledger (a
+:class:`~promptgov.model.RollbackRecord` in the registry) is written with the restore,
+before any later effect, and advanced by each step under the lock (a step whose ledger
+moved on meanwhile writes nothing); a step returns at once when the ledger is past it, so
+``rollback --resume`` runs the same pipeline to finish an interrupted rollback and a
+repeated one does nothing twice. :func:`undo` settles an unfinished rollback the other
+way, for one whose eval re-run stalls.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from .. import _yaml
-from ..errors import Conflict, GateFailed, InputError, PermissionDenied, PromptGovError
+from ..errors import Conflict, GateFailed, InputError, NotFound, PermissionDenied, PromptGovError
 from ..gate import GateReport
-from ..lifecycle import quarantine, release
+from ..lifecycle import quarantine
 from ..model import (
     Environment,
     GateVerdict,
     LifecycleState,
     MoveKind,
     PointerMove,
-    PromptCard,
-    PromptContent,
     PromptEntry,
     Quarantine,
     RollbackRecord,
@@ -37,12 +37,20 @@ from ..model import (
 )
 from ..registry import Registry
 from ..store import Edit
-from ..store.files import Transaction, fault_point
-from ..store.paths import PROMPTS_DIR
+from ..store.files import fault_point
 from . import _publish
 from ._last_known_good import locate_last_known_good
-from ._policy import allowed_approver
-from ._rollback_results import RollbackPlan, RollbackResult
+from ._policy import allowed_approver, same_person
+from ._rerun import DEFAULT_EVAL_TIMEOUT, run_suite_bounded
+from ._rollback_ledger import (
+    check_ledger,
+    restore_working_copy,
+    save_record,
+    stage_publication,
+    stage_undo,
+    step,
+)
+from ._rollback_results import ResumeResult, RollbackPlan, RollbackResult
 from ._text import FreeText
 from .promote import POST_REVIEW_DAYS, move_pointer
 
@@ -86,6 +94,20 @@ class RollbackOptions(FreeText):
     """How the eval re-run calls providers."""
     notify_policy: NotifyPolicy | None = None
     """Retries and timeouts of the notification step."""
+    eval_timeout: float = DEFAULT_EVAL_TIMEOUT
+    """Seconds the whole eval re-run may take; then it is stopped and the stall recorded."""
+
+
+@dataclass(frozen=True)
+class UndoOptions(FreeText):
+    """Which unfinished rollback to undo, and why."""
+
+    _free_text = ("reason",)
+
+    reason: str
+    """Why (the audit log and the ledger say it)."""
+    env: str = DEFAULT_ENV
+    """The environment whose unfinished rollback is undone."""
 
 
 def rollback(registry: Registry, name: str, options: RollbackOptions, *, by: str) -> RollbackResult:
@@ -96,14 +118,18 @@ def rollback(registry: Registry, name: str, options: RollbackOptions, *, by: str
     and quarantine the bad version; re-run the eval suite and gate (undo on failure
     unless ``emergency``); log to the audit log and change log; notify. Each step is one
     unit of work at most and advances the ledger, so :func:`resume` runs the same steps
-    from wherever a crash stopped them. ``dry_run`` runs every check and returns the
-    plan with the ledger record it would write.
+    from wherever a crash stopped them; the git publication is recorded pending with the
+    last of them and done once. The eval re-run is stopped after ``options.eval_timeout``
+    seconds, the stall recorded, and the restore kept for :func:`resume` or :func:`undo`.
+    ``dry_run`` runs every check and returns the plan with the ledger record it would write.
 
     Raises:
         NotFound: no last known good version (nothing written).
         Conflict: the target is not eligible, the pointer moved, a rollback is unfinished.
-        InputError: a missing reason or authorizer, a bad option combination.
+        InputError: a missing reason or authorizer, a bad option combination, a write that
+            failed (the message says which step and whether it was committed).
         GateFailed: the restored version failed its gate and the rollback was undone.
+        CheckFailed: the eval re-run did not finish in time (the restore stands).
     """
     by = identity(by)
     _check_request(registry, options, by)
@@ -113,9 +139,12 @@ def rollback(registry: Registry, name: str, options: RollbackOptions, *, by: str
     plan = locate_last_known_good(registry, name, options.env, to=options.to, force=options.force)
     if options.dry_run:
         return RollbackResult(plan, dry_run=True, would_record=_ledger_record(plan, options, by))
-    record = _restore(registry, plan, options, by)
+    with step(name, plan.env, "step 2 (restore)", serving=plan.current, first="the rollback"):
+        record = _restore(registry, plan, options, by)
     fault_point("rollback.after-restore")
-    return _settle(registry, name, record, options.run_options, options.notify_policy)
+    return _settle(
+        registry, name, record, options.run_options, options.notify_policy, options.eval_timeout
+    )
 
 
 def resume(
@@ -124,18 +153,72 @@ def resume(
     *,
     run_options: RunOptions | None = None,
     notify_policy: NotifyPolicy | None = None,
-) -> list[RollbackResult]:
-    """Finish every interrupted rollback (of ``name``, or of all prompts).
+    eval_timeout: float = DEFAULT_EVAL_TIMEOUT,
+) -> ResumeResult:
+    """Finish every interrupted rollback (of ``name``, or of all prompts), and publish to
+    git every pointer move whose git step was cut short.
 
     Runs under the repository lock from start to end, so concurrent resumes finish each
-    rollback once.
+    rollback once. A stalled eval re-run is tried again within ``eval_timeout`` seconds.
     """
     with registry.repo.edit():  # the lock; it also rolls forward a journaled crash
-        return [
-            _settle(registry, prompt, rec, run_options, notify_policy)
+        published = _publish.publish_all(registry.repo, name)
+        rollbacks = [
+            _settle(registry, prompt, rec, run_options, notify_policy, eval_timeout)
             for prompt, rec in pending_rollbacks(registry)
             if name is None or prompt == name
         ]
+    return ResumeResult(rollbacks, published + [p for r in rollbacks for p in r.published])
+
+
+def undo(registry: Registry, name: str, options: UndoOptions, *, by: str) -> RollbackResult:
+    """Undo the unfinished rollback of ``name`` in ``options.env``, as ``by``.
+
+    For a rollback that cannot finish (its eval re-run stalls): in one unit of work the
+    pointer moves back to the version that was serving, its rollback quarantine is
+    lifted, the working copy is restored, the ledger is settled ``undone`` and a
+    ``rollback-undo`` audit entry names ``by`` and the reason; then it is published to
+    git like any move. Only the rollback's authorizer or an approver of the environment
+    may undo it.
+
+    Raises:
+        InputError: a missing reason or authorizer, an unknown environment, a failed write.
+        NotFound: the prompt has no unfinished rollback in that environment.
+        PermissionDenied: ``by`` neither authorized the rollback nor approves for the env.
+    """
+    by, env, repo = identity(by), options.env, registry.repo
+    if not options.reason.strip():
+        raise InputError("undoing a rollback needs --reason: say why, for the audit log.")
+    if not by.strip():
+        raise InputError("undoing a rollback needs --authorized-by: who decided it.")
+    repo.check_env(env)
+    serving = _unfinished(registry.entry(name), name, env).new_version
+    with step(name, env, "undo", serving=serving, first="the undo"):
+        with repo.edit(name) as e:
+            rb = _unfinished(e.entry, name, env)
+            if not (same_person(by, rb.authorized_by) or allowed_approver(repo.config, env, by)):
+                raise PermissionDenied(
+                    f"{by} may not undo the rollback of {name} in {env}: only {rb.authorized_by}, "
+                    "who authorized it, or an approver of the environment may (see promptgov.yml)."
+                )
+            record = stage_undo(registry, e, rb, by=by, reason=options.reason, report=None)
+    fault_point("rollback.after-undo")
+    result = RollbackResult(_plan_from_record(name, record), record=record)
+    _publish_step(registry, name, record, result)
+    return result
+
+
+def _unfinished(entry: PromptEntry, name: str, env: str) -> RollbackRecord:
+    """The unfinished rollback of ``name`` in ``env``, or NotFound."""
+    for rb in reversed(entry.rollbacks):
+        if rb.env == env and not rb.status.is_terminal():
+            return rb
+    raise NotFound(
+        f"{name} has no unfinished rollback in {env}; nothing was changed. "
+        f"See 'promptgov history {name}'.",
+        prompt=name,
+        env=env,
+    )
 
 
 def pending_rollbacks(registry: Registry) -> list[tuple[str, RollbackRecord]]:
@@ -156,13 +239,14 @@ def _settle(
     record: RollbackRecord,
     run_options: RunOptions | None,
     notify_policy: NotifyPolicy | None,
+    eval_timeout: float,
 ) -> RollbackResult:
-    """Steps 3–5; each returns at once when the ledger is already past it."""
+    """Steps 3–5 and the git publication; each returns at once when the ledger is past it."""
     result = RollbackResult(_plan_from_record(name, record), record=record)
-    record, result.gate = _rerun_evals(registry, name, record, run_options)
+    record, result.gate = _rerun_evals(registry, name, record, run_options, eval_timeout)
     if record.status is RollbackStatus.UNDONE:
         result.record = record
-        _commit(registry, name, record, result)
+        _publish_step(registry, name, record, result)
         raise GateFailed(
             f"rollback of {name} in {record.env} undone: the restored {record.new_version} failed its "
             f"gate ({_gate_summary(result.gate)}); {record.env} serves {record.rollback_of} again. "
@@ -170,25 +254,29 @@ def _settle(
             prompt=name,
             env=record.env,
         )
-    record = _record(registry, name, record)
+    with step(name, record.env, "step 4 (audit and change log)", serving=record.new_version):
+        record = _record(registry, name, record)
     fault_point("rollback.after-log")
-    result.record = record = _notify(registry, name, record, notify_policy)
-    _commit(registry, name, record, result)
+    with step(name, record.env, "step 5 (notification record)", serving=record.new_version):
+        result.record = record = _notify(registry, name, record, notify_policy)
+    _publish_step(registry, name, record, result)
     return result
 
 
-def _commit(registry: Registry, name: str, record: RollbackRecord, result: RollbackResult) -> None:
-    """Commit the settled rollback (and move the deploy branch) once its log entries exist.
+def _publish_step(
+    registry: Registry, name: str, record: RollbackRecord, result: RollbackResult
+) -> None:
+    """Publish the settled rollback to git (commit, deploy branch, tag), once.
 
-    Committing at restore time would leave the audit and change-log entries of steps 3–5
-    uncommitted, and would deploy a restore that its re-run gate may still undo.
+    It was recorded pending by the ledger's last unit of work. Publishing at restore time
+    would leave the audit and change-log entries of steps 3–5 out of the commit, and
+    would deploy a restore that its re-run gate may still undo.
     """
-    history = registry.entry(name).environments.get(record.env, Environment()).history
-    move = history[-1]
-    undone = record.status is RollbackStatus.UNDONE
-    view = _MoveView(name, record.env, move, record.audit_seq or move.audit_seq or 0)
-    _publish.after_move(registry.repo, view, action="rollback-undo" if undone else "rollback")
-    result.warnings.extend(view.warnings)
+    fault_point("rollback.before-publish")
+    result.published = _publish.publish_all(registry.repo)
+    own = [p for p in result.published if p.publication.rollback_id == record.id]
+    result.git_commit = own[0].commit if own else None
+    result.warnings.extend(w for p in result.published for w in p.warnings)
 
 
 def _gate_summary(report: GateReport | None) -> str:
@@ -240,7 +328,8 @@ def _already_done(registry: Registry, name: str, env: str, to: str | None) -> Ro
         if not rb.status.is_terminal():
             raise Conflict(
                 f"a rollback of {name} in {env} to {rb.rollback_to} is unfinished ({rb.status.value}); "
-                f"finish it with 'promptgov rollback --resume'.",
+                f"finish it with 'promptgov rollback --resume' or undo it with "
+                f"'promptgov rollback {name} --env {env} --undo'.",
             )
         if (
             rb.status is RollbackStatus.COMPLETED
@@ -360,18 +449,8 @@ def _restore(
         e.entry = _quarantine(
             entry, plan.current, Quarantine(reason=f"rolled back: {reason}", by=by, at=now)
         )
-        _restore_working_copy(registry, e.txn, plan.prompt, content, card)
+        restore_working_copy(registry, e.txn, plan.prompt, content, card)
     return record
-
-
-@dataclass
-class _MoveView:
-    prompt: str
-    env: str
-    move: PointerMove
-    audit_seq: int
-    git_commit: str | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 def _quarantine(
@@ -387,71 +466,73 @@ def _quarantine(
     return entry.model_copy(update={"versions": versions})
 
 
-def _restore_working_copy(
-    registry: Registry, txn: Transaction, name: str, content: PromptContent, card: PromptCard
-) -> None:
-    """Put the restored content into ``prompts/<name>/prompt.yml``, keeping the file's comments."""
-    rel = f"{PROMPTS_DIR}/{name}/prompt.yml"
-    fields = content.model_dump(mode="json", exclude_none=True)
-    fields["card"] = card.model_dump(mode="json")
-    raw = txn.read(rel)
-
-    def edit(doc: Any) -> None:
-        for key in ("template", "messages"):
-            if key in doc and key not in fields:
-                del doc[key]
-        for key, value in fields.items():
-            if key == "template":
-                from ruamel.yaml.scalarstring import LiteralScalarString
-
-                value = LiteralScalarString(value)
-            doc[key] = value
-
-    try:
-        new = _yaml.edit_roundtrip(raw, rel, edit) if raw else None
-    except PromptGovError:
-        new = None
-    if new is None or not isinstance(_yaml.loads(new, rel), dict):
-        new = _yaml.dump_block(fields).encode()
-    txn.write(rel, new)
-
-
 # --------------------------------------------------------------------------- 3. re-run evals
 
 
 def _rerun_evals(
-    registry: Registry, name: str, record: RollbackRecord, run_options: RunOptions | None
+    registry: Registry,
+    name: str,
+    record: RollbackRecord,
+    run_options: RunOptions | None,
+    timeout: float,
 ) -> tuple[RollbackRecord, GateReport | None]:
-    """Step 3: run the suite on the restored version (calling the model), gate it, and in
-    one unit of work record the run, the verdict and the outcome — kept, kept and flagged
-    (emergency), or undone."""
-    from .evaluate import run_suite, stage_run
+    """Step 3: run the suite on the restored version (calling the model) within
+    ``timeout`` seconds, gate it, and in one unit of work record the run, the verdict and
+    the outcome — kept, kept and flagged (emergency), or undone."""
+    from .evaluate import stage_run
     from .gate import GateOptions, gate_report, stage_verdict
 
     if record.status is not RollbackStatus.RESTORED:
         return record, None
     if record.skip_evals:
-        return _advance(registry, name, record, status=RollbackStatus.EVALUATED), None
-    run = run_suite(registry, f"{name}@{record.new_version}", options=run_options, fresh=True)
+        with step(name, record.env, "step 3 (skipped evals)", serving=record.new_version):
+            return _advance(registry, name, record, status=RollbackStatus.EVALUATED), None
+    try:
+        run = run_suite_bounded(registry, f"{name}@{record.new_version}", run_options, timeout)
+    except PromptGovError as exc:
+        _stalled(registry, name, record, exc)
     fault_point("rollback.after-eval-run")
     rec = run.version.record
     report, base = gate_report(
         registry, name, rec, run.v3, run.suite, run.suite_sha256, GateOptions(env=record.env)
     )
     fault_point("rollback.after-gate")
-    with registry.repo.edit(name) as e:
+    with (
+        step(name, record.env, "step 3 (eval re-run and verdict)", serving=record.new_version),
+        registry.repo.edit(name) as e,
+    ):
+        check_ledger(e, record)
         ref = stage_run(e, run, by=record.authorized_by)
         stage_verdict(registry, e, rec, report, ref.run_id, base)
-        record = _save_record(e, record, eval_run_id=ref.run_id, gate_verdict=report.verdict)
+        update = {"eval_run_id": ref.run_id, "gate_verdict": report.verdict, "error": None}
+        record = save_record(e, record, **update)
         if report.verdict is GateVerdict.PASS:
-            record = _save_record(e, record, status=RollbackStatus.EVALUATED)
+            record = save_record(e, record, status=RollbackStatus.EVALUATED)
         elif record.emergency:
             _flag_emergency(e, record, report)
-            record = _save_record(e, record, status=RollbackStatus.EVALUATED)
+            record = save_record(e, record, status=RollbackStatus.EVALUATED)
         else:
-            record = _undo(registry, e, record, report)
+            reason = f"restored version failed its gate: {_gate_summary(report)}"
+            record = stage_undo(
+                registry, e, record, by=record.authorized_by, reason=reason, report=report
+            )
     fault_point("rollback.after-verdict")
     return record, report
+
+
+def _stalled(
+    registry: Registry, name: str, record: RollbackRecord, exc: PromptGovError
+) -> NoReturn:
+    """Record on the ledger why the eval re-run did not finish, and say what can be done."""
+    with step(name, record.env, "step 3 (record of the stall)", serving=record.new_version):
+        _advance(registry, name, record, error=exc.message)
+    raise type(exc)(
+        f"{exc.message} The restore stands ({record.env} serves {record.new_version}): retry with "
+        f"'promptgov rollback --resume', or put {record.rollback_of} back with "
+        f"'promptgov rollback {name} --env {record.env} --undo'.",
+        prompt=name,
+        env=record.env,
+    ) from exc
 
 
 def _advance(
@@ -459,7 +540,8 @@ def _advance(
 ) -> RollbackRecord:
     """Write the ledger's next state, with the audit entry that commits to it."""
     with registry.repo.edit(name) as e:
-        new = _save_record(e, record, **update)
+        check_ledger(e, record)
+        new = save_record(e, record, **update)
         _audit_step(e, new)
     return new
 
@@ -476,14 +558,6 @@ def _audit_step(e: Edit, record: RollbackRecord) -> None:
         outcome="success" if record.status.is_terminal() else "pending",
         details={"rollback_id": record.id, "status": record.status.value},
     )
-
-
-def _save_record(e: Edit, record: RollbackRecord, **update: Any) -> RollbackRecord:
-    """Stage the ledger record ``record`` with ``update`` applied."""
-    new = record.model_copy(update=update)
-    rollbacks = [new if r.id == record.id else r for r in e.entry.rollbacks]
-    e.entry = e.entry.model_copy(update={"rollbacks": rollbacks})
-    return new
 
 
 def _flag_emergency(e: Edit, record: RollbackRecord, report: GateReport) -> None:
@@ -504,62 +578,6 @@ def _flag_emergency(e: Edit, record: RollbackRecord, report: GateReport) -> None
     )
 
 
-def _undo(
-    registry: Registry, e: Edit, record: RollbackRecord, report: GateReport
-) -> RollbackRecord:
-    """Stage the undo: pointer back, quarantine lifted, working copy restored, ledger settled."""
-    repo, name = registry.repo, e.name
-    assert name is not None
-    entry = e.entry
-    state = entry.environments.get(record.env, Environment())
-    now = utcnow()
-    seq = e.audit(
-        action="rollback-undo",
-        actor=record.authorized_by,
-        prompt=name,
-        env=record.env,
-        from_version=record.new_version,
-        to_version=record.rollback_of,
-        reason=f"restored version failed its gate: {_gate_summary(report)}",
-        gate_verdict=report.verdict.value,
-        eval_run_id=record.eval_run_id,
-        outcome="failure",
-        error="re-run gate failed",
-        details={"rollback_id": record.id},
-    )
-    if state.current == record.new_version:
-        move = PointerMove(
-            seq=len(state.history) + 1,
-            version=record.rollback_of,
-            previous=record.new_version,
-            kind=MoveKind.UNDO,
-            at=now,
-            by=record.authorized_by,
-            reason="rollback undone: restored version failed its gate",
-            audit_seq=seq,
-        )
-        entry = move_pointer(entry, record.env, move)
-    versions = []
-    for r in entry.versions:
-        if (
-            r.version == record.rollback_of
-            and r.quarantine is not None
-            and r.quarantine.source == "rollback"
-        ):
-            status = release(r.status, serving=True, version=r.version)
-            r = r.model_copy(update={"quarantine": None, "status": status})
-        versions.append(r)
-    e.entry = entry.model_copy(update={"versions": versions})
-    new = _save_record(
-        e, record, status=RollbackStatus.UNDONE, error="re-run gate failed", audit_seq=seq
-    )
-    bad = e.record(record.rollback_of)
-    _restore_working_copy(
-        registry, e.txn, name, repo.get_content(bad.sha256), repo.get_card(bad.card_sha256)
-    )
-    return new
-
-
 # --------------------------------------------------------------------------- 4. log
 
 
@@ -570,6 +588,7 @@ def _record(registry: Registry, name: str, record: RollbackRecord) -> RollbackRe
     fault_point("rollback.after-evals")
     repo = registry.repo
     with repo.edit(name) as e:
+        check_ledger(e, record)
         bad = e.record(record.rollback_of)
         new = e.record(record.new_version)
         links = [*record.evidence]
@@ -613,7 +632,7 @@ def _record(registry: Registry, name: str, record: RollbackRecord) -> RollbackRe
             links=links,
             audit_seq=seq,
         )
-        return _save_record(e, record, status=RollbackStatus.LOGGED, audit_seq=seq)
+        return save_record(e, record, status=RollbackStatus.LOGGED, audit_seq=seq)
 
 
 # --------------------------------------------------------------------------- 5. notify
@@ -624,7 +643,8 @@ def _notify(
 ) -> RollbackRecord:
     """Step 5: announce the rollback; failures are queued for retry and recorded, never undo it.
 
-    The delivery outcomes' audit entries and the settled ledger are one unit of work.
+    The delivery outcomes' audit entries, the settled ledger and the pending git
+    publication are one unit of work.
     """
     from ..notify import audit_link, render_notification
     from .notify import announce, stage_results
@@ -663,6 +683,7 @@ def _notify(
     deliveries = [r.to_dict() for r in results]
     fault_point("rollback.after-notify-send")
     with repo.edit(name) as e:
+        check_ledger(e, record)
         stage_results(
             e,
             results,
@@ -672,16 +693,22 @@ def _notify(
             version=record.new_version,
             details={"rollback_id": record.id},
         )
-        new = _save_record(e, record, status=RollbackStatus.COMPLETED, notifications=deliveries)
-        _audit_step(e, new)
-        return new
+        done = save_record(e, record, status=RollbackStatus.COMPLETED, notifications=deliveries)
+        assert record.audit_seq is not None  # the log step wrote it
+        stage_publication(e, registry, done, None, record.audit_seq)
+        _audit_step(e, done)
+        return done
 
 
 __all__ = [
+    "DEFAULT_EVAL_TIMEOUT",
+    "ResumeResult",
     "RollbackOptions",
     "RollbackPlan",
     "RollbackResult",
+    "UndoOptions",
     "pending_rollbacks",
     "resume",
     "rollback",
+    "undo",
 ]

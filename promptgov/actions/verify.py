@@ -71,7 +71,8 @@ class VerifyReport:
 
 
 def verify(repo: Repo, *, strict: bool = False) -> VerifyReport:
-    """Check objects, registry, change log, schemas, generated docs and the audit chain.
+    """Check objects, registry, change log, schemas, generated docs, the audit chain, and
+    that git has every pointer move when publication is on.
 
     An overdue post-review of an emergency move is a warning, or with ``strict`` a problem.
     """
@@ -93,6 +94,7 @@ def verify(repo: Repo, *, strict: bool = False) -> VerifyReport:
         _gate,
         _audit,
         _state,
+        _git_record,
     ):
         try:
             check(repo, report)
@@ -343,3 +345,11 @@ def _file_state(
     for rel in repo.files_under(COMMITTED_DIRS):
         if rel not in committed:
             report.add(rel, "is not recorded in the audit log")
+
+
+def _git_record(repo: Repo, report: VerifyReport) -> None:
+    """With git publication on, the registry is not ahead of git (a crash in the git step)."""
+    from ._publish import unpublished
+
+    for file, message in unpublished(repo):
+        report.add(file, message)

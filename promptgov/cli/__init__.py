@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _warn_pending(args: list[str]) -> None:
-    """Tell the user what waits on them: an interrupted rollback (``rollback --resume``), an
-    overdue post-review of an emergency move (``review``). Read from the registry index."""
+    """Tell the user what waits on them: an interrupted rollback or git publication
+    (``rollback --resume``), an overdue post-review of an emergency move (``review``)."""
     from pathlib import Path
 
     from ._common import repo_path
@@ -86,11 +86,15 @@ def _warn_pending(args: list[str]) -> None:
     try:
         from ..post_review import open_post_reviews
         from ..repo import Repo
+        from ..store.paths import UNPUBLISHED_DIR
 
-        prompts = Repo(repo_path(Path(repo_arg) if repo_arg else None)).registry()
-        # rollback reports its own unfinished rollbacks.
-        pending = [] if args[0] == "rollback" else prompts.unfinished()
+        repo = Repo(repo_path(Path(repo_arg) if repo_arg else None))
+        prompts = repo.registry()
+        # rollback reports its own unfinished rollbacks and publications.
+        own = args[0] == "rollback"
+        pending = [] if own else prompts.unfinished()
         overdue = open_post_reviews(prompts, overdue_only=True)
+        unpublished = 0 if own else len(list((repo.root / UNPUBLISHED_DIR).glob("*.json")))
     except Exception:  # noqa: BLE001 - a notice must never turn a result into a failure
         return
     for name, count in pending:
@@ -104,3 +108,9 @@ def _warn_pending(args: list[str]) -> None:
 
         for due in overdue:
             err_console.print(f"[yellow]warning:[/yellow] {escape(due.warning)}", markup=True)
+    if unpublished:
+        err_console.print(
+            f"[yellow]warning:[/yellow] {unpublished} pointer move(s) are not in git yet; "
+            "publish them with 'promptgov rollback --resume'.",
+            markup=True,
+        )

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..actions._rerun import DEFAULT_EVAL_TIMEOUT
 from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
 
 
@@ -41,6 +42,26 @@ def print_result(res: Any) -> None:
         mark = "[green]✔[/green]" if line.ok else "[red]✘[/red]"
         console.print(f"  {mark} {line.task:<26} {line.reference:<36} {line.detail}", markup=True)
     for w in res.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+
+
+def print_resumed(res: Any) -> None:
+    """Each rollback finished, then each move published to git."""
+    if not res.rollbacks and not res.published:
+        console.print("No interrupted rollback to resume and no move waiting for git.")
+    for r in res.rollbacks:
+        print_result(r)
+    for p in res.published:
+        pub = p.publication
+        what = f"{pub.action} of {pub.prompt} in {pub.env} (audit #{pub.audit_seq})"
+        if not p.done:
+            console.print(f"[yellow]Not yet in git:[/yellow] {what}", markup=True)
+            continue
+        where = [f"commit {p.commit[:12]}" if p.commit else "already committed"]
+        where += [f"deploy branch {p.branch}"] if p.branch else []
+        where += [f"tag {p.tag}"] if p.tag else []
+        console.print(f"Published {what} to git: {', '.join(where)}.")
+    for w in (w for p in res.published for w in p.warnings):
         console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
 
 
@@ -86,44 +107,85 @@ def rollback(
         str | None,
         typer.Option("--description", help="Short title (default 'Rollback to <version>')."),
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Finish interrupted rollbacks.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Finish interrupted rollbacks and git publications."),
+    ] = False,
+    undo: Annotated[
+        bool,
+        typer.Option(
+            "--undo",
+            help="Undo the unfinished rollback of NAME in --env: put back what it replaced.",
+        ),
+    ] = False,
+    eval_timeout: Annotated[
+        float,
+        typer.Option(
+            "--eval-timeout", help="Seconds the whole eval re-run may take before it is stopped."
+        ),
+    ] = DEFAULT_EVAL_TIMEOUT,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Roll back to the last known good version: restore, re-run evals, log, notify."""
-    from ..actions.rollback import RollbackOptions
+    from ..actions.rollback import RollbackOptions, UndoOptions
     from ..actions.rollback import resume as do_resume
     from ..actions.rollback import rollback as do_rollback
+    from ..actions.rollback import undo as do_undo
     from ..errors import InputError
     from ..registry import Registry
 
     registry = Registry(repo_path(repo))
+    if resume and undo:
+        raise InputError("--resume finishes a rollback and --undo reverts it: pass one of them.")
     if resume:
-        results = do_resume(registry, name)
-    elif name is None:
+        resumed = do_resume(registry, name, eval_timeout=eval_timeout)
+        _render(resumed, json_, print_resumed)
+        if not resumed.ok:
+            raise typer.Exit(1)
+        return
+    if name is None:
         raise InputError("name the prompt to roll back (or pass --resume).")
-    else:
-        options = RollbackOptions(
-            reason=reason,
-            env=env,
-            evidence=tuple(evidence),
-            to=to,
-            force=force,
-            dry_run=dry_run,
-            emergency=emergency,
-            skip_evals=skip_evals,
-            description=description,
-        )
-        results = [do_rollback(registry, name, options, by=authorized_by)]
-    if json_:
-        emit_json(results[0].to_dict() if len(results) == 1 else [r.to_dict() for r in results])
-    else:
-        if not results:
-            console.print("No interrupted rollback to resume.")
-        for res in results:
-            print_result(res)
-    if any(not (r.ok or r.dry_run) for r in results):
+    if undo:
+        if to or force or dry_run or emergency or skip_evals or evidence or description:
+            raise InputError("--undo takes only --env, --reason and --authorized-by.")
+        undone = do_undo(registry, name, UndoOptions(reason=reason, env=env), by=authorized_by)
+        _render(undone, json_, print_undone)
+        return
+    options = RollbackOptions(
+        reason=reason,
+        env=env,
+        evidence=tuple(evidence),
+        to=to,
+        force=force,
+        dry_run=dry_run,
+        emergency=emergency,
+        skip_evals=skip_evals,
+        description=description,
+        eval_timeout=eval_timeout,
+    )
+    res = do_rollback(registry, name, options, by=authorized_by)
+    _render(res, json_, print_result)
+    if not (res.ok or res.dry_run):
         raise typer.Exit(1)
+
+
+def _render(res: Any, json_: bool, human: Any) -> None:
+    if json_:
+        emit_json(res.to_dict())
+    else:
+        human(res)
+
+
+def print_undone(res: Any) -> None:
+    """What the undo put back."""
+    rb = res.record
+    console.print(
+        f"Undid the rollback of {res.plan.prompt} in {rb.env}: it serves {rb.rollback_of} again "
+        f"({rb.new_version} no longer serves; audit entry #{rb.audit_seq})."
+    )
+    for w in res.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
 
 
 def register(app: typer.Typer) -> None:

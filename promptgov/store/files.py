@@ -85,19 +85,30 @@ class _Journal(BaseModel):
 
 _locks: dict[str, filelock.FileLock] = {}
 _locks_guard = threading.Lock()
+#: How many times this process reached each fault point (for ``<point>@<n>``).
+_reached: dict[str, int] = {}
 
 
 def fault_point(name: str) -> None:
     """Kill this process with SIGKILL if ``$PROMPTGOV_FAULT`` names this point, or fail
     as a full disk would if it names ``enospc:<point>``.
 
-    Crash-safety tests set the variable to prove that a real ``kill -9`` or a full disk
-    at each step boundary leaves the repository consistent and the message truthful.
+    ``<point>@<n>`` fires only the n-th time the process reaches the point, so a test can
+    aim at the third transaction of a rollback. Crash-safety tests set the variable to
+    prove that a real ``kill -9`` or a full disk at each step boundary leaves the
+    repository consistent and the message truthful.
     """
     fault = os.environ.get(FAULT_ENV)
-    if fault == name:
+    if not fault:
+        return
+    count = _reached[name] = _reached.get(name, 0) + 1
+    kind, _, point = fault.rpartition(":")
+    target, _, nth = point.partition("@")
+    if target != name or (nth and nth != str(count)):
+        return
+    if kind == "":
         os.kill(os.getpid(), signal.SIGKILL)
-    if fault == f"enospc:{name}":
+    if kind == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
@@ -118,17 +129,33 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: temp file, fsync, rename, fsync the directory."""
+def _replace_file(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename, fsync the directory; a failure leaves no temp file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _tmp_name(path)
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+    except OSError:
+        _discard(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp file, fsync, rename, fsync the directory."""
+    try:
+        _replace_file(path, data)
     except OSError as exc:
         raise InputError(
             f"cannot write {path}: {exc.strerror or exc}. Check permissions and free space."
@@ -279,7 +306,8 @@ def recover(root: Path) -> bool:
             raise InputError(
                 f"cannot finish the committed change journaled in {STATE_DIR}/{JOURNAL_NAME}: "
                 f"{exc.strerror or exc}. It stays journaled; free space or fix permissions, "
-                "then run the command again."
+                "then run the command again.",
+                committed=True,
             ) from exc
         journal.unlink()
         _fsync_dir(state)
@@ -408,12 +436,19 @@ class Transaction:
         return not self._order
 
     def commit(self) -> None:
-        """Stage, journal (the commit point), apply, clean up."""
+        """Stage, journal (the commit point), apply, clean up.
+
+        Raises:
+            InputError: a write failed; its ``context["committed"]`` says whether the
+                journal was written (the next command then finishes the change) or not
+                (nothing changed), so an action can say which of its steps stands.
+        """
         if self.empty:
             return
         state = _state_dir(self.root)
         staging = state / "staging"
         committed = False
+        written: list[Path] = []
         try:
             staging.mkdir(parents=True, exist_ok=True)
             ops: list[dict[str, Any]] = []
@@ -424,6 +459,7 @@ class Transaction:
                         ops.append({"op": "delete", "path": rel})
                         continue
                     staged = staging / uuid.uuid4().hex
+                    written.append(staged)
                     with open(staged, "wb") as fh:
                         fh.write(data)
                         fh.flush()
@@ -449,7 +485,7 @@ class Transaction:
                     )
             _fsync_dir(staging)
             fault_point("txn.before-journal")
-            atomic_write(state / JOURNAL_NAME, json.dumps({"ops": ops}).encode())
+            _replace_file(state / JOURNAL_NAME, json.dumps({"ops": ops}).encode())
             committed = True
             fault_point("txn.after-journal")
             _apply(self.root, _Journal.model_validate({"ops": ops}).ops)
@@ -460,11 +496,15 @@ class Transaction:
                 raise InputError(
                     f"the change was committed but not fully applied to {self.root}: "
                     f"{exc.strerror or exc}. It is kept in {STATE_DIR}/{JOURNAL_NAME} and the "
-                    "next promptgov command finishes it once there is space and permission."
+                    "next promptgov command finishes it once there is space and permission.",
+                    committed=True,
                 ) from exc
+            for path in written:  # before the commit point: leave no trace
+                _discard(path)
             raise InputError(
                 f"cannot write to {self.root}: {exc.strerror or exc}. Nothing was changed; "
-                "check permissions and free space."
+                "check permissions and free space.",
+                committed=False,
             ) from exc
         finally:
             self._writes.clear()

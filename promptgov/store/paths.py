@@ -13,6 +13,8 @@ GATE_FILE = "ci/eval-gate.yml"
 PROMPTS_DIR = "prompts"
 LOGS_DIR = "logs"
 OBJECTS_DIR = f"{STATE_DIR}/objects"
+#: Pointer moves recorded and not yet published to git (machine-local, git-ignored).
+UNPUBLISHED_DIR = f"{STATE_DIR}/unpublished"
 
 __all__ = [
     "AUDIT_FILE",
@@ -25,4 +27,5 @@ __all__ = [
     "PROMPTS_DIR",
     "REGISTRY_FILE",
     "STATE_DIR",
+    "UNPUBLISHED_DIR",
 ]

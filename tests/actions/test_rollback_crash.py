@@ -169,7 +169,10 @@ def test_kill_at_boundary_and_inside_the_next_write(
         again = run_cli(*ROLLBACK, "--repo", at_boundary)
         assert again.exit_code == 2, again.stdout
         assert "a rollback of support-reply in prod to 1.0.0 is unfinished (" in again.stderr
-        assert "finish it with 'promptgov rollback --resume'." in again.stderr
+        assert (
+            "finish it with 'promptgov rollback --resume' or undo it with "
+            "'promptgov rollback support-reply --env prod --undo'." in again.stderr
+        )
         assert snapshot(at_boundary) == before
         sent = len(sink.received)
         assert _check_settled(at_boundary, template, sink, sent, boundary, told=told) == "completed"
