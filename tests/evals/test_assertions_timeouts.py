@@ -1,0 +1,53 @@
+"""Assertions that never finish: python code that never returns.
+
+Reproductions of issue 10 ("Hanging evals"), each a real ``promptgov eval`` on real files.
+Without ``timeoutMs`` the limit is ``REQUEST_TIMEOUT_MS`` (promptfoo's default for a call of
+user code), set small here; the row is an ERROR and the process exits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LIMIT = {"REQUEST_TIMEOUT_MS": "500"}
+
+
+def test_python_assertions_that_never_return_are_error_rows(tmp_path: Path, procs) -> None:
+    (tmp_path / "checks.py").write_text(
+        "import os\n\n"
+        "def get_assert(output, context):\n"
+        "    open('pids', 'a').write(f'{os.getpid()}\\n')\n"
+        "    while True:\n"
+        "        pass\n"
+    )
+    (tmp_path / "c.yaml").write_text(
+        "prompts: ['{{text}}']\nproviders: [echo]\ntests:\n"
+        "  - vars: {text: inline}\n"
+        "    assert:\n"
+        "      - type: python\n"
+        "        value: \"open('pids', 'a').write(f'{__import__(\\\"os\\\").getpid()}\\\\n')"
+        " and __import__('time').sleep(10**6)\"\n"
+        "  - vars: {text: file}\n"
+        "    assert: [{type: python, value: file://checks.py}]\n"
+        "  - vars: {text: value}\n"
+        "    assert: [{type: equals, value: file://checks.py}]\n"
+        "  - vars: {text: fine}\n"
+        "    assert: [{type: python, value: \"output == 'fine'\"}]\n"
+    )
+    run = procs.eval(tmp_path, env=LIMIT)
+    assert run.returncode == 100, run.stderr
+    assert run.seconds < 10
+    for test_idx, what in (
+        (0, "the python assertion"),
+        (1, "checks.py:get_assert"),
+        (2, "checks.py:get_assert"),
+    ):
+        row = run.row(test_idx)
+        assert row["failureReason"] == 2, row
+        assert row["error"] == (
+            f"Python worker timed out after 500ms: {what} did not return, and its worker was stopped."
+        )
+    assert run.row(3)["success"] is True
+    pids = procs.recorded(tmp_path / "pids")
+    assert len(pids) == 3
+    assert procs.survivors(pids) == []
