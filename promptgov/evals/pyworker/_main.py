@@ -13,16 +13,13 @@ its parent dies, so it never outlives promptgov.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import inspect
 import io
 import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import IO, Any
 
@@ -53,7 +50,9 @@ def _load(path: str) -> ModuleType:
     module = _modules.get(key)
     if module is not None:
         return module
-    name = "_promptgov_user_" + hashlib.sha256(resolved.encode()).hexdigest()[:16]
+    import importlib.util  # here, not at start-up: a worker that runs inline code never needs it
+
+    name = f"_promptgov_user_{len(_modules)}"
     try:
         spec = importlib.util.spec_from_file_location(name, resolved)
         if spec is None or spec.loader is None:
@@ -132,7 +131,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
         function = _function(request)
         try:
             value = function(*request.get("args", []))
-            if inspect.isawaitable(value):
+            if isinstance(value, Awaitable):
                 value = _await(value)
         except (Exception, SystemExit) as exc:  # user code: any exception is its failure
             raise _Failed("call", exc) from None
