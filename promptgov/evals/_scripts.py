@@ -20,7 +20,15 @@ from typing import Any
 from . import pyworker
 from .errors import ScriptError
 
-__all__ = ["ScriptError", "call", "call_in_worker", "get_function", "load_module", "split_ref"]
+__all__ = [
+    "ScriptError",
+    "call",
+    "call_in_worker",
+    "call_in_worker_sync",
+    "get_function",
+    "load_module",
+    "split_ref",
+]
 
 _modules: dict[tuple[str, int], ModuleType] = {}
 _guard = threading.Lock()
@@ -81,6 +89,10 @@ def call(path: Path, name: str, *args: Any) -> Any:
         raise ScriptError(f"{path}:{name} raised {type(exc).__name__}: {exc}") from exc
 
 
+def _request(path: Path, name: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    return {"path": str(path.resolve()), "function": name, "args": list(args), "encode": "plain"}
+
+
 async def call_in_worker(path: Path, name: str, *args: Any, timeout_s: float | None) -> Any:
     """Call ``name(*args)`` from the script at ``path`` in the run's worker pool.
 
@@ -92,10 +104,20 @@ async def call_in_worker(path: Path, name: str, *args: Any, timeout_s: float | N
         PythonTimeout: no answer within ``timeout_s`` (None: 300 s); the worker was killed.
     """
     reply = await pyworker.current().call(
-        {"path": str(path.resolve()), "function": name, "args": list(args), "encode": "plain"},
-        what=f"{path.name}:{name}",
-        timeout_s=timeout_s,
+        _request(path, name, args), what=f"{path.name}:{name}", timeout_s=timeout_s
     )
+    return _result(reply, path, name)
+
+
+def call_in_worker_sync(path: Path, name: str, *args: Any, timeout_s: float | None) -> Any:
+    """:func:`call_in_worker` for synchronous code (prompt rendering); the thread blocks."""
+    reply = pyworker.current().call_sync(
+        _request(path, name, args), what=f"{path.name}:{name}", timeout_s=timeout_s
+    )
+    return _result(reply, path, name)
+
+
+def _result(reply: pyworker.Reply, path: Path, name: str) -> Any:
     if reply.ok:
         return json.loads(reply.value)
     if reply.stage == "read":

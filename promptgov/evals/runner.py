@@ -267,7 +267,13 @@ class _Run:
             env=self.env,
             base_dir=self.cfg.base_dir,
             prompt_function=function,
-            run_script=_run_var_script,
+            run_script=self._var_script,
+        )
+
+    def _var_script(self, path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
+        """A ``file://x.py`` variable's ``get_var``, in this run's Python workers."""
+        return _scripts.call_in_worker_sync(
+            path, "get_var", name, prompt, variables, timeout_s=self.code_timeout_s
         )
 
     async def _call(
@@ -507,10 +513,6 @@ def _milliseconds(value: Any, name: str) -> int:
     return int(number)
 
 
-def _run_var_script(path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
-    return _scripts.call(path, "get_var", name, prompt, variables)
-
-
 # --------------------------------------------------------------------------- entry points
 
 
@@ -521,7 +523,7 @@ async def run_eval_async(cfg: EvalConfig, options: RunOptions | None = None) -> 
     started = time.perf_counter()
     timestamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     # User Python of assertions and transforms runs in this run's own worker pool.
-    with pyworker.run_scope(max_workers=run.concurrency):
+    with pyworker.run_scope(max_workers=run.concurrency, timeout_s=run.code_timeout_s):
         try:
             grid = run.columns()
             steps = build_steps(cfg, grid, run.repeat)

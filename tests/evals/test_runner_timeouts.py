@@ -138,3 +138,53 @@ def test_concurrent_runs_keep_their_own_python_workers(tmp_path: Path) -> None:
     long_run, short_run = asyncio.run(both())
     assert [r.success for r in long_run.results] == [True], long_run.results[0].error
     assert [r.success for r in short_run.results] == [True]
+
+
+def test_variable_scripts_and_prompt_functions_that_never_return_are_error_rows(
+    tmp_path: Path, procs
+) -> None:
+    """Rendering runs user Python too: a ``file://x.py`` variable, a prompt function."""
+    (tmp_path / "slow.py").write_text(
+        "import os, time\n\n"
+        "def _hang():\n"
+        "    open('pids', 'a').write(f'{os.getpid()}\\n')\n"
+        "    time.sleep(10**6)\n\n"
+        "def get_var(name, prompt, variables):\n"
+        "    _hang()\n\n"
+        "def make_prompt(context):\n"
+        "    if context['vars'].get('topic') == 'hang':\n"
+        "        _hang()\n"
+        "    return 'about ' + context['vars']['topic']\n"
+    )
+    (tmp_path / "c.yaml").write_text(
+        "prompts: ['{{topic}}', file://slow.py:make_prompt]\nproviders: [echo]\ntests:\n"
+        "  - vars: {topic: file://slow.py}\n"
+        "  - vars: {topic: hang}\n"
+        "  - vars: {topic: fine}\n"
+        "    assert: [{type: contains, value: fine}]\n"
+    )
+    run = procs.eval(tmp_path, env={"REQUEST_TIMEOUT_MS": "500"})
+    assert run.returncode == 100, run.stderr
+    assert run.seconds < 15
+    errors = sorted(
+        (r["testIdx"], r["promptIdx"], r["error"]) for r in run.rows if r["failureReason"] == 2
+    )
+    assert errors == [
+        (
+            0,
+            0,
+            "Python worker timed out after 500ms: slow.py:get_var did not return, and its worker was stopped.",
+        ),
+        (
+            0,
+            1,
+            "Python worker timed out after 500ms: slow.py:get_var did not return, and its worker was stopped.",
+        ),
+        (
+            1,
+            1,
+            "Python worker timed out after 500ms: slow.py:make_prompt did not return, and its worker was stopped.",
+        ),
+    ]
+    assert [r["success"] for r in run.rows if r["testIdx"] == 2] == [True, True]
+    assert procs.survivors(procs.recorded(tmp_path / "pids")) == []

@@ -160,10 +160,6 @@ def _reply(message: Mapping[str, Any]) -> Reply:
     )
 
 
-def _limit(timeout_s: float | None) -> float:
-    return DEFAULT_TIMEOUT_S if timeout_s is None or timeout_s <= 0 else timeout_s
-
-
 def _timeout(what: str, limit: float) -> PythonTimeout:
     return PythonTimeout(
         f"Python worker timed out after {round(limit * 1000)}ms: {what} did not return, "
@@ -179,8 +175,12 @@ class PythonWorkers:
     also killed at interpreter exit and exit by themselves when promptgov dies.
     """
 
-    def __init__(self, *, max_workers: int = DEFAULT_MAX_WORKERS) -> None:
+    def __init__(
+        self, *, max_workers: int = DEFAULT_MAX_WORKERS, timeout_s: float | None = None
+    ) -> None:
         self.max_workers = max(1, max_workers)
+        #: The deadline of a call that names none (None: :data:`DEFAULT_TIMEOUT_S`).
+        self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._workers: set[_Worker] = set()
         self._idle: list[_Worker] = []
@@ -197,13 +197,14 @@ class PythonWorkers:
 
         ``request`` holds ``path`` (a script file) or ``source`` (inline code), ``function``
         (a dotted name), ``args`` (JSON values) and ``encode`` (``plain`` or ``strict``);
-        ``what`` names the code in messages. A cancelled caller's worker is killed too.
+        ``what`` names the code in messages; ``timeout_s`` None means the pool's own limit.
+        A cancelled caller's worker is killed too.
 
         Raises:
             PythonTimeout: no reply in time; the worker was killed (the next call starts one).
             PythonWorkerError: the worker could not start or died during the call.
         """
-        limit = _limit(timeout_s)
+        limit = self.limit(timeout_s)
         call = self._submit(request, what)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(call.future), limit)
@@ -218,7 +219,7 @@ class PythonWorkers:
         self, request: Mapping[str, Any], *, what: str, timeout_s: float | None = None
     ) -> Reply:
         """:meth:`call` for code outside the event loop (the calling thread blocks)."""
-        limit = _limit(timeout_s)
+        limit = self.limit(timeout_s)
         call = self._submit(request, what)
         try:
             return call.future.result(timeout=limit)
@@ -229,10 +230,18 @@ class PythonWorkers:
             self._abandon(call)
             raise
 
+    def limit(self, timeout_s: float | None = None) -> float:
+        """The deadline a call gets: ``timeout_s``, else the pool's, else 300 s."""
+        for value in (timeout_s, self.timeout_s):
+            if value is not None and value > 0:
+                return value
+        return DEFAULT_TIMEOUT_S
+
     def _submit(self, request: Mapping[str, Any], what: str) -> _Call:
+        # Values JSON cannot carry reach the code as their str(), as on the Node side.
+        payload = {**request, "id": next(self._ids)}
+        call = _Call(json.dumps(payload, default=str).encode() + b"\n", what)
         with self._lock:
-            line = json.dumps({**request, "id": next(self._ids)}).encode() + b"\n"
-            call = _Call(line, what)
             worker = self._idle.pop() if self._idle else None
             if worker is None and len(self._workers) < self.max_workers:
                 worker = self._spawn()
