@@ -4,18 +4,17 @@ Python run in-process cannot be interrupted: a ``call_api`` that never returns h
 thread forever, and the interpreter waits for that thread at exit, so one hung script used to
 hang the eval and keep the process from exiting. Every piece of user Python an eval runs —
 python providers (``python:x.py``, ``file://x.py``), ``python`` assertions (inline and
-``file://``), ``file://x.py`` assertion values, variables, prompt functions and transforms,
-and ``transformResponse`` — therefore runs
-in a worker process (:mod:`._main`) of a :class:`PythonWorkers` pool, with a deadline on every
-call: the run's ``timeoutMs``, else ``REQUEST_TIMEOUT_MS`` (for a python provider its
-``config.timeout`` first), else promptfoo's 300 s. A call past its deadline, or cancelled by
-the run's ``timeoutMs``, has its worker killed; the next call starts a fresh one.
+``file://``), ``file://x.py`` assertion values, variables, prompt functions, transforms and
+``transformResponse`` — therefore runs in a worker process (:mod:`._main`) of a
+:class:`PythonWorkers` pool, with a deadline on every call: the run's ``timeoutMs``, else
+``REQUEST_TIMEOUT_MS`` (for a python provider its ``config.timeout`` first), else promptfoo's
+300 s. A call past its deadline, or cancelled by the run's ``timeoutMs``, has its worker
+killed; the next call starts a fresh one.
 
-Each python provider owns a pool (as promptfoo's provider owns its worker pool); the rest
-use :func:`current`, the pool of the running eval (:func:`run_scope`, closed
-when the run ends, so concurrent runs never share or kill each other's workers), or a
-process-wide pool outside a run. Arguments and results cross as JSON, as they cross
-promptfoo's Node↔Python bridge.
+Each python provider owns a pool (as promptfoo's provider owns its worker pool); the rest use
+:func:`current`: the pool of the running eval (:func:`run_scope`, closed when the run ends,
+so concurrent runs never share or kill each other's workers), or a process-wide pool outside
+a run. Arguments and results cross as JSON, as they cross promptfoo's Node↔Python bridge.
 """
 
 from __future__ import annotations
