@@ -25,12 +25,11 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class EvalRun:
-    """One finished ``promptgov eval`` process: its exit code, output, wall time and rows."""
+    """One finished ``promptgov eval`` process: its exit code, output and result rows."""
 
     returncode: int
     stdout: str
     stderr: str
-    seconds: float
     rows: list[dict[str, Any]]
 
     def row(self, test_idx: int) -> dict[str, Any]:
@@ -44,12 +43,12 @@ class Procs:
     def eval(
         self, cwd: Path, config: str = "c.yaml", *, env: dict[str, str] | None = None
     ) -> EvalRun:
-        """``promptgov eval -c config -o out.json`` in ``cwd``; fails the test past 30 s.
+        """``promptgov eval -c config -o out.json`` in ``cwd``; fails the test past 60 s.
 
         A hang (the bug these tests exist for) is a failure with the process killed, not a
-        suite that never ends.
+        suite that never ends. The bound is loose because CI machines are shared: that the
+        limit under test is what ended a call is shown by the row's message, not by wall time.
         """
-        started = time.perf_counter()
         try:
             done = subprocess.run(
                 [sys.executable, "-m", "promptgov", "eval", "-c", config, "-o", "out.json"],
@@ -57,15 +56,13 @@ class Procs:
                 env={**os.environ, "PROMPTFOO_CACHE_ENABLED": "false", **(env or {})},
                 capture_output=True,
                 text=True,
-                timeout=30,
+                timeout=60,
             )
         except subprocess.TimeoutExpired:
-            pytest.fail("promptgov eval did not exit within 30 s")
+            pytest.fail("promptgov eval did not exit within 60 s")
         out = cwd / "out.json"
         rows = json.loads(out.read_text())["results"]["results"] if out.exists() else []
-        return EvalRun(
-            done.returncode, done.stdout, done.stderr, time.perf_counter() - started, rows
-        )
+        return EvalRun(done.returncode, done.stdout, done.stderr, rows)
 
     def recorded(self, path: Path) -> list[int]:
         """The pids a test script wrote to ``path``, one a line."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from .cache import ResponseCache, cache_key
 from .interface import CallContext, Provider, ProviderConfigError, ProviderError, ProviderResponse
-from .python import call_timeout_s, script_context
+from .python import call_timeout_s, script_context, sooner
 
 _PARTS = re.compile(r"""[^\s"']+|"([^"]*)"|'([^']*)'""")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -76,7 +76,7 @@ class ExecProvider(Provider):
             if hit is not None:
                 return hit
         args = [*self.argv[1:], prompt, json.dumps(options), json.dumps(script_context(context))]
-        stdout, stderr = await self._run(args, context.timeout_s or self.timeout_s)
+        stdout, stderr = await self._run(args, sooner(context.timeout_s, self.timeout_s))
         out = _ANSI.sub("", stdout.decode("utf-8", "replace")).strip()
         err = _ANSI.sub("", stderr.decode("utf-8", "replace")).strip()
         if err and not out:

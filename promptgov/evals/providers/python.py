@@ -195,7 +195,7 @@ class PythonProvider(Provider):
                     "encode": "plain",
                 },
                 what=where,
-                timeout_s=context.timeout_s or self.timeout_s,
+                timeout_s=sooner(context.timeout_s, self.timeout_s),
             )
         except PythonWorkerError as exc:
             raise ProviderError(str(exc)) from exc
@@ -228,3 +228,8 @@ class PythonProvider(Provider):
         """Stop the worker processes."""
         if self._workers is not None:
             self._workers.close()
+
+
+def sooner(step_s: float | None, own_s: float) -> float:
+    """The call's limit: its own, or the step's ``timeoutMs`` when sooner (promptfoo races both)."""
+    return own_s if step_s is None else min(step_s, own_s)
