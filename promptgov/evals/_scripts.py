@@ -1,9 +1,15 @@
-"""User Python scripts named by ``file://x.py[:fn]``: imported once, called in-process."""
+"""User Python scripts named by ``file://x.py[:fn]``: in a killable worker during a run.
+
+:func:`call_in_worker` is what a run uses (transforms, ``transformResponse``): the script runs
+in the run's :mod:`.pyworker` pool with a deadline. :func:`call` imports and calls in-process,
+for what runs once while a config loads (test generators, prompt functions' checks).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import sys
 import threading
 from collections.abc import Callable
@@ -11,9 +17,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from . import pyworker
 from .errors import ScriptError
 
-__all__ = ["ScriptError", "call", "get_function", "load_module", "split_ref"]
+__all__ = [
+    "ScriptError",
+    "call",
+    "call_in_worker",
+    "call_in_worker_sync",
+    "get_function",
+    "load_module",
+    "split_ref",
+]
 
 _modules: dict[tuple[str, int], ModuleType] = {}
 _guard = threading.Lock()
@@ -72,3 +87,45 @@ def call(path: Path, name: str, *args: Any) -> Any:
         return func(*args)
     except Exception as exc:  # user code: any exception is the script's failure
         raise ScriptError(f"{path}:{name} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _request(path: Path, name: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    return {"path": str(path.resolve()), "function": name, "args": list(args), "encode": "plain"}
+
+
+async def call_in_worker(path: Path, name: str, *args: Any, timeout_s: float | None) -> Any:
+    """Call ``name(*args)`` from the script at ``path`` in the run's worker pool.
+
+    Arguments and the result cross as JSON (sets and tuples become lists).
+
+    Raises:
+        ScriptError: the script cannot be read or imported, lacks ``name``, raised, or
+            returned a value JSON cannot carry.
+        PythonTimeout: no answer within ``timeout_s`` (None: 300 s); the worker was killed.
+    """
+    reply = await pyworker.current().call(
+        _request(path, name, args), what=f"{path.name}:{name}", timeout_s=timeout_s
+    )
+    return _result(reply, path, name)
+
+
+def call_in_worker_sync(path: Path, name: str, *args: Any, timeout_s: float | None) -> Any:
+    """:func:`call_in_worker` for synchronous code (prompt rendering); the thread blocks."""
+    reply = pyworker.current().call_sync(
+        _request(path, name, args), what=f"{path.name}:{name}", timeout_s=timeout_s
+    )
+    return _result(reply, path, name)
+
+
+def _result(reply: pyworker.Reply, path: Path, name: str) -> Any:
+    if reply.ok:
+        return json.loads(reply.value)
+    if reply.stage == "read":
+        raise ScriptError(f"cannot read {path}: {reply.strerror or reply.message}")
+    if reply.stage == "import":
+        raise ScriptError(f"error importing {path}: {reply.error}")
+    if reply.stage == "lookup":
+        raise ScriptError(f"{path} has no function {name!r}")
+    if reply.stage == "encode":
+        raise ScriptError(f"{path}:{name} returned a value JSON cannot carry: {reply.message}")
+    raise ScriptError(f"{path}:{name} raised {reply.error}")

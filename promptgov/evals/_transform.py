@@ -1,7 +1,7 @@
-"""promptfoo ``transform`` hooks on outputs: ``file://x.py[:fn]`` in-process, JavaScript on Node.
+"""promptfoo ``transform`` hooks on outputs: ``file://x.py[:fn]`` in a Python worker, JavaScript on Node.
 
 A transform is one of three things, as in promptfoo's ``transform.ts``: a Python file (called
-in-process, as python assertions are), a ``file://x.js[:fn]`` module, or inline JavaScript
+in the engine's Python worker pool, as python assertions are), a ``file://x.js[:fn]`` module, or inline JavaScript
 built as ``new Function('output', 'context', body)``. Both JavaScript forms run in the
 engine's one Node worker (:mod:`promptgov.evals.js`), so ``??``, ternaries and ``undefined``
 behave as they do in promptfoo.
@@ -32,12 +32,13 @@ async def apply_transform(
 ) -> Any:
     """Apply a promptfoo ``transform`` (``options.transform``, ``transform:`` on providers).
 
-    ``file://x.py:fn`` calls ``fn(output, context)`` (default ``get_transform``) in-process;
-    ``file://x.js:fn`` and inline code run on Node, at most ``timeout_s`` seconds.
+    ``file://x.py:fn`` calls ``fn(output, context)`` (default ``get_transform``) in a Python
+    worker; ``file://x.js:fn`` and inline code run on Node; each at most ``timeout_s`` seconds.
 
     Raises:
         TransformError: the script is missing or fails, the JavaScript threw or timed out, or
             Node is needed and missing.
+        PythonTimeout: the Python script did not return in time (its worker was killed).
     """
     text = code.strip()
     try:
@@ -53,7 +54,12 @@ async def apply_transform(
                     timeout_s=timeout_s,
                 )
             elif path.suffix == ".py":
-                return _scripts.call(path, function or "get_transform", output, dict(context))
+                return await _scripts.call_in_worker(
+                    path,
+                    function or "get_transform",
+                    *_plain(output, context),
+                    timeout_s=timeout_s,
+                )
             else:
                 raise TransformError(f"transform {text}: expected a .py or .js file")
         else:

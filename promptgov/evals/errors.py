@@ -12,6 +12,8 @@
     ├── JavascriptError             the JavaScript boundary (``evals.js``) failed
     │   ├── JavascriptTimeout       a call ran past its timeout; the worker was restarted
     │   └── JavascriptUnavailable
+    ├── PythonWorkerError           the Python boundary (``evals.pyworker``) failed
+    │   └── PythonTimeout           a call ran past its timeout; its worker was killed
     ├── TemplateError               a Nunjucks template did not parse or render: an ERROR row
     ├── TransformError              a ``transform`` hook could not run or raised: an ERROR row
     ├── ScriptError                 a ``file://x.py`` script failed to import or raised
@@ -38,6 +40,8 @@ __all__ = [
     "JsRegexError",
     "ProviderConfigError",
     "ProviderError",
+    "PythonTimeout",
+    "PythonWorkerError",
     "ScriptError",
     "TemplateError",
     "TransformError",
@@ -76,6 +80,14 @@ class JavascriptTimeout(JavascriptError):
 
 class JavascriptUnavailable(JavascriptError, AssertionError_):
     """No Node.js: inline JavaScript cannot run (a javascript assertion's row is an ERROR)."""
+
+
+class PythonWorkerError(EvalError):
+    """User Python could not be run to an answer: its worker could not start, or died."""
+
+
+class PythonTimeout(PythonWorkerError):
+    """A call of user Python ran past its timeout; its worker was killed (the row is an ERROR)."""
 
 
 class TemplateError(EvalError):

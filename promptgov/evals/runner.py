@@ -5,7 +5,10 @@ Each step is a pipeline of named stages — :meth:`_Run._render` → :meth:`_Run
 the steps and their order come from :mod:`._steps`, the scoring of a test from its
 assertions and of a column from its rows from :mod:`._scoring`. Calls run on one asyncio
 loop, at most ``max_concurrency`` at a time; inline JavaScript runs on the one Node worker
-of :mod:`.js`, stopped when the run ends.
+of :mod:`.js` and user Python in the worker processes of :mod:`.pyworker`, all stopped when
+the run ends. A step that outlives ``timeoutMs`` (or ``PROMPTFOO_EVAL_TIMEOUT_MS``) is
+cancelled, which kills whatever worker or command it was waiting on, and becomes the ERROR
+row promptfoo writes for it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidFile
-from . import _scripts, js
+from . import _scripts, js, pyworker
 from ._scoring import Aggregate, render_metric, summarise
 from ._steps import Column, Step, build_steps, prompt_allowed
 from ._transform import apply_transform
@@ -85,10 +88,17 @@ class _Run:
         )
         concurrency = options.max_concurrency or ev.get("maxConcurrency") or DEFAULT_MAX_CONCURRENCY
         self.concurrency = 1 if self.delay_ms > 0 else max(1, int(concurrency))
-        timeout = options.timeout_ms if options.timeout_ms is not None else ev.get("timeoutMs")
-        self.timeout_ms = int(timeout) if timeout else 0
-        #: The same deadline for code run on Node; None leaves the boundary's default.
+        # promptfoo: `options.timeoutMs || getEvalTimeoutMs()`; 0 means no step timeout.
+        self.timeout_ms = _milliseconds(
+            options.timeout_ms if options.timeout_ms is not None else ev.get("timeoutMs"),
+            "evaluateOptions.timeoutMs",
+        ) or _milliseconds(self.env.get("PROMPTFOO_EVAL_TIMEOUT_MS"), "PROMPTFOO_EVAL_TIMEOUT_MS")
+        #: The same deadline for each provider call; None leaves the provider's default.
         self.timeout_s = self.timeout_ms / 1000 if self.timeout_ms else None
+        #: The deadline for each piece of user code (Node, Python, regexes): the step's, else
+        #: ``REQUEST_TIMEOUT_MS``; None leaves each boundary's 300 s default.
+        request_ms = _milliseconds(self.env.get("REQUEST_TIMEOUT_MS"), "REQUEST_TIMEOUT_MS")
+        self.code_timeout_s = self.timeout_s or (request_ms / 1000 if request_ms else None)
         repeat = options.repeat if options.repeat is not None else ev.get("repeat")
         self.repeat = int(repeat) if isinstance(repeat, int) and repeat > 0 else 1
         self.eval_id = (
@@ -143,10 +153,17 @@ class _Run:
             try:
                 return await asyncio.wait_for(self._run_step(step), self.timeout_ms / 1000)
             except TimeoutError:
-                result = self._blank(step, dict(step.vars))
-                result.latency_ms = float(self.timeout_ms)
-                return self._error(result, f"Evaluation timed out after {self.timeout_ms}ms")
+                return self._timed_out(step)
         return await self._run_step(step)
+
+    def _timed_out(self, step: Step) -> EvalResult:
+        """promptfoo's row for a step past ``timeoutMs``: the raw prompt, the limit as latency."""
+        result = self._blank(step, dict(step.vars))
+        result.prompt_raw = step.prefix + step.column.prompt.raw + step.suffix
+        result.latency_ms = float(self.timeout_ms)
+        message = f"Evaluation timed out after {self.timeout_ms}ms"
+        # promptfoo appends String(error) of the Error it rejected the race with.
+        return self._error(result, f"{message}: Error: {message}")
 
     def _blank(self, step: Step, vars_: dict[str, Any]) -> EvalResult:
         column = step.column
@@ -250,7 +267,13 @@ class _Run:
             env=self.env,
             base_dir=self.cfg.base_dir,
             prompt_function=function,
-            run_script=_run_var_script,
+            run_script=self._var_script,
+        )
+
+    def _var_script(self, path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
+        """A ``file://x.py`` variable's ``get_var``, in this run's Python workers."""
+        return _scripts.call_in_worker_sync(
+            path, "get_var", name, prompt, variables, timeout_s=self.code_timeout_s
         )
 
     async def _call(
@@ -322,7 +345,7 @@ class _Run:
                 output,
                 {"vars": vars_, "prompt": {"label": label}},
                 base_dir=self.cfg.base_dir,
-                timeout_s=self.timeout_s,
+                timeout_s=self.code_timeout_s,
             )
         transform = step.test.options.get("transform") or step.test.options.get("postprocess")
         if transform:
@@ -331,7 +354,7 @@ class _Run:
                 output,
                 {"vars": vars_, "prompt": {"label": label}, "metadata": response.metadata},
                 base_dir=self.cfg.base_dir,
-                timeout_s=self.timeout_s,
+                timeout_s=self.code_timeout_s,
             )
         if output is response.output:
             return response
@@ -405,7 +428,7 @@ class _Run:
                 output,
                 {"vars": vars_, "prompt": {"label": prompt}},
                 base_dir=self.cfg.base_dir,
-                timeout_s=self.timeout_s,
+                timeout_s=self.code_timeout_s,
             )
         ctx = AssertionContext(
             spec=rendered_spec,
@@ -418,7 +441,7 @@ class _Run:
             base_dir=str(self.cfg.base_dir),
             get_grader=self._grader_getter(step),
             test=step.test.raw,
-            timeout_s=self.timeout_s,
+            timeout_s=self.code_timeout_s,
         )
         result = await evaluate_assertion(ctx)
         if spec.weight == 0:
@@ -473,8 +496,21 @@ def _record_grading(result: EvalResult, grading: GradingResult, weights: dict[st
         result.failure_reason = FailureReason.ASSERT
 
 
-def _run_var_script(path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
-    return _scripts.call(path, "get_var", name, prompt, variables)
+def _milliseconds(value: Any, name: str) -> int:
+    """A time limit in ms from a config or environment value; 0 when absent.
+
+    Raises:
+        InvalidFile: the value is not a non-negative number.
+    """
+    if value is None or value == "":
+        return 0
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or not 0 <= number < 2**53:
+        raise InvalidFile(f"{name} must be a number of milliseconds, got {value!r}")
+    return int(number)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -486,28 +522,30 @@ async def run_eval_async(cfg: EvalConfig, options: RunOptions | None = None) -> 
     run = _Run(cfg, options)
     started = time.perf_counter()
     timestamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    try:
-        grid = run.columns()
-        steps = build_steps(cfg, grid, run.repeat)
-        results: list[EvalResult | None] = [None] * len(steps)
-        total = len(steps)
-        done = 0
-        queue = iter(steps)
+    # User Python of assertions and transforms runs in this run's own worker pool.
+    with pyworker.run_scope(max_workers=run.concurrency, timeout_s=run.code_timeout_s):
+        try:
+            grid = run.columns()
+            steps = build_steps(cfg, grid, run.repeat)
+            results: list[EvalResult | None] = [None] * len(steps)
+            total = len(steps)
+            done = 0
+            queue = iter(steps)
 
-        async def worker() -> None:
-            nonlocal done
-            for step in queue:
-                result = await run.run_step(step)
-                results[step.index] = result
-                done += 1
-                if options.progress is not None:
-                    options.progress(done, total, result)
+            async def worker() -> None:
+                nonlocal done
+                for step in queue:
+                    result = await run.run_step(step)
+                    results[step.index] = result
+                    done += 1
+                    if options.progress is not None:
+                        options.progress(done, total, result)
 
-        await asyncio.gather(*(worker() for _ in range(min(run.concurrency, max(total, 1)))))
-    finally:
-        for provider in run.owned:
-            await provider.aclose()
-        await js.close_worker()
+            await asyncio.gather(*(worker() for _ in range(min(run.concurrency, max(total, 1)))))
+        finally:
+            for provider in run.owned:
+                await provider.aclose()
+            await js.close_worker()
     finished = [r for r in results if r is not None]
     columns = [c for row in grid for c in row]
     summary = EvalSummary(

@@ -11,7 +11,6 @@ import pytest
 
 from promptgov.evals import js
 from promptgov.evals.assertions import (
-    _code,
     assertion_from_config,
     close_javascript_worker,
     evaluate_assertion,
@@ -101,9 +100,15 @@ def test_not_python_inverts() -> None:
     assert (result.passed, result.reason) == (False, "Python code returned true\noutput == 'x'")
 
 
-def test_inline_code_is_compiled_once_per_source() -> None:
-    first = _code._inline_main("len(output) > 1")
-    assert _code._inline_main("len(output) > 1") is first
+def test_inline_code_runs_in_a_worker_and_is_compiled_once_per_source() -> None:
+    code = (
+        "import os\n"
+        "main.calls = getattr(main, 'calls', 0) + 1\n"
+        f"return {{'pass': os.getpid() != {os.getpid()}, 'score': main.calls, 'reason': 'r'}}\n"
+    )
+    first = grade({"type": "python", "value": code}, "x")
+    second = grade({"type": "python", "value": code}, "x")
+    assert (first.passed, first.score, second.score) == (True, 1.0, 2.0)
 
 
 def test_python_file_assertions_and_module_cache(tmp_path: Path) -> None:

@@ -94,6 +94,8 @@ NODE_VERDICTS = [
     ("colou?r", "color", "T"),
     ("(\\d{3})-(\\d{4})", "555-1234", "T"),
     ("[A-Z][a-z]+ [A-Z][a-z]+", "John Smith", "T"),
+    ("(?<=a+)b", "aab", "T"),
+    ("(?<=ab|c)d", "cd", "T"),
 ]
 
 

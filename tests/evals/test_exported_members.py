@@ -18,6 +18,7 @@ def test_all_is_sorted_and_complete() -> None:
         "providers",
         "annotations",
         "js",
+        "pyworker",
         "errors",
     }
     assert sorted(evals.__all__) == evals.__all__

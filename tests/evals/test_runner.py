@@ -155,7 +155,9 @@ def test_timeout_makes_an_error_result(tmp_path: Path) -> None:
     )
     (result,) = run_eval(cfg).results
     assert result.failure_reason == FailureReason.ERROR
-    assert result.error == "Evaluation timed out after 50ms"
+    # promptfoo's words: its message, then String() of the Error it raced the step with.
+    assert result.error == "Evaluation timed out after 50ms: Error: Evaluation timed out after 50ms"
+    assert (result.latency_ms, result.prompt_raw) == (50.0, "Hi {{name}}")
 
 
 def test_progress_callback_sees_every_result(tmp_path: Path) -> None:

@@ -1,28 +1,24 @@
-"""Code assertions: ``python`` run in-process, ``javascript`` through the engine's Node worker.
+"""Code assertions: ``python`` in the engine's Python workers, ``javascript`` on its Node worker.
 
-promptfoo starts a Python process per python assertion; here inline code is compiled once per
+promptfoo starts a Python process per python assertion; here each runs in a long-lived worker
+process of :func:`promptgov.evals.pyworker.current`, where inline code is compiled once per
 distinct source and ``file://`` modules are imported once per path (module-level state is
-therefore shared between calls, where promptfoo would re-import). Arguments and results still
-go through a JSON round trip, so a script sees exactly the values promptfoo would pass it and a
-result that JSON cannot carry fails as it would there.
+therefore shared between calls in a worker, where promptfoo would re-import). Arguments and
+results go through a JSON round trip, so a script sees exactly the values promptfoo would pass
+it and a result that JSON cannot carry fails as it would there. Code that does not return in
+time has its worker killed, and the row is an ERROR.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import inspect
 import json
 import math
 import re
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from .. import js
-from ..errors import EvalError
+from .. import js, pyworker
+from ..errors import EvalError, PythonTimeout
 from ..js._jsvalue import json_parse, json_stringify
 from ..providers.interface import TokenUsage
 from ._text import invariant
@@ -253,38 +249,6 @@ def build_python_script(code: str) -> str:
     return f"import json\n\ndef main(output, context):\n{body}\n"
 
 
-@functools.lru_cache(maxsize=512)
-def _inline_main(code: str) -> Callable[..., Any]:
-    """Compile inline assertion code once per distinct source."""
-    source = build_python_script(code)
-    namespace: dict[str, Any] = {"__name__": "promptgov_assertion"}
-    exec(compile(source, "<python assertion>", "exec"), namespace)  # noqa: S102 - user's assertion
-    main: Callable[..., Any] = namespace["main"]
-    return main
-
-
-_MODULES: dict[tuple[str, float], ModuleType] = {}
-
-
-def load_python_module(path: Path) -> ModuleType:
-    """Import a ``file://`` script once per path and modification time."""
-    resolved = path.resolve()
-    key = (str(resolved), resolved.stat().st_mtime)
-    module = _MODULES.get(key)
-    if module is not None:
-        return module
-    directory = str(resolved.parent)
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
-    spec = importlib.util.spec_from_file_location(f"_pg_assert_{len(_MODULES)}", resolved)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {resolved}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    _MODULES[key] = module
-    return module
-
-
 def split_file_ref(value: str) -> tuple[str, str | None]:
     """``file://path.py:fn`` → (``path.py``, ``fn``)."""
     ref = value[len("file://") :]
@@ -294,38 +258,42 @@ def split_file_ref(value: str) -> tuple[str, str | None]:
     return ref, None
 
 
-async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+async def _run_in_worker(request: dict[str, Any], ctx: AssertionContext, what: str) -> Any:
+    """Run a request in the run's pool; the JSON result as promptfoo's bridge parses it.
+
+    Raises:
+        _ScriptFailed: the script raised, could not load, or returned what JSON cannot carry.
+        PythonTimeout: it did not return in time (the row becomes an ERROR).
+    """
+    reply = await pyworker.current().call(
+        {**request, "args": _json_copy([ctx.output, script_context(ctx)]), "encode": "strict"},
+        what=what,
+        timeout_s=ctx.timeout_s,
+    )
+    if not reply.ok:
+        if reply.stage == "encode":
+            raise _ScriptFailed(
+                f"ValueError: Invalid JSON returned by Python script: {reply.message}"
+            )
+        raise _ScriptFailed(reply.error)
+    return json_parse(reply.value)
 
 
 async def run_python_file(ctx: AssertionContext, value: str) -> Any:
     """Call ``get_assert`` (or the named function) of a ``file://`` script with promptfoo's args."""
     rel, name = split_file_ref(value)
     path = Path(ctx.base_dir) / rel
+    function = name or "get_assert"
     try:
-        module = load_python_module(path)
-        target: Any = module
-        for part in (name or "get_assert").split("."):
-            target = getattr(target, part)
-        args = _json_copy([ctx.output, script_context(ctx)])
-        result = await _call(target, *args)
-        return _json_copy_result(result)
-    except Exception as exc:  # noqa: BLE001 - any error in user code fails the assertion
-        raise _ScriptFailed(f"Error running Python script: {type(exc).__name__}: {exc}") from exc
+        return await _run_in_worker(
+            {"path": str(path.resolve()), "function": function}, ctx, f"{rel}:{function}"
+        )
+    except _ScriptFailed as exc:
+        raise _ScriptFailed(f"Error running Python script: {exc}") from None
 
 
 class _ScriptFailed(EvalError):
     """A script raised: promptfoo reports it as a failed assertion, not an error."""
-
-
-def _json_copy_result(result: Any) -> Any:
-    try:
-        return json_parse(json.dumps(result, ensure_ascii=False, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"Invalid JSON returned by Python script: {exc}") from None
 
 
 async def handle_python(ctx: AssertionContext) -> GradingResult:
@@ -337,18 +305,18 @@ async def handle_python(ctx: AssertionContext) -> GradingResult:
         if value.startswith("file://"):
             result = await run_python_file(ctx, value)
         else:
-            main = _inline_main(value)
-            args = _json_copy([ctx.output, script_context(ctx)])
-            result = _json_copy_result(await _call(main, *args))
+            request = {"source": build_python_script(value), "function": "main"}
+            try:
+                result = await _run_in_worker(request, ctx, "the python assertion")
+            except _ScriptFailed as exc:
+                raise ValueError(str(exc)) from None
         return _normalize_script_result(ctx.spec, result, value)
     except _ScriptFailed as exc:
         return GradingResult(passed=False, score=0.0, reason=str(exc))
-    except Exception as exc:  # noqa: BLE001 - any error in user code fails the assertion
-        return GradingResult(
-            passed=False,
-            score=0.0,
-            reason=f"Python code execution failed: {type(exc).__name__}: {exc}",
-        )
+    except PythonTimeout:
+        raise  # not the output's fault: the row is an ERROR
+    except ValueError as exc:
+        return GradingResult(passed=False, score=0.0, reason=f"Python code execution failed: {exc}")
 
 
 # --- javascript ---------------------------------------------------------------------------

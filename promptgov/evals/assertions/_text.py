@@ -21,6 +21,10 @@ from .interface import AssertionContext, AssertionError_, GradingResult
 
 _MISSING = object()
 
+#: The longest a ``regex`` match may run (less when the assertion's deadline is shorter). The
+#: match holds the event loop, so a catastrophic pattern must not get the 300 s of user code.
+REGEX_TIMEOUT_S = 10.0
+
 
 def invariant(condition: Any, message: str) -> None:
     """promptfoo's ``invariant``: a broken precondition makes the assertion *throw* (an error)."""
@@ -289,14 +293,25 @@ def handle_word_count(ctx: AssertionContext) -> GradingResult:
 
 
 def handle_regex(ctx: AssertionContext) -> GradingResult:
-    """``regex``: the output matches the JavaScript pattern; an invalid pattern fails."""
+    """``regex``: the output matches the JavaScript pattern; an invalid pattern fails.
+
+    Raises:
+        AssertionError_: the match ran past its time limit (the row is an ERROR).
+    """
     value = ctx.spec.value
     message = '"regex" assertion type must have a string value'
     invariant(isinstance(value, str) and value != "", message)
+    assert isinstance(value, str)
+    limit = min(ctx.timeout_s or REGEX_TIMEOUT_S, REGEX_TIMEOUT_S)
     try:
-        matched = js_regex_test(value, output_string(ctx))
+        matched = js_regex_test(value, output_string(ctx), timeout_s=limit)
     except JsRegexError as exc:
         return GradingResult(passed=False, score=0.0, reason=f"Invalid regex pattern: {exc}")
+    except TimeoutError:
+        raise AssertionError_(
+            f"regex /{value}/ did not finish within {limit:g}s on this output (catastrophic "
+            "backtracking): simplify the pattern, e.g. remove nested or overlapping repeats."
+        ) from None
     inverse = ctx.spec.negated
     return verdict(
         matched != inverse, f'Expected output to {"not " if inverse else ""}match regex "{value}"'

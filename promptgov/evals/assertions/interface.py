@@ -98,7 +98,8 @@ class AssertionContext:
     #: ``defaultTest.options.provider`` or the configured default); raises ProviderError if none.
     get_grader: Callable[[Any], Provider] | None = None
     test: Mapping[str, Any] = field(default_factory=dict)
-    #: Deadline for code the assertion runs on Node (the run's ``timeoutMs``); None: the default.
+    #: Deadline for the user code the assertion runs (on Node, in a Python worker) and the cap
+    #: of a regex match: the run's ``timeoutMs``, else ``REQUEST_TIMEOUT_MS``; None: the default.
     timeout_s: float | None = None
 
 

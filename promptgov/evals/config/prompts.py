@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidFile
-from .. import _scripts
+from .. import _scripts, pyworker
+from ..errors import PythonTimeout
 from ..providers.interface import Provider
 from .loader import JS_EXTS, _FileReader, load_yaml, parse_csv, read_text
 from .model import Prompt, ProviderEntry
@@ -239,7 +240,9 @@ class _PromptReader(_FileReader):
                 raise InvalidFile(f"{self.where}: {key}: {exc}") from exc
 
             def _call(context: dict[str, Any], _p: Path = path, _f: str = function_name) -> Any:
-                return _scripts.call(_p, _f, {**context, "config": config})
+                # In the run's Python workers, within the run's deadline for user code.
+                arg = {**context, "config": config}
+                return _scripts.call_in_worker_sync(_p, _f, arg, timeout_s=None)
 
             return Prompt(
                 raw=text,
@@ -250,9 +253,19 @@ class _PromptReader(_FileReader):
 
         def _run(context: dict[str, Any], _p: Path = path) -> str:
             arg = json.dumps({**context, "config": config}, ensure_ascii=False, default=str)
-            done = subprocess.run(
-                [sys.executable, str(_p), arg], capture_output=True, text=True, check=False
-            )
+            limit = pyworker.current().limit()
+            try:
+                done = subprocess.run(
+                    [sys.executable, str(_p), arg],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=limit,
+                )
+            except subprocess.TimeoutExpired:
+                raise PythonTimeout(
+                    f"{_p.name} did not print a prompt within {limit:g}s and was stopped."
+                ) from None
             if done.returncode != 0:
                 raise _scripts.ScriptError(f"{_p} exited {done.returncode}: {done.stderr.strip()}")
             return done.stdout.rstrip("\n")

@@ -7,6 +7,10 @@ the letters Z and A, ``[^]`` matches anything, ``{,5}`` is literal text, ``(?i)`
 quantifiers are syntax errors, named groups are ``(?<x>…)``/``\\k<x>``, a back-reference to a group
 that did not participate matches the empty string, and strings are sequences of UTF-16 code
 units. This translator reproduces each of those rules.
+
+The translation is compiled with the ``regex`` package rather than ``re``: it accepts the
+same syntax, and a match can be given a time limit, so a catastrophic pattern (``(a|aa)+$``
+on a long run of ``a``) ends with :class:`TimeoutError` instead of hanging the eval.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+
+import regex
 
 from ..errors import JsRegexError
 from ._jsvalue import JS_WHITESPACE, to_utf16_units
@@ -405,17 +411,24 @@ def _valid_group_name(name: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1024)
-def compile_js_regex(source: str) -> re.Pattern[str]:
+def compile_js_regex(source: str) -> regex.Pattern[str]:
     """Compile a JavaScript regex source (no flags) once; raises :class:`JsRegexError`."""
     translated = _Translator(source).translate()
     try:
-        return re.compile(translated)
-    except re.error as exc:
-        raise JsRegexError(f"Invalid regular expression: /{source}/: {exc.msg}") from None
+        return regex.compile(translated)
+    except regex.error as exc:
+        reason = getattr(exc, "msg", None) or str(exc)  # the stubs do not declare .msg
+        raise JsRegexError(f"Invalid regular expression: /{source}/: {reason}") from None
     except (OverflowError, RecursionError) as exc:
         raise JsRegexError(f"Invalid regular expression: /{source}/: {exc}") from None
 
 
-def js_regex_test(source: str, text: str) -> bool:
-    """``new RegExp(source).test(text)``; raises :class:`JsRegexError` for an invalid source."""
-    return compile_js_regex(source).search(to_utf16_units(text)) is not None
+def js_regex_test(source: str, text: str, *, timeout_s: float | None = None) -> bool:
+    """``new RegExp(source).test(text)``, giving up after ``timeout_s`` seconds (None: never).
+
+    Raises:
+        JsRegexError: the source is not a valid JavaScript regular expression.
+        TimeoutError: the match ran past ``timeout_s`` (catastrophic backtracking).
+    """
+    pattern = compile_js_regex(source)
+    return pattern.search(to_utf16_units(text), timeout=timeout_s) is not None

@@ -76,6 +76,7 @@ def _python(r: BuildRequest) -> Provider:
         function=function,
         base_dir=r.base_dir,
         cache=r.cache,
+        env=r.env,
         max_concurrency=r.max_concurrency,
     )
 
@@ -90,6 +91,7 @@ def _exec(r: BuildRequest) -> Provider:
         command=r.provider_path[len("exec:") :],
         base_dir=r.base_dir,
         cache=r.cache,
+        env=r.env,
     )
 
 

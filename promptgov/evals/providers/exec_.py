@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .cache import ResponseCache, cache_key
 from .interface import CallContext, Provider, ProviderConfigError, ProviderError, ProviderResponse
-from .python import script_context
+from .python import call_timeout_s, script_context, sooner
 
 _PARTS = re.compile(r"""[^\s"']+|"([^"]*)"|'([^']*)'""")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -30,7 +32,9 @@ class ExecProvider(Provider):
     """``exec:<command>``: the output is the command's trimmed stdout; it reports no cost.
 
     A non-zero exit, or stderr with an empty stdout, is an error (promptfoo). Results
-    are cached only when the command names a file, keyed on that file's content.
+    are cached only when the command names a file, keyed on that file's content. A command
+    still running after ``config.timeout`` ms (else ``REQUEST_TIMEOUT_MS``, else 300 s, or the
+    run's ``timeoutMs``) is killed with everything it started (its process group).
     """
 
     def __init__(
@@ -42,6 +46,7 @@ class ExecProvider(Provider):
         command: str,
         base_dir: Path,
         cache: ResponseCache | None = None,
+        env: Mapping[str, str] | None = None,
     ):
         super().__init__(id, config, label)
         self.command = command.strip()
@@ -50,6 +55,7 @@ class ExecProvider(Provider):
             raise ProviderConfigError(f"provider {id!r} names no command: write exec:<command>")
         self.base_dir = base_dir
         self.cache = cache or ResponseCache.disabled()
+        self.timeout_s = call_timeout_s(self.config, env or {}, what=id)
 
     def _file_hashes(self) -> list[str]:
         hashes = []
@@ -70,7 +76,7 @@ class ExecProvider(Provider):
             if hit is not None:
                 return hit
         args = [*self.argv[1:], prompt, json.dumps(options), json.dumps(script_context(context))]
-        stdout, stderr = await self._run(args, context.timeout_s)
+        stdout, stderr = await self._run(args, sooner(context.timeout_s, self.timeout_s))
         out = _ANSI.sub("", stdout.decode("utf-8", "replace")).strip()
         err = _ANSI.sub("", stderr.decode("utf-8", "replace")).strip()
         if err and not out:
@@ -80,7 +86,7 @@ class ExecProvider(Provider):
             self.cache.put(key, response)
         return response
 
-    async def _run(self, args: list[str], timeout_s: float | None) -> tuple[bytes, bytes]:
+    async def _run(self, args: list[str], timeout_s: float) -> tuple[bytes, bytes]:
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.argv[0],
@@ -89,6 +95,7 @@ class ExecProvider(Provider):
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                start_new_session=_POSIX,
             )
         except OSError as exc:
             raise ProviderError(
@@ -97,9 +104,14 @@ class ExecProvider(Provider):
         try:
             stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout_s)
         except TimeoutError as exc:
-            proc.kill()
-            await proc.wait()
-            raise ProviderError(f"Command timed out after {timeout_s:g}s: {self.command}") from exc
+            await _kill(proc)
+            raise ProviderError(
+                f"Command timed out after {timeout_s:g}s: {self.command} (it was killed; "
+                "config.timeout or REQUEST_TIMEOUT_MS sets the limit in ms)"
+            ) from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(_kill(proc))  # the run's timeoutMs: stop it, then give up
+            raise
         if proc.returncode != 0:
             detail = stderr.decode("utf-8", "replace").strip()
             raise ProviderError(
@@ -107,3 +119,22 @@ class ExecProvider(Provider):
                 + (f"\n{detail}" if detail else "")
             )
         return stdout, stderr
+
+
+_POSIX = os.name == "posix"
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Kill the command and its process group, and reap it.
+
+    The group is killed even when the command itself has exited: a child it left behind
+    (``sleep 1000 &``) keeps the group, and the output pipes, alive.
+    """
+    try:
+        if _POSIX:
+            os.killpg(proc.pid, signal.SIGKILL)
+        elif proc.returncode is None:  # pragma: no cover - no process groups to kill
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    await proc.wait()

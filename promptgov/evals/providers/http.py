@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from .. import js
+from .. import _scripts, js
 from ..errors import JavascriptError
 from ._base import HttpApiProvider
 from .cache import ResponseCache
@@ -69,7 +69,7 @@ def _answer(reply: js.Reply) -> Any:
 
 
 def _file_transform(ref: str, base_dir: Path) -> TransformResponse:
-    from .python import load_module, split_script_ref
+    from .python import split_script_ref
 
     rel, function = split_script_ref(ref[len("file://") :])
     path = base_dir / rel
@@ -98,10 +98,11 @@ def _file_transform(ref: str, base_dir: Path) -> TransformResponse:
     async def run(
         data: Any, raw_text: str, context: Mapping[str, Any], timeout_s: float | None
     ) -> Any:
-        fn = getattr(load_module(path), name, None)
-        if not callable(fn):
-            raise ProviderError(f"{path.name} has no function {name}()")
-        return fn(data, raw_text, dict(context))
+        args = json.loads(json.dumps([data, raw_text, dict(context)], default=str))
+        try:
+            return await _scripts.call_in_worker(path, name, *args, timeout_s=timeout_s)
+        except _scripts.ScriptError as exc:
+            raise ProviderError(f"transformResponse: {exc}") from exc
 
     return run
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import inspect
 import json
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .. import _scripts
+from .. import _scripts, pyworker
+from ..errors import PythonWorkerError
 from .cache import ResponseCache, cache_key
-from .interface import CallContext, Provider, ProviderError, ProviderResponse, TokenUsage
+from .interface import (
+    CallContext,
+    Provider,
+    ProviderConfigError,
+    ProviderError,
+    ProviderResponse,
+    TokenUsage,
+)
 
 DEFAULT_FUNCTION = "call_api"
 
@@ -97,10 +102,38 @@ def script_context(context: CallContext) -> dict[str, Any]:
     return out
 
 
-class PythonProvider(Provider):
-    """Runs a Python function in-process: imported once, sync functions in a thread pool.
+def call_timeout_s(config: Mapping[str, Any], env: Mapping[str, str], *, what: str) -> float:
+    """A script provider's time limit: ``config.timeout`` (ms), else ``REQUEST_TIMEOUT_MS``, else 300 s.
 
-    The pool is sized to the run's concurrency so blocking functions still overlap.
+    Raises:
+        ProviderConfigError: the setting is not a non-negative number of milliseconds.
+    """
+    for name, value in (
+        ("config.timeout", config.get("timeout")),
+        ("REQUEST_TIMEOUT_MS", env.get("REQUEST_TIMEOUT_MS")),
+    ):
+        if value is None or value == "":
+            continue
+        try:
+            ms = float(value)
+        except (TypeError, ValueError):
+            ms = -1.0
+        if isinstance(value, bool) or not ms >= 0:
+            raise ProviderConfigError(
+                f"provider {what}: {name} must be a number of milliseconds, got {value!r}"
+            )
+        if ms > 0:
+            return ms / 1000
+    return pyworker.DEFAULT_TIMEOUT_S
+
+
+class PythonProvider(Provider):
+    """Runs a Python function in worker processes: imported once per worker, killed on timeout.
+
+    The pool holds as many workers as the run's concurrency, so blocking functions still
+    overlap; module state lives per worker. A call that outlives ``config.timeout`` (ms;
+    else ``REQUEST_TIMEOUT_MS``, else 300 s, as promptfoo's python worker) or the run's
+    ``timeoutMs`` has its worker killed and fails as an ERROR row.
     """
 
     def __init__(
@@ -113,6 +146,7 @@ class PythonProvider(Provider):
         function: str | None,
         base_dir: Path,
         cache: ResponseCache,
+        env: Mapping[str, str] | None = None,
         max_concurrency: int = 4,
     ):
         super().__init__(id, config, label)
@@ -121,14 +155,8 @@ class PythonProvider(Provider):
         self.base_dir = base_dir
         self.cache = cache
         self.max_concurrency = max(1, max_concurrency)
-        self._executor: ThreadPoolExecutor | None = None
-
-    def _function(self) -> Callable[..., Any]:
-        module = load_module(self.script)
-        fn = getattr(module, self.function_name, None)
-        if not callable(fn):
-            raise ProviderError(f"{self.script} has no function {self.function_name}()")
-        return fn  # type: ignore[no-any-return]
+        self.timeout_s = call_timeout_s(self.config, env or {}, what=id)
+        self._workers: pyworker.PythonWorkers | None = None
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -138,9 +166,8 @@ class PythonProvider(Provider):
         }
 
     async def call(self, prompt: str, context: CallContext) -> ProviderResponse:
-        """Call the script's function; a raised exception or a bad return is a ProviderError."""
+        """Call the script's function; a raised exception, a bad return or a timeout is a ProviderError."""
         where = f"{self.script.name}:{self.function_name}"
-        fn = self._function()
         ctx = _json_copy(script_context(context), "the call context")
         # promptfoo keys its cache on the vars, which include the per-run __evalId:
         # such calls never hit across runs, so they are not stored either.
@@ -160,32 +187,49 @@ class PythonProvider(Provider):
                 return hit
         options = _json_copy(self._options(), "the provider config")
         try:
-            if inspect.iscoroutinefunction(fn):
-                result = await fn(prompt, options, ctx)
-            else:
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(self._pool(), fn, prompt, options, ctx)
-                if inspect.isawaitable(result):
-                    result = await result
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise ProviderError(f"{where} raised {type(exc).__name__}: {exc}") from exc
-        response = response_from_result(_json_copy(result, f"the value {where} returned"), where)
+            reply = await self._pool().call(
+                {
+                    "path": str(self.script.resolve()),
+                    "function": self.function_name,
+                    "args": [prompt, options, ctx],
+                    "encode": "plain",
+                },
+                what=where,
+                timeout_s=sooner(context.timeout_s, self.timeout_s),
+            )
+        except PythonWorkerError as exc:
+            raise ProviderError(str(exc)) from exc
+        if not reply.ok:
+            raise ProviderError(self._failure(reply, where))
+        response = response_from_result(json.loads(reply.value), where)
         response.cached = False
         if use_cache:
             self.cache.put(key, response)
         return response
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=self.max_concurrency, thread_name_prefix="promptgov-python"
-            )
-        return self._executor
+    def _failure(self, reply: pyworker.Reply, where: str) -> str:
+        """promptfoo's words for each way the script can fail."""
+        if reply.stage == "read":
+            return f"cannot read {self.script}: {reply.strerror or reply.message}"
+        if reply.stage == "import":
+            return f"error importing {self.script}: {reply.error}"
+        if reply.stage == "lookup":
+            return f"{self.script} has no function {self.function_name}()"
+        if reply.stage == "encode":
+            return f"the value {where} returned is not JSON-serialisable: {reply.message}"
+        return f"{where} raised {reply.error}"
+
+    def _pool(self) -> pyworker.PythonWorkers:
+        if self._workers is None:
+            self._workers = pyworker.PythonWorkers(max_workers=self.max_concurrency)
+        return self._workers
 
     async def aclose(self) -> None:
-        """Stop the worker threads."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Stop the worker processes."""
+        if self._workers is not None:
+            self._workers.close()
+
+
+def sooner(step_s: float | None, own_s: float) -> float:
+    """The call's limit: its own, or the step's ``timeoutMs`` when sooner (promptfoo races both)."""
+    return own_s if step_s is None else min(step_s, own_s)
