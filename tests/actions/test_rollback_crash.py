@@ -14,20 +14,18 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-import promptgov
 from promptgov.actions.rollback import pending_rollbacks
 from promptgov.audit import AuditLog
 from promptgov.model import MoveKind, PromptSource, RollbackStatus
 
 from .. import flows
 from ..conftest import run_cli, run_proc, snapshot
-from ..flows import PROMPT, add_version, registry, release
+from ..flows import PROMPT, registry
 from ..notify_sink import NotifySink
 
 ROLLBACK: tuple[str, ...] = (
@@ -54,25 +52,6 @@ BOUNDARIES = [
 ]
 #: Transient files a crash may leave and the next command cleans up.
 TRANSIENT = (".promptgov/staging/", ".promptgov/journal.json", ".promptgov/outbox/")
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[NotifySink]:
-    with NotifySink() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, sink: NotifySink) -> Path:
-    """prod serves 1.1.0 after 1.0.0; notifications go to the sink."""
-    root = tmp_path_factory.mktemp("crash") / "template"
-    promptgov.init(root, example=True)
-    add_version(root, "1.0.0")
-    release(root, "1.0.0")
-    add_version(root, "1.1.0")
-    release(root, "1.1.0")
-    flows.set_notifications(root, sink.json_url("/hook"))
-    return root
 
 
 def _governed(root: Path) -> dict[str, bytes]:

@@ -10,17 +10,14 @@ the first step, byte-identical); and the next command must finish the rollback.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import promptgov
 from promptgov.model import RollbackStatus
 
-from .. import flows
 from ..conftest import run_cli, run_proc
-from ..flows import PROMPT, add_version, registry, release
+from ..flows import PROMPT, registry
 from ..notify_sink import NotifySink
 from .test_rollback_crash import ROLLBACK, _check_settled, _governed
 
@@ -33,25 +30,6 @@ STEPS = [
 ]
 HEAD = "error: rollback of support-reply in prod: "
 FULL = "No space left on device"
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[NotifySink]:
-    with NotifySink() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, sink: NotifySink) -> Path:
-    """prod serves 1.1.0 after 1.0.0; notifications go to the sink."""
-    root = tmp_path_factory.mktemp("enospc") / "template"
-    promptgov.init(root, example=True)
-    add_version(root, "1.0.0")
-    release(root, "1.0.0")
-    add_version(root, "1.1.0")
-    release(root, "1.1.0")
-    flows.set_notifications(root, sink.json_url("/hook"))
-    return root
 
 
 @pytest.mark.parametrize(("n", "step", "left"), STEPS, ids=[s[1] for s in STEPS])

@@ -15,13 +15,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-import promptgov
 from promptgov import RollbackOptions
 from promptgov.actions.rollback import pending_rollbacks, rollback
 from promptgov.audit import AuditLog
@@ -30,7 +28,7 @@ from promptgov.model import MoveKind, PromptSource, RollbackStatus
 
 from .. import flows
 from ..conftest import run_cli, run_proc, snapshot
-from ..flows import PROMPT, add_version, registry, release
+from ..flows import PROMPT, registry
 from ..notify_sink import NotifySink
 from .test_rollback_crash import ROLLBACK
 
@@ -45,25 +43,6 @@ STALLED = (
 )
 #: Generous: the machine is shared; the default deadline would be 600 s.
 BOUND = 60.0
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[NotifySink]:
-    with NotifySink() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory, sink: NotifySink) -> Path:
-    """prod serves 1.1.0 after 1.0.0; notifications go to the sink."""
-    root = tmp_path_factory.mktemp("stall") / "template"
-    promptgov.init(root, example=True)
-    add_version(root, "1.0.0")
-    release(root, "1.0.0")
-    add_version(root, "1.1.0")
-    release(root, "1.1.0")
-    flows.set_notifications(root, sink.json_url("/hook"))
-    return root
 
 
 @pytest.fixture
@@ -91,12 +70,23 @@ def hang(root: Path, pid_file: Path, until: Path | None = None) -> str:
     return text
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def _gone(pid: int, within: float = 5.0) -> bool:
+    """True once ``pid`` has exited (a zombie waiting for its reaper counts as exited).
+
+    A Python worker notices its parent was killed and exits on its own, so allow a moment.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _timed(*args: str | Path) -> tuple[subprocess.CompletedProcess[str], float]:
