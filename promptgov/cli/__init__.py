@@ -13,6 +13,8 @@ import sys
 # No pydantic plugins are used; skipping their entry-point scan saves start-up time.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+from typing import Annotated  # noqa: E402
+
 import typer  # noqa: E402
 
 from ..errors import PromptGovError  # noqa: E402
@@ -25,6 +27,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from ..audit._record import tool_version
+
+        typer.echo(f"promptgov {tool_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Governance for LLM prompts: versions, eval gates, approvals, audit log, rollback."""
 
 
 def _register() -> None:

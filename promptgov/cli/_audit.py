@@ -118,7 +118,17 @@ def show(
     json_: JsonOpt = False,
 ) -> None:
     """List audit entries, oldest first."""
-    entries = list(_log(repo).entries(prompt=prompt, action=action, since=since))
+    log = _log(repo)
+    entries = list(log.entries(prompt=prompt, action=action, since=since))
+    if action is not None and not entries:
+        known = sorted({e.action for e in log.entries()})
+        if action not in known:
+            from ..errors import NotFound
+
+            raise NotFound(
+                f"no audit entry has action {action!r}; actions in this log: "
+                f"{', '.join(known) or 'none yet'}."
+            )
     if json_:
         emit_json([e.to_dict() for e in entries])
         return
