@@ -9,7 +9,7 @@ from ..errors import NotFound
 from ..eval_runs import latest_run, load_run_output, suite_path, suite_sha256
 from ..gate import GateReport, evaluate_gate, gate_file_sha256, load_gate_config, rows_from_v3
 from ..lifecycle import after_gate
-from ..model import Environment, EvalRunRef, GateResult, VersionRecord, utcnow
+from ..model import Environment, EvalRunRef, GateResult, GateVerdict, VersionRecord, utcnow
 from ..registry import Registry
 from ..store import Edit
 
@@ -132,6 +132,9 @@ def stage_verdict(
                     }
                 )
             )
+    failed = "; ".join(f"{c.name}: {c.status}" for c in report.failed())
+    # A verdict other than pass is a failed gate: the log says so, not "success".
+    passed = report.verdict is GateVerdict.PASS
     e.audit(
         action="gate",
         actor="gate",
@@ -141,6 +144,8 @@ def stage_verdict(
         to_sha256=rec.sha256,
         eval_run_id=run_id,
         gate_verdict=report.verdict.value,
-        reason="; ".join(f"{c.name}: {c.status}" for c in report.failed()) or "all checks passed",
+        reason=failed or "all checks passed",
+        outcome="success" if passed else "failure",
+        error=None if passed else f"gate {report.verdict.value}: {failed}",
         details={"gate_sha256": gate_sha, "baseline": base},
     )

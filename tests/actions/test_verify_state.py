@@ -273,3 +273,13 @@ def test_deleting_a_governed_file_is_named_by_verify(repo: Path, rel: str) -> No
     (repo / rel).unlink()
     res = run_cli("verify", "--repo", repo)
     assert res.exit_code == 1 and rel in res.stdout + res.stderr, res.stdout
+
+
+def test_a_failed_gate_is_logged_as_a_failure(built: Path) -> None:
+    from promptgov.audit import AuditLog
+
+    (gate,) = [e for e in AuditLog(built).entries(action="gate") if e.to_version == "1.1.0"]
+    assert gate.gate_verdict == "fail" and gate.outcome == "failure"
+    assert gate.error and gate.error.startswith("gate fail: ")
+    passed = [e for e in AuditLog(built).entries(action="gate") if e.to_version == "1.0.0"]
+    assert passed and all(e.outcome == "success" for e in passed)
