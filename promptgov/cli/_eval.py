@@ -89,6 +89,14 @@ def eval_command(
     100) below it, 1 when the config cannot be used.
     """
     if ref is not None:
+        if engine != "native":
+            from ..errors import InputError
+
+            raise InputError(
+                f"--engine {engine} runs a config (-c FILE); a recorded run of {ref} uses the "
+                "native engine. Drop --engine, or run the config with promptfoo and record its "
+                "output with 'promptgov gate --results'."
+            )
         _governed(
             ref,
             config,

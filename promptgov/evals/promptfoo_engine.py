@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidFile, NotFound
+from ..errors import InputError, InvalidFile, NotFound
 from .assertions.interface import GradingResult
 from .providers.interface import ProviderResponse, TokenUsage
 from .results import EvalResult, EvalStats, EvalSummary, FailureReason, PromptColumn, PromptMetrics
@@ -30,6 +31,23 @@ def find_promptfoo(environ: Mapping[str, str] | None = None) -> str | None:
     """The ``promptfoo`` executable on PATH, or None."""
     env = os.environ if environ is None else environ
     return shutil.which("promptfoo", path=env.get("PATH"))
+
+
+#: How long a whole ``promptfoo eval`` may run (``$PROMPTGOV_PROMPTFOO_TIMEOUT_S``).
+DEFAULT_PROMPTFOO_TIMEOUT_S = 3600.0
+
+
+def _timeout_s(env: Mapping[str, str]) -> float:
+    raw = env.get("PROMPTGOV_PROMPTFOO_TIMEOUT_S")
+    try:
+        value = float(raw) if raw else DEFAULT_PROMPTFOO_TIMEOUT_S
+    except ValueError:
+        raise InvalidFile(
+            f"PROMPTGOV_PROMPTFOO_TIMEOUT_S={raw!r} is not a number of seconds."
+        ) from None
+    if not value > 0:
+        raise InvalidFile(f"PROMPTGOV_PROMPTFOO_TIMEOUT_S={raw!r} must be positive.")
+    return value
 
 
 def run_promptfoo(
@@ -67,9 +85,27 @@ def run_promptfoo(
             cmd += ["-j", str(max_concurrency)]
         if repeat:
             cmd += ["--repeat", str(repeat)]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        limit = _timeout_s(env)
+        # Its own session, so a timeout stops promptfoo and every process it started.
+        with subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        ) as proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=limit)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                raise InputError(
+                    f"promptfoo did not finish {path} within {limit:g}s; raise "
+                    "PROMPTGOV_PROMPTFOO_TIMEOUT_S or make the suite smaller."
+                ) from None
         if not out.is_file():
-            tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+            tail = (stderr or stdout).strip().splitlines()[-5:]
             raise InvalidFile(f"promptfoo could not run {path}: " + " / ".join(tail))
         data = json.loads(out.read_text(encoding="utf-8"))
     return summary_from_v3(data)
