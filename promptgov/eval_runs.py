@@ -31,20 +31,33 @@ def _engine_prompt(v: PromptVersion) -> Any:
     return Prompt(raw=raw, label=f"{v.name}@{v.version}")
 
 
-def resolver_for(registry: Registry, under_test: PromptVersion) -> Any:
-    """A prompt resolver: ``promptgov://<name>`` of the prompt under test is that version;
-    other references resolve through the registry."""
+class VersionResolver:
+    """Resolves ``promptgov://<name>[@<version|env>]`` prompts, remembering whether the
+    version under test was among them: a run that never evaluated it is no evidence of it."""
 
-    def resolve(ref: str) -> list[Any] | None:
+    def __init__(self, registry: Registry, under_test: PromptVersion) -> None:
+        self.registry = registry
+        self.under_test = under_test
+        self.used = False
+
+    def __call__(self, ref: str) -> list[Any] | None:
         if not ref.startswith(SCHEME):
             return None
         target = ref[len(SCHEME) :]
         name, _, sel = target.partition("@")
-        if name == under_test.name and not sel:
-            return [_engine_prompt(under_test)]
-        return [_engine_prompt(registry.get(target))]
+        if name == self.under_test.name and not sel:
+            self.used = True
+            return [_engine_prompt(self.under_test)]
+        v = self.registry.get(target)
+        if v.name == self.under_test.name and v.sha256 == self.under_test.sha256:
+            self.used = True
+        return [_engine_prompt(v)]
 
-    return resolve
+
+def resolver_for(registry: Registry, under_test: PromptVersion) -> VersionResolver:
+    """A prompt resolver: ``promptgov://<name>`` of the prompt under test is that version;
+    other references resolve through the registry."""
+    return VersionResolver(registry, under_test)
 
 
 def suite_path(registry: Registry, name: str, suite: str | None) -> str:

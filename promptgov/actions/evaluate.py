@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidFile
+from ..errors import InputError, InvalidFile
 from ..eval_runs import EVAL_LOG_DIR, resolver_for, suite_path, suite_sha256
 from ..gate import cached_answers
 from ..model import EvalRunRef, utcnow
@@ -97,7 +97,14 @@ def run_suite(
 
     v = registry.get(ref)
     rel = suite_path(registry, v.name, suite)
-    cfg = load_config(registry.repo.path(rel), prompt_resolver=resolver_for(registry, v))
+    resolver = resolver_for(registry, v)
+    cfg = load_config(registry.repo.path(rel), prompt_resolver=resolver)
+    if not resolver.used:
+        raise InputError(
+            f"{rel} never evaluates {v.ref}: none of its prompts is promptgov://{v.name}, so "
+            f"its results would be no evidence of that version. Nothing was run or recorded; "
+            f"add 'promptgov://{v.name}' to its prompts."
+        )
     opts = options or RunOptions()
     if fresh:
         opts = replace(opts, no_cache=True)

@@ -41,3 +41,20 @@ def test_the_gate_ignores_runs_on_a_suite_the_version_picked(self_judging: Path)
     assert run.suite == "evals/easy.yml" and run.pass_rate == 1.0
     with pytest.raises(NotFound, match=f"no eval run on the current {POLICY_SUITE}"):
         check_gate(reg, f"{PROMPT}@1.0.0", GateOptions(env="dev"))
+
+
+def test_a_config_that_never_evaluates_the_version_records_nothing(registered_repo: Path) -> None:
+    """A suite of fixed prompts says nothing about support-reply@1.0.0 (issue: team workflow)."""
+    from ..conftest import run_cli, snapshot
+
+    config = registered_repo / "evals/other.yml"
+    config.write_text(
+        "prompts: ['Say {{ word }}']\nproviders: [echo]\n"
+        "tests: [{vars: {word: hi}, assert: [{type: contains, value: hi}]}]\n"
+    )
+    before = snapshot(registered_repo)
+    res = run_cli("eval", "support-reply@1.0.0", "-c", config, "--repo", registered_repo)
+    assert res.exit_code == 2, res.stdout + res.stderr
+    assert "never evaluates support-reply@1.0.0" in res.stderr
+    assert "Nothing was run or recorded" in res.stderr
+    assert snapshot(registered_repo) == before
