@@ -90,3 +90,13 @@ def registered_repo(example_repo: Path) -> Path:
     """The example with support-reply@1.0.0 registered."""
     add(promptgov.Registry(example_repo), "support-reply", AddOptions(message="first"), by="carol")
     return example_repo
+
+
+@pytest.fixture
+def served_repo(example_repo: Path) -> Path:
+    """The example with support-reply@1.0.0 released through every environment."""
+    from .flows import add_version, release
+
+    add_version(example_repo, "1.0.0")
+    release(example_repo, "1.0.0")
+    return example_repo

@@ -31,6 +31,16 @@ SAFETY_LINE = "never promise refunds, "
 EMPATHY_LINE = "apologize for the inconvenience, "
 
 
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def registry(root: Path) -> Registry:
     """A fresh registry on ``root`` (no state shared between steps)."""
     return Registry(root)
@@ -122,6 +132,16 @@ def release(
             )
         )
     return out
+
+
+def two_releases(root: Path) -> None:
+    """A new example repository where 1.0.0, then 1.1.0, went through every environment."""
+    import promptgov
+
+    promptgov.init(root, example=True)
+    for version in ("1.0.0", "1.1.0"):
+        add_version(root, version)
+        release(root, version)
 
 
 def configure(root: Path, edit: Any) -> None:

@@ -11,26 +11,9 @@ from promptgov import PromptClient
 from promptgov.errors import NotFound
 
 from . import flows
-from .flows import PROMPT, add_version, release
+from .flows import PROMPT, Clock, add_version, release
 
 VARS = {"customer_name": "Dana", "order_id": "A-1", "message": "late"}
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def served_repo(example_repo: Path) -> Path:
-    add_version(example_repo, "1.0.0")
-    release(example_repo, "1.0.0")
-    return example_repo
 
 
 def _client(root: Path | None, tmp_path: Path, clock: Clock, **kw) -> PromptClient:

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import promptgov
-
 from .. import flows
 from ..notify_sink import NotifySink
 
@@ -23,9 +21,6 @@ def sink() -> Iterator[NotifySink]:
 def template(tmp_path_factory: pytest.TempPathFactory, sink: NotifySink) -> Path:
     """prod serves 1.1.0 after 1.0.0; notifications go to the sink (copy it per test)."""
     root = tmp_path_factory.mktemp("rollback") / "template"
-    promptgov.init(root, example=True)
-    for version in ("1.0.0", "1.1.0"):
-        flows.add_version(root, version)
-        flows.release(root, version)
+    flows.two_releases(root)
     flows.set_notifications(root, sink.json_url("/hook"))
     return root

@@ -48,14 +48,8 @@ CHECKLIST_TASKS = [
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """1.0.0 then 1.1.0 released through dev, staging and prod (built once per module)."""
-    import promptgov
-
     root = tmp_path_factory.mktemp("template") / "repo"
-    promptgov.init(root, example=True)
-    add_version(root, "1.0.0")
-    release(root, "1.0.0")
-    add_version(root, "1.1.0")
-    release(root, "1.1.0")
+    flows.two_releases(root)
     return root
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import promptgov
 from promptgov import ApproveOptions, GateOptions, RollbackOptions
 from promptgov.actions.approve import approve
 from promptgov.actions.gate import check_gate
@@ -42,11 +41,7 @@ GIT_POINTS = [
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """prod serves 1.1.0 after 1.0.0, all committed on ``main``; ``prod`` is its deploy branch."""
     root = tmp_path_factory.mktemp("git-step") / "template"
-    promptgov.init(root, example=True)
-    add_version(root, "1.0.0")
-    release(root, "1.0.0")
-    add_version(root, "1.1.0")
-    release(root, "1.1.0")
+    flows.two_releases(root)
     flows.configure(root, lambda doc: flows.env_config(doc, "prod").update(deploy_branch="prod"))
     flows.git_init(root)
     git(root, "branch", "prod")
