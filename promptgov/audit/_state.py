@@ -55,9 +55,7 @@ class ChainState:
             self.committing = True
         if not isinstance(state, dict):
             return
-        for name, c in _dict(state.get("prompts")).items():
-            if not isinstance(c, dict) or not isinstance(c.get("entry"), str):
-                continue
+        for name, c in _committed_prompts(state):
             p = self.prompts.get(name) or PromptState(seq, c["entry"])
             p.seq, p.entry = seq, c["entry"]
             for kind in ("versions", "environments", "rollbacks"):
@@ -76,6 +74,13 @@ class ChainState:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _committed_prompts(state: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, commitment) of each well-formed prompt commitment in one entry's state."""
+    for name, c in _dict(state.get("prompts")).items():
+        if isinstance(c, dict) and isinstance(c.get("entry"), str):
+            yield name, c
 
 
 def chained_records(
@@ -159,9 +164,8 @@ class StateIndex:
             if seq == 1 and isinstance(state, dict):
                 self.committing = True
             if isinstance(state, dict):
-                for name, c in _dict(state.get("prompts")).items():
-                    if isinstance(c, dict) and isinstance(c.get("entry"), str):
-                        self.prompts[name] = (seq, c["entry"])
+                for name, c in _committed_prompts(state):
+                    self.prompts[name] = (seq, c["entry"])
             self.size, self.seq, self.hash = offset + end, seq, digest
 
 

@@ -250,9 +250,8 @@ def _print_summary(summary: Any, outputs: list[Path]) -> None:
 
 
 def _cached(summary: Any) -> int:
-    from ..gate import cached_answers
-
-    return cached_answers(summary.to_v3_dict())
+    """Answers of the run that came from the response cache (no v3 document is built)."""
+    return sum(1 for r in summary.results if r.response is not None and r.response.cached)
 
 
 class _Progress:
