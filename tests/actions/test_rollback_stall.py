@@ -65,7 +65,12 @@ def hang(root: Path, pid_file: Path, until: Path | None = None) -> str:
         if until is None
         else f"while not os.path.exists({str(until)!r}):\n        time.sleep(0.05)"
     )
-    body = f"    import os, time\n    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n    {wait}\n"
+    # Written whole and renamed into place, so a reader never sees an empty file.
+    part = f"{pid_file}.part"
+    body = (
+        f"    import os, time\n    with open({part!r}, 'w') as fh:\n        fh.write(str(os.getpid()))\n"
+        f"    os.replace({part!r}, {str(pid_file)!r})\n    {wait}\n"
+    )
     stub.write_text(text.replace(SIGNATURE, SIGNATURE + body))
     return text
 
