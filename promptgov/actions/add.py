@@ -17,6 +17,7 @@ from ..model import (
 )
 from ..registry import Bump, Registry, next_version, parse_ref
 from ..render import check_variables
+from ..store import Edit
 from ._text import FreeText
 
 
@@ -48,37 +49,58 @@ def add(registry: Registry, name: str, options: AddOptions, *, by: str) -> Versi
     """
     by = identity(by)
     src = _source(registry, name, options, by)
-    content = src.content()
     with registry.repo.edit(name, create=True) as e:
-        _refuse_duplicate(name, e.entry, content)
-        record = VersionRecord(
-            version=_version(name, e.entry, options),
-            sha256=e.put_content(content),
-            card_sha256=e.put_card(src.card),
-            parent=e.entry.versions[-1].version if e.entry.versions else None,
-            author=by,
-            created_at=utcnow(),
-            message=options.message,
-            status=LifecycleState.CANDIDATE,
-        )
-        e.entry = e.entry.model_copy(update={"versions": [*e.entry.versions, record]})
-        seq = e.audit(
-            action="add",
-            actor=by,
-            prompt=name,
-            to_version=record.version,
-            to_sha256=record.sha256,
-            reason=options.message,
-        )
-        e.changelog(
-            time=record.created_at,
-            action="add",
-            prompt=name,
-            version=record.version,
-            summary=options.message,
-            author=by,
-            audit_seq=seq,
-        )
+        return stage_add(e, name, src, options, by=by)
+
+
+def stage_add(
+    e: Edit, name: str, src: PromptSource, options: AddOptions, *, by: str
+) -> VersionRecord:
+    """Stage ``src`` as ``name``'s next version in the unit of work ``e``, with its audit
+    and change-log entries, so several prompts can be registered in one commit (import).
+
+    ``name`` is the unit's own prompt, or a prompt not registered yet.
+
+    Raises:
+        Conflict: identical content is already registered, the version exists, or
+            ``name`` is another registered prompt.
+    """
+    if name == e.name:
+        entry = e.entry
+    elif name in e.registry:
+        raise Conflict(f"{name} is already registered; add its versions one at a time.")
+    else:
+        entry = PromptEntry()
+    content = src.content()
+    _refuse_duplicate(name, entry, content)
+    record = VersionRecord(
+        version=_version(name, entry, options),
+        sha256=e.put_content(content),
+        card_sha256=e.put_card(src.card),
+        parent=entry.versions[-1].version if entry.versions else None,
+        author=by,
+        created_at=utcnow(),
+        message=options.message,
+        status=LifecycleState.CANDIDATE,
+    )
+    e.stage_entry(name, entry.model_copy(update={"versions": [*entry.versions, record]}))
+    seq = e.audit(
+        action="add",
+        actor=by,
+        prompt=name,
+        to_version=record.version,
+        to_sha256=record.sha256,
+        reason=options.message,
+    )
+    e.changelog(
+        time=record.created_at,
+        action="add",
+        prompt=name,
+        version=record.version,
+        summary=options.message,
+        author=by,
+        audit_seq=seq,
+    )
     return record
 
 
