@@ -162,20 +162,25 @@ def import_config(
 
 
 def _read(path: Path) -> tuple[Any, dict[str, Any]]:
-    """The config as the eval engine loads it, and its mapping before ``env`` rendering."""
+    """The config as the eval engine loads it, and its mapping before ``env`` rendering;
+    prompt functions are refused before the engine would try to load them."""
     from ..evals import load_config
     from ..evals.config.loader import dereference, load_yaml, read_text
 
     if not path.is_file():
         raise NotFound(f"promptfoo config not found: {path}")
+    data = load_yaml(read_text(path, str(path)), str(path))
+    if isinstance(data, dict):
+        data = dereference(data, data, str(path))
+        for i, entry in enumerate(_entries(data)):
+            _refuse_code(path, i, entry)
     try:
         cfg = load_config(path)
     except InvalidFile as exc:
         raise InvalidFile(
             f"{path} is not a promptfoo config that can be imported: {exc.message}"
         ) from exc
-    data = load_yaml(read_text(path, str(path)), str(path))
-    return cfg, dereference(data, data, str(path))
+    return cfg, data
 
 
 def _entries(raw: dict[str, Any]) -> list[Any]:
@@ -192,15 +197,13 @@ def _prompts(cfg: Any, raw: dict[str, Any], path: Path) -> list[_Found]:
 
     out: list[_Found] = []
     for i, entry in enumerate(_entries(raw)):
-        spec = (entry.get("raw") or entry.get("id")) if isinstance(entry, dict) else entry
-        where = f"prompts[{i}]" + (f" ({spec})" if isinstance(spec, str) and len(spec) < 80 else "")
-        _refuse_code(path, where, spec)
+        spec = _spec(entry)
         label = entry.get("label") if isinstance(entry, dict) else None
         pid = entry.get("id") if isinstance(entry, dict) else None
         one = {"prompts": [entry], "providers": ["echo"]}
         batch = load_config(one, base_dir=cfg.base_dir, validate_providers=False).prompts
         if any(p.function is not None for p in batch):
-            _refuse_code(path, where, "x.py", force=True)
+            _refuse_code(path, i, entry, function=True)
         is_file = len(batch) != 1 or batch[0].raw != spec
         file = _file_part(spec) if is_file and isinstance(spec, str) else None
         for j, p in enumerate(batch):
@@ -225,10 +228,17 @@ def _file_part(spec: str) -> str:
     return head if sep and head.endswith(_CODE_EXTS) else text
 
 
-def _refuse_code(path: Path, where: str, spec: Any, *, force: bool = False) -> None:
+def _spec(entry: Any) -> Any:
+    """The prompt text or file reference of a ``prompts:`` entry."""
+    return (entry.get("raw") or entry.get("id")) if isinstance(entry, dict) else entry
+
+
+def _refuse_code(path: Path, index: int, entry: Any, *, function: bool = False) -> None:
     """Prompt functions and commands are code, not templates a version can hold."""
+    spec = _spec(entry)
     if not isinstance(spec, str):
         return
+    where = f"prompts[{index}]" + (f" ({spec})" if len(spec) < 80 and "\n" not in spec else "")
     if spec.startswith(SCHEME):
         raise InvalidFile(
             f"{path}: {where} is already a governed prompt; this config is a promptgov suite, "
@@ -237,7 +247,7 @@ def _refuse_code(path: Path, where: str, spec: Any, *, force: bool = False) -> N
     kind = None
     if spec.startswith("exec:"):
         kind = "an executable prompt"
-    elif force or _file_part(spec).lower().endswith(_CODE_EXTS):
+    elif function or _file_part(spec).lower().endswith(_CODE_EXTS):
         kind = "a prompt function (JavaScript or Python)"
     if kind is not None:
         raise InvalidFile(

@@ -51,6 +51,28 @@ def _example_files() -> dict[str, bytes]:
     return out
 
 
+def next_steps(*, example: bool = False) -> list[str]:
+    """What to run after ``init``: add or import a prompt, evaluate, gate, promote."""
+    name = EXAMPLE_PROMPT if example else "NAME"
+    first = (
+        [f"promptgov add {name} --message 'first version' --author you"]
+        if example
+        else [
+            "promptgov import promptfooconfig.yaml --by you   (an existing promptfoo project)",
+            f"promptgov add {name} --message 'first version' --author you   "
+            "(after writing prompts/NAME/prompt.yml, see docs/prompt-yml.md)",
+        ]
+    )
+    return [
+        *first,
+        f"promptgov eval {name}@1.0.0",
+        f"promptgov gate {name}@1.0.0 --env dev",
+        f"promptgov promote {name}@1.0.0 --to dev --by you --reason 'first release'",
+        f"promptgov approve {name}@1.0.0 --env staging --by reviewer   (then gate and promote "
+        "--to staging, and the same for prod)",
+    ]
+
+
 def init(directory: Path | str, *, example: bool = False, by: str = "promptgov") -> Repo:
     """Create the governed-repository layout in ``directory`` (created if missing).
 
