@@ -361,7 +361,7 @@ def _plan(
         ),
     )
     check_variables(source.content(), label)
-    suite = _suite(path, name, raw, declared, suite_dir)
+    suite = _suite(path, _shown(registry, path), name, declared, suite_dir)
     return ImportedPrompt(
         name=name,
         origin=origin,
@@ -479,7 +479,7 @@ def _rebase(value: str, base: Path, suite_dir: Path) -> str:
     return "file://" + Path(os.path.relpath(base / ref, suite_dir)).as_posix()
 
 
-def _suite(path: Path, name: str, raw: dict[str, Any], declared: int, suite_dir: Path) -> bytes:
+def _suite(path: Path, shown: str, name: str, declared: int, suite_dir: Path) -> bytes:
     """The config's text with its prompt replaced by ``promptgov://<name>``, its providers by
     the declared model, and every relative file reference rebased; comments are kept."""
     base = path.resolve().parent
@@ -512,7 +512,7 @@ def _suite(path: Path, name: str, raw: dict[str, Any], declared: int, suite_dir:
             doc["tests"] = _rebase("file://" + tests, base, suite_dir)
         doc.yaml_set_start_comment(
             f"Eval suite of the governed prompt {name}, written by 'promptgov import' from\n"
-            f"{path.name}, which promptfoo still runs unchanged. promptgov://{name} is the\n"
+            f"{shown}, which promptfoo still runs unchanged. promptgov://{name} is the\n"
             "version under test; the provider is its declared model."
         )
 

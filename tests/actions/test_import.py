@@ -405,3 +405,24 @@ def test_promptfoo_still_runs_the_original_and_the_imported_suite(
         real = promptfoo.eval(_materialised(root, name))
         assert _outcomes(real) == [(0, True), (1, True)]
         assert (native.successes, native.failures) == (2, 0)
+
+
+def test_a_config_in_a_subdirectory_keeps_its_test_files(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / "pf").mkdir(parents=True)
+    (root / "pf/promptfooconfig.yaml").write_text(
+        "prompts: ['Answer {{ question }}']\nproviders: [echo]\n"
+        "defaultTest:\n  assert: [{type: contains, value: '{{ question }}'}]\n"
+        "tests: tests.csv\noutputPath: out.json\n",
+        encoding="utf-8",
+    )
+    (root / "pf/tests.csv").write_text("question\nWhy?\nHow?\n", encoding="utf-8")
+    promptgov.init(root)
+    res = run_cli("import", "pf/promptfooconfig.yaml", "--by", "bo", cwd=root)
+    assert res.exit_code == 0, res.stderr
+    suite = (root / "evals/pf.promptfoo.yml").read_text(encoding="utf-8")
+    assert "tests: file://../pf/tests.csv" in suite and "outputPath" not in suite
+    assert "from\n# pf/promptfooconfig.yaml, which promptfoo still runs unchanged" in suite
+    assert run_cli("eval", "pf@1.0.0", "--repo", root).exit_code == 0
+    run = promptgov.Registry(root).get("pf@1.0.0").record.eval_runs[0]
+    assert (run.successes, run.failures) == (2, 0)
