@@ -61,6 +61,16 @@ class DriverResult:
     replayed: int = 0
     changed: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "path": self.path,
+            "order": self.order,
+            "replayed": self.replayed,
+            "changed": self.changed,
+            "summary": self.summary(),
+        }
+
     def summary(self) -> str:
         """One line for people."""
         if not self.replayed:

@@ -48,15 +48,19 @@ def run(
     ours: Annotated[Path, typer.Argument(help="%A: ours; the merged result is written here.")],
     theirs: Annotated[Path, typer.Argument(help="%B: theirs.")],
     path: Annotated[str, typer.Argument(help="%P: the file's path in the work tree.")],
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
 ) -> None:
-    """Merge one governed file (git runs this; see 'merge-driver install')."""
+    """Merge one governed file (git runs this in the work tree; see 'merge-driver install')."""
     from ..actions.merge import DriverOptions, run_driver
     from ..errors import Conflict
 
     options = DriverOptions(ancestor, ours, theirs, path)
     try:
-        result = run_driver(Path.cwd(), options, os.environ)
+        result = run_driver(repo or Path.cwd(), options, os.environ)
     except Conflict as exc:
         err_console.print(f"promptgov: {exc.message}\n{RESOLVE_HINT}", markup=False)
         raise typer.Exit(1) from None
+    if json_:
+        emit_json(result.to_dict())
     err_console.print(f"promptgov: {result.summary()}", markup=False)
