@@ -242,6 +242,11 @@ def config_get(root: Path | str, key: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+def has_remote(root: Path | str) -> bool:
+    """True when the repository at ``root`` has a remote (something to pull from)."""
+    return bool(_out(Path(root), ["remote"]))
+
+
 def config_set(root: Path | str, key: str, value: str) -> None:
     """Set git config ``key`` in the repository's own (local) configuration."""
     root = Path(root)
@@ -665,6 +670,7 @@ __all__ = [
     "current_branch",
     "dirty_paths",
     "find_trailer",
+    "has_remote",
     "head",
     "is_git_repo",
     "last_trailer",

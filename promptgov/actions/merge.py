@@ -140,8 +140,8 @@ def install(root: Path | str) -> InstallResult:
 
 
 def driver_warning(root: Path | str) -> str | None:
-    """A warning when ``.gitattributes`` names the driver but this clone has not registered it
-    (git would then merge the audit log as text and break its chain)."""
+    """A warning when ``.gitattributes`` names the driver but this clone, which has a remote
+    to pull from, has not registered it (git would merge the audit log as text)."""
     root = Path(root)
     try:
         text = (root / GITATTRIBUTES).read_text(encoding="utf-8", errors="replace")
@@ -149,7 +149,7 @@ def driver_warning(root: Path | str) -> str | None:
         return None
     if f"merge={DRIVER}" not in text or not gitops.is_git_repo(root):
         return None
-    if gitops.config_get(root, f"merge.{DRIVER}.driver"):
+    if gitops.config_get(root, f"merge.{DRIVER}.driver") or not gitops.has_remote(root):
         return None
     return (
         f"{GITATTRIBUTES} assigns the '{DRIVER}' merge driver but this clone has not registered "

@@ -72,6 +72,8 @@ def test_init_assigns_the_driver_and_a_clone_without_it_is_warned(tmp_path: Path
     promptgov.init(root)
     assert (root / ".gitattributes").read_text().endswith(ATTRIBUTES)
     git_init(root)
+    assert driver_warning(root) is None  # nothing to pull from yet
+    git(root, "remote", "add", "origin", str(tmp_path / "remote.git"))
     warning = driver_warning(root)
     assert warning is not None and "has not registered it" in warning
     install(root)
