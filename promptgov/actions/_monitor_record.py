@@ -26,6 +26,7 @@ from ..monitor.triggers import (
     next_run,
 )
 from ..registry import Registry
+from . import _publish
 
 if TYPE_CHECKING:
     from .monitor import CheckOptions
@@ -278,7 +279,7 @@ def auto_rollback(
     report.actions.append(action)
     repo = registry.repo
     with repo.edit() as e:
-        e.audit(
+        seq = e.audit(
             action="auto-rollback",
             actor=f"policy:{lead}",
             on_behalf_of=subj.owners[0],
@@ -291,4 +292,12 @@ def auto_rollback(
             error=None if action.ok else action.detail,
             evidence=evidence,
             details={"pending_seq": due.pending_seq, **action.data},
+        )
+    # The rollback's commit was made before this settlement: commit it too, so git holds
+    # the whole automatic rollback (issue 16).
+    try:
+        _publish.commit_entry(repo, seq, "auto-rollback", subj.name, subj.env, action.detail)
+    except PromptGovError as exc:
+        report.actions.append(
+            ActionTaken("commit", tuple(due.rollback), False, f"git: {exc.message}", {})
         )

@@ -12,7 +12,7 @@ from ..model import ProjectConfig, PromptSource
 from ..repo import Repo
 from ..store import registry_file
 from ..store.changelog import HEADER as CHANGELOG_HEADER
-from ..store.files import STATE_DIR, Transaction, repo_lock
+from ..store.files import STATE_DIR, Transaction, read_bytes, repo_lock
 from ..store.paths import (
     AUDIT_FILE,
     CHANGELOG_FILE,
@@ -21,6 +21,7 @@ from ..store.paths import (
     GATE_FILE,
     REGISTRY_FILE,
 )
+from . import merge
 
 #: Files whose presence means the directory is already a governed repository.
 GOVERNED_MARKERS = (CONFIG_FILE, REGISTRY_FILE, CHANGELOG_FILE, AUDIT_FILE, STATE_DIR)
@@ -104,6 +105,10 @@ def init(directory: Path | str, *, example: bool = False, by: str = "promptgov")
         "logs/.gitkeep": b"",
         f"{STATE_DIR}/.gitignore": STATE_GITIGNORE.encode(),
     }
+    existing = read_bytes(root / merge.GITATTRIBUTES) if root.is_dir() else None
+    attributes = merge.attributes_text(existing.decode("utf-8", "replace") if existing else None)
+    if attributes is not None:  # the merge driver for governed state (docs/team.md)
+        files[merge.GITATTRIBUTES] = attributes.encode()
     if example:
         files.update(_example_files())
         src = PromptSource.model_validate(

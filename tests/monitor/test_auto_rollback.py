@@ -284,3 +284,15 @@ def test_monitor_cli_in_real_processes_rolls_back_on_the_third_bad_window(two: P
     interval = run_proc("monitor", "--interval", "never", "--once", "--repo", two)
     assert interval.returncode == 2
     assert interval.stderr.startswith("error: --interval: 'never' is not a duration")
+
+
+def test_an_automatic_rollback_commits_its_settling_entry(two: Path) -> None:
+    flows.git_init(two)
+    log, times = windows_log(two, [BAD, BAD, BAD])
+    *_, third = run_checks(two, log, times)
+
+    assert third.rolled_back
+    settled = list(AuditLog(two).entries(action="auto-rollback"))[-1]
+    message = flows.git(two, "log", "-1", "--format=%B")
+    assert f"Promptgov-Audit-Seq: {settled.seq}" in message
+    assert flows.git(two, "status", "--porcelain", "--", "audit") == ""
