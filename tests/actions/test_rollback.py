@@ -347,6 +347,7 @@ def test_rollback_restores_logs_and_notifies(repo: Path, sink: NotifySink) -> No
     # audit and change log: reason, authorizer, evidence, versions and hashes, run id and verdict
     entry = list(AuditLog(repo).entries(action="rollback"))[-1]
     assert (entry.actor, entry.reason, entry.env) == ("bob", "refund promises in replies", "prod")
+    assert entry.on_behalf_of is None  # a person acts for themselves; a policy for the owner
     assert (entry.from_version, entry.from_sha256) == ("1.1.0", bad_sha)
     assert (entry.to_version, entry.to_sha256) == ("1.0.0-rollback", good_sha)
     run = next(r for r in new.eval_runs if r.run_id == rec.eval_run_id)
