@@ -93,7 +93,7 @@ def render(
     if missing:
         raise InputError(
             f"{label} requires variable(s) {', '.join(missing)}, not given; give each a value.",
-            cli_hint="Pass " + " ".join(f"--var {n}=…" for n in missing) + ".",
+            cli_hint="Pass " + " ".join(f"--var {n}=…" for n in missing),
             missing=", ".join(missing),
         )
     import jinja2
