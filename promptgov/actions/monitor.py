@@ -309,7 +309,7 @@ def monitor(
     try:
         every = parse_duration(interval).total_seconds()
     except ValueError as exc:
-        raise InputError(f"interval: {exc}.", cli_hint="Fix --interval.") from None
+        raise InputError(f"--interval: {exc}.") from None
     run = MonitorRun()
     while cycles is None or run.cycles < cycles:
         started = time.monotonic()
