@@ -198,18 +198,24 @@ def notify_fired(
     from .notify import announce
 
     results = [report.result(t) for t in fired]
+    changes = [r.details["model_change"] for r in results if r.details.get("model_change")]
     note = render_notification(
         "trigger",
         prompt=subj.name,
         env=subj.env,
         from_version=report.version,
+        to_version=report.last_known_good,
         reason="; ".join(f"{r.trigger.value}: {r.summary}" for r in results),
         evidence=[report.report or "", *(e for r in results for e in r.evidence)],
         owners=subj.owners,
         key=f"trigger-{report.report}",
+        model_change="; ".join(changes) or None,
         extra={
             "triggers": ", ".join(fired),
             "actions": ", ".join(f"{r.trigger.value} → {r.action.value}" for r in results),
+            "last_known_good": None
+            if report.last_known_good
+            else f"none ({report.no_last_known_good})",
         },
     )
     deliveries = announce(
@@ -242,7 +248,7 @@ def auto_rollback(
     options: CheckOptions,
 ) -> None:
     """Run the full rollback flow with the policy as authorizer; settle the pending entry."""
-    from .rollback import RollbackOptions, rollback
+    from .rollback import POLICY_ACTOR, RollbackOptions, rollback
 
     lead = due.rollback[0]
     evidence = [report.report or "", *(e for t in due.rollback for e in report.result(t).evidence)]
@@ -258,7 +264,7 @@ def auto_rollback(
             run_options=options.run_options,
             notify_policy=options.notify_policy,
         )
-        res = rollback(registry, subj.name, rb_options, by=f"policy:{lead}")
+        res = rollback(registry, subj.name, rb_options, by=f"{POLICY_ACTOR}{lead}")
         record = res.record
         action = ActionTaken(
             "rollback",

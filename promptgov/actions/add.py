@@ -107,7 +107,9 @@ def stage_add(
 def _source(registry: Registry, name: str, options: AddOptions, by: str) -> PromptSource:
     """The content to register, its variables checked."""
     if not options.message.strip() or not by.strip():
-        raise InputError("a version needs --message and --author.")
+        raise InputError(
+            "a version needs a message and an author.", cli_hint="Pass --message and --author."
+        )
     if options.version is not None and not SEMVER_RE.match(options.version):
         raise InputError(f"invalid semantic version {options.version!r}; use X.Y.Z.")
     if options.source is None:
@@ -135,5 +137,8 @@ def _version(name: str, entry: PromptEntry, options: AddOptions) -> str:
     if options.version is None:
         return next_version(existing, options.bump)
     if options.version in existing:
-        raise Conflict(f"{name}@{options.version} already exists; choose another --version.")
+        raise Conflict(
+            f"{name}@{options.version} already exists; choose another version.",
+            cli_hint="Pass another --version.",
+        )
     return options.version

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     except PromptGovError as exc:
         if debug:
             raise
-        err_console.print(f"[red]error:[/red] {exc.message}", markup=True)
+        err_console.print(f"[red]error:[/red] {exc.cli_message}", markup=True)
         sys.exit(exc.exit_code)
     finally:
         if args and args[0] not in ("init", "--help", "merge-driver"):
