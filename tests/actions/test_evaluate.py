@@ -14,7 +14,7 @@ from ..flows import PROMPT, edit_prompt
 POLICY_SUITE = "evals/eval-config.promptfoo.yml"
 EASY = """\
 prompts: [promptgov://support-reply]
-providers: [echo]
+providers: [file://model_stub.py]
 tests:
   - vars: {customer_name: a, order_id: b, message: c}
     assert: [{type: contains, value: a}]
