@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .declared_model import POLICY_HINT, DeclaredModel, answered
 from .errors import InvalidFile
-from .model import GateVerdict, validate_model
+from .model import DeclaredModelPolicy, GateVerdict, validate_model
 from .repo import Repo
 from .store.files import load_yaml, read_bytes
 
@@ -167,6 +168,8 @@ class TestRow:
     failed_metrics: frozenset[str]
     cached: bool = False
     """The answer came from the response cache, not from the model."""
+    prompt: str = ""
+    """The prompt's label (``name@version`` for a governed prompt)."""
 
 
 def rows_from_v3(data: Mapping[str, Any], label: str = "results") -> list[TestRow]:
@@ -206,6 +209,7 @@ def _row(r: Any) -> TestRow:
     )
     provider = r.get("provider")
     response = r.get("response")
+    prompt = r.get("prompt")
     return TestRow(
         key=key,
         description=desc,
@@ -219,6 +223,7 @@ def _row(r: Any) -> TestRow:
         provider=(provider.get("id") if isinstance(provider, dict) else str(provider or "")) or "",
         failed_metrics=failed,  # type: ignore[arg-type]
         cached=isinstance(response, dict) and response.get("cached") is True,
+        prompt=str(prompt.get("label") or "") if isinstance(prompt, dict) else "",
     )
 
 
@@ -372,8 +377,14 @@ def evaluate_gate(
     prompt: str | None = None,
     baseline: list[TestRow] | None = None,
     baseline_label: str | None = None,
+    declared: DeclaredModel | None = None,
+    under_test: str = "",
 ) -> GateReport:
-    """Apply ``rules`` to ``rows`` (and regression rules against ``baseline``)."""
+    """Apply ``rules`` to ``rows`` (and regression rules against ``baseline``).
+
+    With ``declared``, the rows of the prompt labelled ``under_test`` must come from that
+    model (or the policy must allow another).
+    """
     errors_fail = bool(rules.errors_count_as_failures)
     checks: list[Check] = []
     n = len(rows)
@@ -400,6 +411,8 @@ def evaluate_gate(
                 + ("" if fresh else "; re-run with 'promptgov eval --no-cache'"),
             )
         )
+    if declared is not None and n:
+        checks.append(_declared_model_check(declared, rows, under_test))
     passed, counted = _pass_counts(rows, errors_fail)
     rate = passed / counted if counted else 0.0
     base_rate = None
@@ -507,6 +520,29 @@ def evaluate_gate(
         )
         _compare_tests(report, rows, baseline)
     return report
+
+
+def _declared_model_check(declared: DeclaredModel, rows: list[TestRow], under_test: str) -> Check:
+    """The rows of ``under_test`` were answered by the declared model (or a stand-in), unless
+    the policy allows another; results that name no provider are no evidence of it."""
+    providers = answered(((r.prompt, r.provider) for r in rows), under_test)
+    bad = declared.contradicting(providers)
+    status: CheckStatus = "fail"
+    if not providers:
+        detail = "the results name no provider"
+    elif not bad:
+        status, detail = "pass", "answered by " + ", ".join(providers)
+    elif declared.policy is DeclaredModelPolicy.ALLOW:
+        status, detail = (
+            "pass",
+            f"answered by {', '.join(bad)}; allowed by evals.declared_model: allow",
+        )
+    else:
+        detail = (
+            f"answered by {', '.join(bad)}, not the declared {declared.provider}; re-run "
+            f"with the declared model, or set {POLICY_HINT}"
+        )
+    return Check("declared model", status, declared.provider, providers, detail=detail)
 
 
 def _regressions(

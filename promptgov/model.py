@@ -297,6 +297,18 @@ class EvalRunRef(BaseModel):
     pass_rate: float
     cached: int = Field(default=0, description="Answers taken from the response cache.")
     scheduled: bool = False
+    declared_model: str | None = Field(
+        default=None, description="The provider id the version declares (its model.provider)."
+    )
+    providers: list[str] | None = Field(
+        default=None,
+        description="Provider ids that answered the version under test (None: not recorded).",
+    )
+    model_mismatch: list[str] = Field(
+        default_factory=list,
+        description="Of those, the ones that are not the declared model nor a stand-in for it "
+        "(evaluated under evals.declared_model: allow).",
+    )
 
 
 class GateResult(BaseModel):
@@ -599,6 +611,33 @@ class GitConfig(BaseModel):
     tag_deploys: bool = True
 
 
+class DeclaredModelPolicy(StrEnum):
+    """What a governed eval does when the suite's providers are not the version's declared model."""
+
+    REFUSE = "refuse"
+    """Run nothing: the message names the declared model and the suite's other providers."""
+    RUN = "run"
+    """Evaluate the version on its declared provider and parameters; other prompts of the
+    suite keep the suite's providers."""
+    ALLOW = "allow"
+    """Run the suite as written, record the mismatch in the run, and let the gate accept it."""
+
+
+class EvalPolicy(BaseModel):
+    """How governed eval runs treat the model a version declares (``evals:``)."""
+
+    model_config = _FROZEN
+    declared_model: DeclaredModelPolicy = Field(
+        default=DeclaredModelPolicy.REFUSE,
+        description="refuse (default), run or allow: evidence must come from the declared model.",
+    )
+    stand_ins: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per declared provider id, provider ids that may answer in its place "
+        "(a local stub, a self-hosted copy); a run records which one answered.",
+    )
+
+
 def _default_envs() -> list[EnvironmentConfig]:
     return [
         EnvironmentConfig(name="dev"),
@@ -631,6 +670,10 @@ class ProjectConfig(BaseModel):
     triggers: dict[str, Any] = Field(
         default_factory=dict, description="Rollback trigger and drift policy."
     )
+    evals: EvalPolicy = Field(
+        default_factory=EvalPolicy,
+        description="Which model governed eval runs evaluate (see docs/governance.md).",
+    )
 
     @model_validator(mode="after")
     def _unique_envs(self) -> ProjectConfig:
@@ -658,8 +701,10 @@ __all__ = [
     "ApprovalPolicy",
     "ChangeLogEntry",
     "ChatMessage",
+    "DeclaredModelPolicy",
     "Environment",
     "EnvironmentConfig",
+    "EvalPolicy",
     "EvalRunRef",
     "GateResult",
     "GateVerdict",

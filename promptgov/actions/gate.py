@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..declared_model import DeclaredModel
 from ..errors import NotFound
-from ..eval_runs import latest_run, load_run_output, suite_path, suite_sha256
+from ..eval_runs import latest_run, load_run_output, prompt_label, suite_path, suite_sha256
 from ..gate import GateReport, evaluate_gate, gate_file_sha256, load_gate_config, rows_from_v3
 from ..lifecycle import after_gate
 from ..model import Environment, EvalRunRef, GateResult, GateVerdict, VersionRecord, utcnow
@@ -57,8 +58,16 @@ def gate_report(
     rows = rows_from_v3(v3, label)
     rules = load_gate_config(registry.repo).rules(name, options.env)
     base_rows, base_label = _baseline(registry, name, rec, options, suite_sha)
+    content = registry.repo.get_content(rec.sha256)
     report = evaluate_gate(
-        rows, rules, env=options.env, prompt=name, baseline=base_rows, baseline_label=base_label
+        rows,
+        rules,
+        env=options.env,
+        prompt=name,
+        baseline=base_rows,
+        baseline_label=base_label,
+        declared=DeclaredModel.of(registry.repo.config, content),
+        under_test=prompt_label(name, rec.version),
     )
     return report, base_label
 
