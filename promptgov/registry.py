@@ -37,6 +37,8 @@ from .store.paths import PROMPTS_DIR
 from .store.registry_file import Prompts, summary
 
 Bump = Literal["patch", "minor", "major"]
+#: The selector of the newest authored version: ``support-reply@latest``.
+LATEST = "latest"
 #: Where the first version of a prompt starts when no ``--version`` is given.
 FIRST_VERSION = "1.0.0"
 
@@ -86,9 +88,20 @@ class PromptStatus:
     post_reviews: list[PostReviewDue] = field(default_factory=list)
     """Emergency moves waiting for their review, the earliest due first."""
 
+    @property
+    def serving_quarantined(self) -> dict[str, str]:
+        """Environments that serve a quarantined version (env → version): a rollback in
+        one environment leaves the others serving what it quarantined."""
+        bad = set(self.quarantined)
+        return {env: v for env, v in self.environments.items() if v is not None and v in bad}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {**self.__dict__, "post_reviews": [d.to_dict() for d in self.post_reviews]}
+        return {
+            **self.__dict__,
+            "post_reviews": [d.to_dict() for d in self.post_reviews],
+            "serving_quarantined": self.serving_quarantined,
+        }
 
 
 @dataclass(frozen=True)
@@ -147,7 +160,7 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
 
         raise UnsafePath(f"{exc}.") from None
     if "@" in ref and not sel:
-        raise InputError(f"empty selector in {ref!r}: use name@version or name@env.")
+        raise InputError(f"empty selector in {ref!r}: use name@version, name@env or name@latest.")
     return name, sel or None
 
 
@@ -194,13 +207,18 @@ class Registry:
         )
 
     def resolve(self, ref: str, reg: Prompts | None = None) -> tuple[str, VersionRecord]:
-        """``name``, ``name@version`` or ``name@env`` → (name, record). Bare name = latest."""
+        """``name``, ``name@version``, ``name@env`` or ``name@latest`` → (name, record).
+
+        A bare name and ``@latest`` are the newest authored version (never a rollback
+        version, which restores an older one).
+        """
         name, sel = parse_ref(ref)
         entry = self.entry(name, reg)
-        if sel is None:
-            if not entry.versions:
+        if sel is None or sel == LATEST:
+            latest = entry.latest()
+            if latest is None:
                 raise NotFound(f"{name} has no versions yet; run 'promptgov add {name}'.")
-            return name, entry.versions[-1]
+            return name, latest
         if SEMVER_RE.match(sel):
             return name, self.record(name, sel, reg)
         env = self.repo.check_env(sel)
