@@ -143,6 +143,19 @@ def test_promotion_and_trigger_messages(event: str, title: str, lead: str) -> No
     assert "- Audit entry: a#1" in note.body.splitlines()
 
 
+def test_a_list_of_facts_reads_as_names_not_a_python_list() -> None:
+    """Issue 16: a promotion message said "Approvers: ['morgan']"."""
+    note = render_notification(
+        "promotion",
+        prompt="greet",
+        env="prod",
+        to_version="1.3.0",
+        extra={"kind": "promotion", "approvers": ["morgan", "alice"]},
+    )
+    assert "- Approvers: morgan, alice" in note.body.splitlines()
+    assert "[" not in note.body and note.data["approvers"] == ["morgan", "alice"]
+
+
 def test_test_message_is_plain() -> None:
     note = render_notification(NotifyEvent.TEST)
     assert note.title == "promptgov test notification"

@@ -223,13 +223,25 @@ def history(
 
 
 def diff(
-    name: Annotated[str, typer.Argument(help="Prompt name.")],
-    a: Annotated[str, typer.Argument(help="Version or env.")],
-    b: Annotated[str, typer.Argument(help="Version or env.")],
+    name: Annotated[str, typer.Argument(help="Prompt name, or name@version.")],
+    a: Annotated[str | None, typer.Argument(help="Version, env or latest.")] = None,
+    b: Annotated[
+        str | None,
+        typer.Argument(help="Version, env or latest (default: the working copy, 'working')."),
+    ] = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Template, parameter, variable and card differences between two versions."""
+    """Differences between two versions, or between a version and the working copy."""
+    from ..errors import InputError
+
+    if "@" in name:  # diff NAME@A [B]
+        if b is not None:
+            raise InputError("give NAME@A [B] or NAME A [B], not both forms.")
+        name, _, first = name.partition("@")
+        a, b = first, a
+    if not a:
+        raise InputError(f"name a version of {name} to compare: {name}@<version> [<version>].")
     d = _registry(repo).diff(name, a, b)
     if json_:
         emit_json(d.to_dict())
