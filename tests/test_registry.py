@@ -313,3 +313,20 @@ def test_verify_reports_a_broken_working_copy(registered_repo: Path, cli) -> Non
         "prompts/support-reply/prompt.yml" in res.stdout
         and "undeclared variable(s) mesage" in res.stdout
     )
+
+
+def test_add_refuses_a_version_named_like_a_rollback(registered_repo: Path, cli) -> None:
+    _edit_template(registered_repo, "sign off politely", "sign off warmly")
+    res = cli(
+        "add",
+        "support-reply",
+        "-m",
+        "x",
+        "--by",
+        "carol",
+        "--version",
+        "1.0.0+rollback",
+        "--repo",
+        registered_repo,
+    )
+    assert res.exit_code == 2 and "+rollback is reserved" in res.stderr

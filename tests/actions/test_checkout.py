@@ -18,15 +18,9 @@ from ..conftest import run_cli, snapshot
 from ..flows import PROMPT, PROMPT_FILE, registry
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("checkout") / "repo"
-    flows.two_releases(root)
-    return root
-
-
 @pytest.fixture
 def repo(template: Path, tmp_path: Path) -> Path:
+    """A private copy of the shared template (1.0.0 then 1.1.0 released everywhere)."""
     root = tmp_path / "repo"
     shutil.copytree(template, root)
     return root
