@@ -21,10 +21,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .declared_model import POLICY_HINT, DeclaredModel, answered
-from .errors import InvalidFile
+from .errors import InvalidFile, NotFound
 from .model import DeclaredModelPolicy, GateVerdict, validate_model
 from .repo import Repo
 from .store.files import load_yaml, read_bytes
+from .store.paths import GATE_FILE as DEFAULT_GATE_FILE
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 
@@ -282,6 +283,15 @@ class GateReport:
     baseline_label: str | None = None
     newly_failing: list[str] = field(default_factory=list)
     newly_passing: list[str] = field(default_factory=list)
+    version: str | None = None
+    """The version gated (None for a results file)."""
+
+    @property
+    def subject(self) -> str:
+        """What was gated, for people: ``support-reply@1.1.0``, ``greet`` or ``results``."""
+        if self.prompt and self.version:
+            return f"{self.prompt}@{self.version}"
+        return self.prompt or "results"
 
     @property
     def verdict(self) -> GateVerdict:
@@ -306,6 +316,7 @@ class GateReport:
         """JSON-ready form."""
         return {
             "prompt": self.prompt,
+            "version": self.version,
             "env": self.env,
             "verdict": self.verdict.value,
             "samples": self.samples,
@@ -320,7 +331,7 @@ class GateReport:
         """A summary for PR comments and ``$GITHUB_STEP_SUMMARY``."""
         icon = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "skipped": "➖"}
         lines = [
-            f"### Eval gate for {self.prompt or 'results'} → {self.env}: **{self.verdict.value}**",
+            f"### Eval gate for {self.subject} → {self.env}: **{self.verdict.value}**",
             "",
             f"{self.samples} results"
             + (
@@ -660,17 +671,28 @@ def gate_results_file(
 ) -> GateReport:
     """Gate a promptfoo v3 output file in CI, with no registry needed.
 
-    The gate file defaults to ``ci/eval-gate.yml`` of the repository around the current
-    directory, else the built-in defaults (every test must pass).
+    The gate file defaults to ``ci/eval-gate.yml`` in the current directory. Without one
+    the gate is refused rather than run on the built-in defaults, whose thresholds may be
+    looser than the team's (issue 16: it passed silently); an empty gate file asks for the
+    defaults on purpose.
+
+    Raises:
+        NotFound: no gate file was given and there is none in the current directory.
+        InvalidFile: the results or the gate file cannot be read.
     """
+    rows = load_results(results)
     if gate_file is None:
-        candidate = Path("ci/eval-gate.yml")
-        config = load_gate_file(candidate) if candidate.is_file() else GateConfig()
-    else:
-        config = load_gate_file(gate_file)
+        gate_file = Path(DEFAULT_GATE_FILE)
+        if not gate_file.is_file():
+            raise NotFound(
+                f"no gate file: none was named and there is no {DEFAULT_GATE_FILE} in "
+                f"{Path.cwd()}; name one (an empty file gates on the built-in defaults: "
+                "every test must pass)."
+            )
+    config = load_gate_file(gate_file)
     base_rows = load_results(baseline) if baseline is not None else None
     return evaluate_gate(
-        load_results(results),
+        rows,
         config.rules(prompt, env),
         env=env,
         prompt=prompt,

@@ -33,7 +33,7 @@ NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?\Z")
 RESERVED_NAMES = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 )
-#: Semantic versions, with the pre-release part used by rollbacks (``1.2.1-rollback.2``).
+#: Semantic versions, with the build metadata rollback versions carry (``1.2.1+rollback``).
 #: Numeric parts are bounded (9 digits) so a crafted version cannot overflow int parsing.
 SEMVER_RE = re.compile(
     r"^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})"
@@ -97,7 +97,7 @@ def semver_key(version: str) -> tuple[Any, ...]:
 
 
 def base_version(version: str) -> str:
-    """``1.2.1-rollback.2`` → ``1.2.1``."""
+    """``1.2.1-rc.1+rollback`` → ``1.2.1``."""
     m = SEMVER_RE.match(version)
     if not m:
         raise ValueError(f"invalid semantic version {version!r}")
@@ -519,6 +519,12 @@ class PromptEntry(BaseModel):
         if not self.post_reviews:
             data.pop("post_reviews", None)
         return data
+
+    def latest(self) -> VersionRecord | None:
+        """The newest authored version (a rollback version restores an older one, so it is
+        never the latest)."""
+        authored = [r for r in self.versions if r.restored_from is None] or self.versions
+        return authored[-1] if authored else None
 
     def open_post_reviews(self) -> list[tuple[str, PointerMove]]:
         """(env, move) of every emergency move not reviewed yet, the earliest due first."""

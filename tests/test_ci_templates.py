@@ -90,7 +90,7 @@ def test_workflow_gate_step_passes_a_good_change(example_repo: Path, tmp_path: P
     clone = _pr_repo(example_repo, tmp_path, "sign off politely", "sign off warmly")
     res = _run_step(clone, _gate_step(clone))
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "Gate for support-reply → prod: PASS" in res.stdout
+    assert re.search(r"Gate for support-reply@[\w.+-]+ → prod: PASS", res.stdout), res.stdout
 
 
 def test_workflow_gate_step_fails_a_worse_change(example_repo: Path, tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..declared_model import DeclaredModel
@@ -44,6 +45,27 @@ def check_gate(registry: Registry, ref: str, options: GateOptions) -> GateReport
     return report
 
 
+#: ``--env all``: every environment of ``promptgov.yml``, in promotion order.
+ALL_ENVS = "all"
+
+
+def check_gates(
+    registry: Registry, ref: str, envs: Sequence[str], options: GateOptions
+) -> list[GateReport]:
+    """:func:`check_gate` for each environment of ``envs`` (``all``: every one, in order);
+    ``options.env`` is ignored. Every environment is checked before any verdict is written."""
+    names = list(registry.repo.config.env_names) if ALL_ENVS in envs else list(dict.fromkeys(envs))
+    for env in names:
+        registry.repo.check_env(env)
+    return [check_gate(registry, ref, replace(options, env=env)) for env in names]
+
+
+def gates_exit_code(reports: Sequence[GateReport]) -> int:
+    """The exit code of several gates: 1 if one failed, else 3 if one was inconclusive, else 0."""
+    codes = {r.exit_code for r in reports}
+    return 1 if 1 in codes else 3 if 3 in codes else 0
+
+
 def gate_report(
     registry: Registry,
     name: str,
@@ -69,6 +91,7 @@ def gate_report(
         declared=DeclaredModel.of(registry.repo.config, content),
         under_test=prompt_label(name, rec.version),
     )
+    report.version = rec.version
     return report, base_label
 
 

@@ -142,7 +142,7 @@ def test_a_forced_restore_of_a_quarantined_version_stays_quarantined(two_in_prod
     flag_version(reg, f"{PROMPT}@1.0.0", FlagOptions(reason="leaks data"), by="auditor")
     _rollback(two_in_prod, "alice", to="1.0.0", force=True, emergency=True, skip_evals=True)
     entry = registry(two_in_prod).entry(PROMPT)
-    restored = next(r for r in entry.versions if r.version == "1.0.0-rollback")
+    restored = next(r for r in entry.versions if r.version == "1.0.0+rollback")
     assert restored.quarantine is not None and restored.quarantine.reason == "leaks data"
     assert restored.status.value == "quarantined"
 
