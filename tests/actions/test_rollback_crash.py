@@ -149,7 +149,7 @@ def test_kill_at_boundary_and_inside_the_next_write(
         assert again.exit_code == 2, again.stdout
         assert "a rollback of support-reply in prod to 1.0.0 is unfinished (" in again.stderr
         assert (
-            "finish it with 'promptgov rollback --resume' or undo it with "
+            "Finish it with 'promptgov rollback --resume' or undo it with "
             "'promptgov rollback support-reply --env prod --undo'." in again.stderr
         )
         assert snapshot(at_boundary) == before
