@@ -96,16 +96,18 @@ def main(argv: list[str] | None = None) -> None:
     raw = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in raw or bool(os.environ.get("PROMPTGOV_DEBUG"))
     args = [a for a in raw if a != "--debug"]
+    from ._common import JSON_PRINTED, emit_json
+
+    JSON_PRINTED[0] = False
     try:
         app(args=args, prog_name="promptgov", standalone_mode=True)
     except PromptGovError as exc:
         if debug:
             raise
         err_console.print(f"[red]error:[/red] {exc.cli_message}", markup=True)
-        if "--json" in args:
-            # A script reading stdout learns of a refusal too, not only from the exit code.
-            from ._common import emit_json
-
+        if "--json" in args and not JSON_PRINTED[0]:
+            # A script reading stdout learns of a refusal too, not only from the exit code;
+            # a command that printed its report (a failed check) already said it there.
             emit_json(json_error(exc))
         sys.exit(exc.exit_code)
     finally:
@@ -117,7 +119,7 @@ def json_error(exc: PromptGovError) -> dict[str, object]:
     """What ``--json`` prints on stdout when a command is refused."""
     problem = exc.to_dict()
     return {
-        "error": exc.message,
+        "error": exc.cli_message,
         "exit_code": exc.exit_code,
         "kind": problem.pop("error"),
         **{k: v for k, v in problem.items() if k != "message"},

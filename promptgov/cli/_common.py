@@ -53,8 +53,13 @@ def repo_path(repo: Path | None) -> Path | None:
     return Path(env) if env else None
 
 
+#: Whether this invocation has printed its JSON document (a refusal then adds none).
+JSON_PRINTED: list[bool] = [False]
+
+
 def emit_json(data: Any) -> None:
     """Print ``data`` as JSON on stdout."""
+    JSON_PRINTED[0] = True
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 

@@ -256,5 +256,5 @@ def test_a_rollback_re_runs_the_restored_version_on_its_declared_model(
     calls = anthropic_api.count
     rollback(Registry(repo), "support-reply", RollbackOptions(reason="drift"), by="alice")
     assert anthropic_api.count == calls + len(TESTS) and openai_api.count == 0
-    record = Registry(repo).record("support-reply", "1.0.0-rollback")
+    record = Registry(repo).record("support-reply", "1.0.0+rollback")
     assert record.eval_runs[-1].providers == [DECLARED]
