@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,6 +12,15 @@ AUDIT_LOG_PATH = "audit/artifact-audit-log.md"
 _SLACK_SCHEMES = ("slack://",)
 _SLACK_HOSTS = ("://hooks.slack.com/",)
 _MAIL_SCHEMES = ("mailto://", "mailtos://")
+# CommonMark inline syntax a value could use to become markup: raw HTML and Slack's
+# ``<url|label>`` (``<`` ``>``), links (``[`` ``]``), code, emphasis, and the escape itself.
+# ``&`` only when it would read as an entity such as ``&lt;``. An ``_`` inside a word is
+# not emphasis, so ``snake_case`` stays as typed.
+_MD_SPECIAL = re.compile(
+    r"[\\`*\[\]<>]|&(?=#?[0-9A-Za-z]{1,32};)|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])"
+)
+_LINE_BREAK = re.compile(r"\s*[\r\n]+\s*")
+_HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def audit_link(seq: int, base_url: str | None = None) -> str:
@@ -23,9 +33,20 @@ def audit_link(seq: int, base_url: str | None = None) -> str:
     return f"{base_url.rstrip('/')}/{rel}" if base_url else rel
 
 
+def md_text(value: Any) -> str:
+    """``value`` as Markdown that renders back to exactly its text, on one line.
+
+    The body is Markdown; apprise turns it into each target's format (HTML for mail,
+    Slack's mrkdwn with ``&amp; &lt; &gt;``), so a value escaped once here arrives as
+    text everywhere instead of as a ``<script>`` tag or a Slack link (issue 15). A line
+    break would start a new list item, so it becomes a space.
+    """
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), _LINE_BREAK.sub(" ", _plain(value)))
+
+
 def _facts(pairs: Iterable[tuple[str, Any]]) -> list[str]:
     return [
-        f"- {label}: {_plain(value)}" for label, value in pairs if value not in (None, "", [], ())
+        f"- {label}: {md_text(value)}" for label, value in pairs if value not in (None, "", [], ())
     ]
 
 
@@ -37,7 +58,13 @@ def _plain(value: Any) -> str:
 
 
 def _code(value: Any) -> str:
-    return f"`{value}`" if value not in (None, "") else "(none)"
+    """A code span whose fence is longer than any backtick run inside ``value``."""
+    if value in (None, ""):
+        return "(none)"
+    text = _LINE_BREAK.sub(" ", str(value))
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def render_notification(
@@ -66,14 +93,14 @@ def render_notification(
     kind = NotifyEvent(event)
     extra = dict(extra or {})
     evidence = list(evidence)
-    where = f"`{prompt}` in **{env}**" if prompt and env else _code(prompt or env)
+    where = f"{_code(prompt)} in **{md_text(env)}**" if prompt and env else _code(prompt or env)
     if kind is NotifyEvent.ROLLBACK:
         title = f"Rollback: {prompt} in {env} → {to_version}"
         lead = f"**Rolled back** {where} from {_code(from_version)} to {_code(to_version)}."
     elif kind is NotifyEvent.PROMOTION:
         title = f"Promotion: {prompt} {to_version} → {env}"
         was = f" (was {_code(from_version)})" if from_version else ""
-        lead = f"**Promoted** `{prompt}` {_code(to_version)} to **{env}**{was}."
+        lead = f"**Promoted** {_code(prompt)} {_code(to_version)} to **{md_text(env)}**{was}."
     elif kind is NotifyEvent.TRIGGER:
         title = f"Rollback trigger: {prompt} in {env}"
         lead = f"**Rollback trigger fired** for {where}, serving {_code(from_version)}."
@@ -130,13 +157,17 @@ def is_email(owner: str) -> bool:
 
 
 def mention(owner: str, url: str) -> str:
-    """How ``owner`` is written for the target at ``url``: Slack wants ``<@handle>``."""
+    """How ``owner`` is written in the Markdown body for ``url``: Slack wants ``<@handle>``.
+
+    Only a plain handle becomes Slack mention syntax; anything else is escaped text.
+    """
     if is_email(owner):
-        return owner
+        return md_text(owner)
     handle = owner.lstrip("@")
-    if url.startswith(_SLACK_SCHEMES) or any(h in url for h in _SLACK_HOSTS):
+    slack = url.startswith(_SLACK_SCHEMES) or any(h in url for h in _SLACK_HOSTS)
+    if slack and _HANDLE.match(handle):
         return f"<@{handle}>"
-    return f"@{handle}"
+    return md_text(f"@{handle}")
 
 
 def body_for(notification: Notification, url: str, *, mention_owners: bool = True) -> str:
