@@ -53,7 +53,16 @@ def _register() -> None:
     from . import _registry
 
     _registry.register(app)
-    for mod in ("_audit", "_eval", "_gate", "_rollback", "_monitor", "_notify", "_serve"):
+    for mod in (
+        "_audit",
+        "_eval",
+        "_gate",
+        "_rollback",
+        "_monitor",
+        "_notify",
+        "_policy",
+        "_serve",
+    ):
         try:
             module = __import__(f"{__name__}.{mod}", fromlist=["register"])
         except ModuleNotFoundError as exc:
