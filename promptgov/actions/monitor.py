@@ -132,8 +132,6 @@ def check_triggers(
     options = options or CheckOptions()
     repo = registry.repo
     repo.check_env(options.env)
-    if not options.dry_run:
-        require_policy_in_force(repo)  # the triggers policy decides what is recorded and done
     context = CheckContext(
         registry,
         options.policy or load_policy(repo),
@@ -142,6 +140,8 @@ def check_triggers(
         window=options.window,
         embedder=options.embedder,
     )
+    if not options.dry_run:
+        require_policy_in_force(repo)  # the triggers policy decides what is recorded and done
     subject = Subject.serving(registry, name, options.env)
     results = run_triggers(subject, context)
     rec = subject.record
