@@ -4,6 +4,7 @@ approved policy change, judged by the policy in force before it (issue 16, SOC 2
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -314,3 +315,22 @@ def test_a_malformed_manifest_is_an_invalid_file(data: bytes) -> None:
         Manifest.decode(data)
     except InvalidFile:
         pass
+
+
+def test_a_log_from_before_policy_commitments_adopts_its_files_by_a_policy_change(
+    example_repo: Path,
+) -> None:
+    root = example_repo
+    (root / "audit/artifact-audit-log.md").unlink()  # rewritten as an older promptgov did
+    shutil.rmtree(root / ".promptgov/cache", ignore_errors=True)
+    AuditLog(root).append(action="init", actor="promptgov", reason="old", details={"state": {}})
+    report = verify(Repo(root))
+    assert report.ok and [str(w) for w in report.warnings] == [
+        "audit/artifact-audit-log.md: records no policy files (written before policy "
+        "commitments); adopt them with 'promptgov policy propose', approve and apply"
+    ]
+    with pytest.raises(CheckFailed, match="the audit log records no policy files"):
+        require_policy_in_force(Repo(root))
+    flows.change_policy(root, lambda r: None, reason="adopt the policy")
+    require_policy_in_force(Repo(root))
+    assert verify(Repo(root), strict=True).ok, problems(root)
