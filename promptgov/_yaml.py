@@ -178,3 +178,23 @@ def edit_roundtrip(data: bytes, label: str, edit: Callable[[Any], None]) -> byte
     buf = io.StringIO()
     rt.dump(doc, buf)
     return buf.getvalue().encode("utf-8")
+
+
+def dump_document(obj: Any, header: str = "") -> bytes:
+    """YAML for a file people edit (a working copy): block style, multi-line strings as
+    ``|`` blocks, ``header`` as its leading comment."""
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    def literal(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: literal(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [literal(v) for v in node]
+        if isinstance(node, str) and "\n" in node:
+            return LiteralScalarString(node)
+        return node
+
+    buf = io.StringIO()
+    buf.write(header)
+    _rt().dump(literal(obj), buf)
+    return buf.getvalue().encode("utf-8")

@@ -18,6 +18,12 @@
 Messages are written where the error is raised: what is wrong, then what to do.
 Every class carries ``exit_code`` (CLI) and ``http_status`` (server) so the two
 shells map errors the same way.
+
+A message fits every caller, so it never names a command or a flag. What to do on the
+command line (``run 'promptgov init'``, ``pass --var message=…``) goes in ``cli_hint``,
+which only the CLI prints (:attr:`PromptGovError.cli_message`)::
+
+    raise NotFound(f"no governed repository at {path}.", cli_hint="Run 'promptgov init'.")
 """
 
 from __future__ import annotations
@@ -31,11 +37,18 @@ class PromptGovError(Exception):
     exit_code: int = 2
     http_status: int = 400
 
-    def __init__(self, message: str, **context: Any) -> None:
+    def __init__(self, message: str, *, cli_hint: str | None = None, **context: Any) -> None:
         super().__init__(message)
         self.message = message
+        #: What to do at the command line; the CLI prints it after the message.
+        self.cli_hint = cli_hint
         #: Objects the error is about (``version=``, ``env=``…), for JSON bodies.
         self.context = context
+
+    @property
+    def cli_message(self) -> str:
+        """The message with its command-line hint, as ``promptgov`` prints it."""
+        return f"{self.message} {self.cli_hint}" if self.cli_hint else self.message
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready problem description."""

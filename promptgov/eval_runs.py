@@ -68,7 +68,8 @@ def suite_path(registry: Registry, name: str, suite: str | None) -> str:
     rel = suite or registry.repo.config.suite_for(name)
     if not registry.repo.path(rel).is_file():
         raise NotFound(
-            f"eval suite {rel} of {name} does not exist; create it or pass --suite.",
+            f"eval suite {rel} of {name} does not exist; create it or name another suite.",
+            cli_hint="See --suite.",
         )
     return rel
 

@@ -142,7 +142,8 @@ def gate_file_sha256(repo: Repo) -> str:
     data = read_bytes(repo.path(repo.config.gate_file))
     if data is None:
         raise InvalidFile(
-            f"{repo.config.gate_file} is missing; restore it or run 'promptgov init'."
+            f"{repo.config.gate_file} is missing; restore it from git.",
+            cli_hint="Or run 'promptgov init' to write a default one.",
         )
     return hashlib.sha256(data).hexdigest()
 
@@ -174,8 +175,8 @@ def rows_from_v3(data: Mapping[str, Any], label: str = "results") -> list[TestRo
         results = data["results"]["results"] if "results" in data["results"] else data["results"]
     except (KeyError, TypeError):
         raise InvalidFile(
-            f"{label} is not promptfoo v3 output JSON (no results.results); "
-            "write it with 'promptgov eval -o out.json' or 'promptfoo eval -o out.json'."
+            f"{label} is not promptfoo v3 output JSON (no results.results).",
+            cli_hint="Write it with 'promptgov eval -o out.json' or 'promptfoo eval -o out.json'.",
         ) from None
     if not isinstance(results, list):
         raise InvalidFile(f"{label}: results.results must be a list.")

@@ -188,6 +188,79 @@ def read_committed(root: Path | str, rev: str, rel: str) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+def read_blob(root: Path | str, rev: str, rel: str) -> bytes | None:
+    """The bytes of ``rel`` (relative to the work tree's top) at ``rev``, or None when absent."""
+    root = Path(root)
+    full_env = {**os.environ, **_BASE_ENV}
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "cat-file", "blob", f"{rev}:{rel}"],
+            capture_output=True,
+            env=full_env,
+            check=False,
+            timeout=GIT_TIMEOUT,
+        )
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        raise InputError(f"cannot read {rel} at {rev[:12]} from git: {exc}.") from None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def merging_commits(root: Path | str, environ: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """(base, ours, theirs) of the merge git is running a merge driver for, or None.
+
+    ``git merge`` names the commit being merged in a ``GITHEAD_<id>`` variable of the
+    driver's environment; a rebase or cherry-pick names the commit it picks last in
+    ``rebase-merge/done``. Ours is HEAD; the base is the merge base (the picked commit's
+    parent for a rebase). Git writes neither MERGE_HEAD nor REBASE_HEAD before the merge.
+    """
+    root = Path(root)
+    heads = [k.removeprefix("GITHEAD_") for k in environ if k.startswith("GITHEAD_")]
+    ours = _rev(root, "HEAD^{commit}")
+    if ours is None:
+        return None
+    if len(heads) == 1 and re.fullmatch(r"[0-9a-f]{40,64}", heads[0]):
+        theirs = heads[0]
+        proc = _run(root, ["merge-base", "--all", ours, theirs], check=False)
+        bases = proc.stdout.split() if proc.returncode == 0 else []
+        return (bases[0], ours, theirs) if len(bases) == 1 else None
+    git_dir = Path(_out(root, ["rev-parse", "--absolute-git-dir"]))
+    try:
+        done = (git_dir / "rebase-merge" / "done").read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    words = done[-1].split() if done else []
+    if len(words) < 2 or words[0] not in ("pick", "p"):
+        return None
+    picked = _rev(root, f"{words[1]}^{{commit}}")
+    parent = _rev(root, f"{words[1]}^1^{{commit}}") if picked else None
+    return (parent, ours, picked) if parent and picked else None
+
+
+def config_get(root: Path | str, key: str) -> str | None:
+    """The value of git config ``key`` in the repository at ``root``, or None when unset."""
+    proc = _run(Path(root), ["config", "--get", key], check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def has_remote(root: Path | str) -> bool:
+    """True when the repository at ``root`` has a remote (something to pull from)."""
+    return bool(_out(Path(root), ["remote"]))
+
+
+def config_set(root: Path | str, key: str, value: str) -> None:
+    """Set git config ``key`` in the repository's own (local) configuration."""
+    root = Path(root)
+    _require_repo(root)
+    _run(root, ["config", "--local", key, value])
+
+
+def work_tree_top(root: Path | str) -> Path:
+    """The top directory of the git work tree holding ``root``."""
+    root = Path(root)
+    _require_repo(root)
+    return Path(_out(root, ["rev-parse", "--show-toplevel"]))
+
+
 def _trailer_names(key: str) -> list[str]:
     """``Promptgov-<key>``, and the doubled ``Promptgov-Promptgov-<key>`` older commits carry."""
     if not _TRAILER_KEY_RE.match(key):
@@ -591,15 +664,21 @@ __all__ = [
     "FALLBACK_EMAIL",
     "FALLBACK_NAME",
     "commit_paths",
+    "config_get",
+    "config_set",
     "create_tag",
     "current_branch",
     "dirty_paths",
     "find_trailer",
+    "has_remote",
     "head",
     "is_git_repo",
     "last_trailer",
+    "merging_commits",
+    "read_blob",
     "read_committed",
     "structured_message",
     "tag_target",
     "update_deploy_branch",
+    "work_tree_top",
 ]

@@ -187,8 +187,8 @@ class Registry:
                 return rec
         recent = ", ".join(r.version for r in entry.versions[-5:])
         raise NotFound(
-            f"{name} has no version {version!r} (latest: {recent}); "
-            f"see 'promptgov history {name}'.",
+            f"{name} has no version {version!r} (latest: {recent}).",
+            cli_hint=f"See 'promptgov history {name}'.",
             prompt=name,
             version=version,
         )
@@ -199,7 +199,11 @@ class Registry:
         entry = self.entry(name, reg)
         if sel is None:
             if not entry.versions:
-                raise NotFound(f"{name} has no versions yet; run 'promptgov add {name}'.")
+                raise NotFound(
+                    f"{name} has no versions yet; register one first.",
+                    cli_hint=f"Run 'promptgov add {name}'.",
+                    prompt=name,
+                )
             return name, entry.versions[-1]
         if SEMVER_RE.match(sel):
             return name, self.record(name, sel, reg)
@@ -207,8 +211,8 @@ class Registry:
         current = entry.environments.get(env)
         if current is None or current.current is None:
             raise NotFound(
-                f"{name} is not deployed to {env} yet; promote a version with "
-                f"'promptgov promote {name}@<version> --to {env}'.",
+                f"{name} is not deployed to {env} yet; promote a version to {env} first.",
+                cli_hint=f"Run 'promptgov promote {name}@<version> --to {env}'.",
                 prompt=name,
                 env=env,
             )
@@ -238,7 +242,8 @@ class Registry:
         label = f"{PROMPTS_DIR}/{name}/prompt.yml"
         if not path.is_file():
             raise NotFound(
-                f"no working copy at {label}; create it (see 'promptgov init --example') first.",
+                f"no working copy at {label}; create it first.",
+                cli_hint="See 'promptgov init --example' for one to start from.",
                 prompt=name,
             )
         data = load_yaml(path, label)

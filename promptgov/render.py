@@ -92,8 +92,9 @@ def render(
             values[name] = ""
     if missing:
         raise InputError(
-            f"{label} requires variable(s) {', '.join(missing)}, not given; pass "
-            + " ".join(f"--var {n}=…" for n in missing)
+            f"{label} requires variable(s) {', '.join(missing)}, not given; give each a value.",
+            cli_hint="Pass " + " ".join(f"--var {n}=…" for n in missing),
+            missing=", ".join(missing),
         )
     import jinja2
 

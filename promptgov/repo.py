@@ -37,18 +37,21 @@ def find_root(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()
     if start is not None:
         if not here.exists():
-            raise NotFound(f"repository directory {start} does not exist; check --repo.")
+            raise NotFound(
+                f"repository directory {start} does not exist.", cli_hint="Check --repo."
+            )
         if (here / CONFIG_FILE).is_file():
             return here
         raise NotFound(
-            f"{start} is not a governed repository (no {CONFIG_FILE}); "
-            f"run 'promptgov init {start}' first."
+            f"{start} is not a governed repository (no {CONFIG_FILE}).",
+            cli_hint=f"Run 'promptgov init {start}' first.",
         )
     for candidate in (here, *here.parents):
         if (candidate / CONFIG_FILE).is_file():
             return candidate
     raise NotFound(
-        f"no governed repository here ({here}) or above; run 'promptgov init' or pass --repo DIR."
+        f"no governed repository here ({here}) or above.",
+        cli_hint="Run 'promptgov init' or pass --repo DIR.",
     )
 
 

@@ -8,8 +8,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
+
+WORKFLOW = ".github/workflows/promptgov.yml"
 
 
 def _git(root: Path, *args: str) -> str:
@@ -22,21 +25,37 @@ def _git(root: Path, *args: str) -> str:
     ).stdout
 
 
-def _gate_step(root: Path) -> str:
-    wf = yaml.safe_load((root / ".github/workflows/promptgov.yml").read_text())
-    steps = wf["jobs"]["eval-gate"]["steps"]
-    script = next(s["run"] for s in steps if s.get("name", "").startswith("Register"))
-    values = {
-        "github.event.number": "7",
-        "github.event.pull_request.title": "tweak",
-        "github.actor": "octo",
+#: What GitHub fills in for the expressions the workflow's steps use.
+_CONTEXT = {
+    "github.base_ref": "main",
+    "github.event.number": "7",
+    "github.event.pull_request.title": "tweak",
+    "github.actor": "octo",
+    "secrets.OPENAI_API_KEY": "",
+    "secrets.ANTHROPIC_API_KEY": "",
+}
+
+
+def _workflow(root: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((root / WORKFLOW).read_text())
+    return data
+
+
+def _gate_step(root: Path) -> tuple[str, dict[str, str]]:
+    steps = _workflow(root)["jobs"]["eval-gate"]["steps"]
+    step = next(s for s in steps if s.get("name", "").startswith("Register"))
+    assert "${{" not in step["run"]  # expressions go through env:, never into the script
+    env = {
+        k: re.sub(r"\$\{\{\s*([^}]+?)\s*\}\}", lambda m: _CONTEXT[m.group(1)], v)
+        for k, v in step["env"].items()
     }
-    return re.sub(r"\$\{\{\s*([^}]+?)\s*\}\}", lambda m: values[m.group(1)], script)
+    return step["run"], env
 
 
-def _run_step(root: Path, script: str) -> subprocess.CompletedProcess[str]:
+def _run_step(root: Path, step: tuple[str, dict[str, str]]) -> subprocess.CompletedProcess[str]:
+    script, step_env = step
     bindir = Path(sys.executable).parent
-    env = {**os.environ, "BASE_REF": "main", "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, **step_env, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
         ["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=300
     )
@@ -84,3 +103,48 @@ def test_workflow_ignores_prs_without_prompt_changes(example_repo: Path, tmp_pat
     assert shutil.which("git")
     res = _run_step(clone, _gate_step(clone))
     assert res.returncode == 0 and "Gate for" not in res.stdout
+
+
+def test_zizmor_finds_nothing_in_the_workflow(example_repo: Path) -> None:
+    zizmor = Path(sys.executable).parent / "zizmor"
+    res = subprocess.run(
+        [str(zizmor), "--offline", "--no-progress", str(example_repo / WORKFLOW)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "No findings to report" in res.stdout + res.stderr
+
+
+def test_workflow_has_the_documented_jobs_secrets_and_permissions(example_repo: Path) -> None:
+    wf = _workflow(example_repo)
+    jobs = wf["jobs"]
+    assert set(jobs) == {"verify", "eval-gate", "promote", "monitor"}
+    assert wf["permissions"] == {}
+    assert {name: job["permissions"] for name, job in jobs.items()} == {
+        "verify": {"contents": "read"},
+        "eval-gate": {"contents": "read"},
+        "promote": {"contents": "write"},
+        "monitor": {"contents": "write"},
+    }
+    assert "promptgov verify --strict" in jobs["verify"]["steps"][-1]["run"]
+    assert wf[True]["schedule"]  # yaml reads the key `on` as True
+    assert (
+        "promptgov monitor --once --run-evals --auto-rollback"
+        in jobs["monitor"]["steps"][-1]["run"]
+    )
+    assert "promptgov promote" in jobs["promote"]["steps"][-2]["run"]
+    for name in ("eval-gate", "promote", "monitor"):
+        env = next(s["env"] for s in jobs[name]["steps"] if "OPENAI_API_KEY" in s.get("env", {}))
+        assert env["OPENAI_API_KEY"] == "${{ secrets.OPENAI_API_KEY }}"
+        assert env["ANTHROPIC_API_KEY"] == "${{ secrets.ANTHROPIC_API_KEY }}"
+    assert "|| true" not in (example_repo / WORKFLOW).read_text()
+
+
+def test_workflow_gate_step_stops_on_an_eval_error(example_repo: Path, tmp_path: Path) -> None:
+    clone = _pr_repo(example_repo, tmp_path, "sign off politely", "sign off warmly")
+    (clone / "evals/eval-config.promptfoo.yml").write_text("prompts: [\n")  # broken suite
+    res = _run_step(clone, _gate_step(clone))
+    assert res.returncode != 0, res.stdout + res.stderr
+    assert "Gate for" not in res.stdout

@@ -517,3 +517,57 @@ def test_cli_on_a_prompt_not_deployed(example_repo: Path) -> None:
     res = run_cli("triggers", PROMPT, "--repo", example_repo)
     assert res.exit_code == 2
     assert "support-reply is not deployed to prod" in res.stderr
+
+
+# --------------------------------------------------------------------------- small suites, windows
+
+
+def test_eval_regression_compares_an_ordinary_nine_test_suite(example_repo: Path) -> None:
+    release_imported(example_repo, "1.0.0", cases(9))
+    flows.import_results(example_repo, "1.0.0", cases(9, failing=9))
+    result = check(example_repo).result("eval_regression")
+
+    assert result.status is FIRED  # 9 of 9 → 0 of 9: p ≈ 2e-5
+    assert result.samples["min_samples"] == 9  # the whole suite, not the 20 of a large one
+
+
+def test_eval_regression_says_what_a_too_small_suite_needs(example_repo: Path) -> None:
+    release_imported(example_repo, "1.0.0", cases(2))
+    flows.import_results(example_repo, "1.0.0", cases(2, failing=2))
+    result = check(example_repo).result("eval_regression")
+
+    assert result.status is INSUFFICIENT
+    assert result.summary.endswith(
+        "the suite has 2 tests, and a pass-rate drop can be significant at alpha 0.05 only "
+        "with at least 3 tests on each side"
+    )
+
+
+def test_eval_regression_min_samples_set_in_the_policy_wins(example_repo: Path) -> None:
+    set_policy(example_repo, {"eval_regression": {"min_samples": 20}})
+    release_imported(example_repo, "1.0.0", cases(9))
+    flows.import_results(example_repo, "1.0.0", cases(9, failing=9))
+    result = check(example_repo).result("eval_regression")
+    assert result.status is INSUFFICIENT and result.samples["min_samples"] == 20
+
+
+def test_drift_says_when_records_fell_outside_the_windows_and_suggests_one(
+    serving: Path,
+) -> None:
+    promoted = promoted_at(serving)
+    now = promoted + timedelta(days=10)
+    rng = np.random.default_rng(3)
+    log = write_jsonl(
+        serving / "old.jsonl",
+        records(400, HEALTHY, rng, start=now - timedelta(days=3), version="1.0.0"),
+    )
+    result = check(serving, logs=(log,), at=now).result("drift")
+
+    assert result.status is INSUFFICIENT
+    assert "(0 reference / 0 recent records)" in result.summary
+    assert "400 of 400 records read for this version fell outside both windows" in result.summary
+    suggested = result.details["suggested_window"]
+    assert suggested == "72h" or suggested.endswith("d")
+    assert f"a recent window of {suggested} would hold 400 of them" in result.summary
+    widened = check(serving, logs=(log,), at=now, window=suggested).result("drift")
+    assert widened.samples["recent"] == 400

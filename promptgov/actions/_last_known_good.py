@@ -60,8 +60,9 @@ def locate_last_known_good(
         candidates.append(Candidate(to, not reasons, reasons))
         if reasons and not force:
             raise Conflict(
-                f"{name}@{to} is not eligible as a rollback target for {env}: {'; '.join(reasons)}. "
-                "Pass --force with a reason to restore it anyway (recorded).",
+                f"{name}@{to} is not eligible as a rollback target for {env}: {'; '.join(reasons)}; "
+                "a forced restore (recorded, with a reason) restores it anyway.",
+                cli_hint="Pass --force.",
                 prompt=name,
                 env=env,
             )
@@ -86,8 +87,10 @@ def locate_last_known_good(
                 or "no earlier version was ever served"
             )
             raise NotFound(
-                f"{env} has no last known good version of {name} ({skipped}). "
-                f"Run 'promptgov rollback {name} --env {env} --dry-run' to see every candidate, or name one with --to.",
+                f"{env} has no last known good version of {name} ({skipped}); name a target "
+                "explicitly to restore one anyway.",
+                cli_hint=f"Run 'promptgov rollback {name} --env {env} --dry-run' to see every "
+                "candidate, or name one with --to.",
                 prompt=name,
                 env=env,
             )

@@ -26,6 +26,7 @@ from ..monitor.triggers import (
     next_run,
 )
 from ..registry import Registry
+from . import _publish
 
 if TYPE_CHECKING:
     from .monitor import CheckOptions
@@ -197,18 +198,24 @@ def notify_fired(
     from .notify import announce
 
     results = [report.result(t) for t in fired]
+    changes = [r.details["model_change"] for r in results if r.details.get("model_change")]
     note = render_notification(
         "trigger",
         prompt=subj.name,
         env=subj.env,
         from_version=report.version,
+        to_version=report.last_known_good,
         reason="; ".join(f"{r.trigger.value}: {r.summary}" for r in results),
         evidence=[report.report or "", *(e for r in results for e in r.evidence)],
         owners=subj.owners,
         key=f"trigger-{report.report}",
+        model_change="; ".join(changes) or None,
         extra={
             "triggers": ", ".join(fired),
             "actions": ", ".join(f"{r.trigger.value} → {r.action.value}" for r in results),
+            "last_known_good": None
+            if report.last_known_good
+            else f"none ({report.no_last_known_good})",
         },
     )
     deliveries = announce(
@@ -241,7 +248,7 @@ def auto_rollback(
     options: CheckOptions,
 ) -> None:
     """Run the full rollback flow with the policy as authorizer; settle the pending entry."""
-    from .rollback import RollbackOptions, rollback
+    from .rollback import POLICY_ACTOR, RollbackOptions, rollback
 
     lead = due.rollback[0]
     evidence = [report.report or "", *(e for t in due.rollback for e in report.result(t).evidence)]
@@ -257,7 +264,7 @@ def auto_rollback(
             run_options=options.run_options,
             notify_policy=options.notify_policy,
         )
-        res = rollback(registry, subj.name, rb_options, by=f"policy:{lead}")
+        res = rollback(registry, subj.name, rb_options, by=f"{POLICY_ACTOR}{lead}")
         record = res.record
         action = ActionTaken(
             "rollback",
@@ -278,7 +285,7 @@ def auto_rollback(
     report.actions.append(action)
     repo = registry.repo
     with repo.edit() as e:
-        e.audit(
+        seq = e.audit(
             action="auto-rollback",
             actor=f"policy:{lead}",
             on_behalf_of=subj.owners[0],
@@ -291,4 +298,12 @@ def auto_rollback(
             error=None if action.ok else action.detail,
             evidence=evidence,
             details={"pending_seq": due.pending_seq, **action.data},
+        )
+    # The rollback's commit was made before this settlement: commit it too, so git holds
+    # the whole automatic rollback (issue 16).
+    try:
+        _publish.commit_entry(repo, seq, "auto-rollback", subj.name, subj.env, action.detail)
+    except PromptGovError as exc:
+        report.actions.append(
+            ActionTaken("commit", tuple(due.rollback), False, f"git: {exc.message}", {})
         )

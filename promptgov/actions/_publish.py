@@ -26,14 +26,30 @@ from ..store.files import fault_point, read_bytes
 from ..store.paths import (
     AUDIT_FILE,
     CHANGELOG_FILE,
+    CONFIG_FILE,
+    EVAL_CONFIG_FILE,
+    GATE_FILE,
     OBJECTS_DIR,
     PROMPTS_DIR,
     REGISTRY_FILE,
     UNPUBLISHED_DIR,
 )
 
-#: What a governance commit contains.
-GOVERNED_PATHS = [REGISTRY_FILE, CHANGELOG_FILE, AUDIT_FILE, OBJECTS_DIR, PROMPTS_DIR, "logs"]
+#: What a governance commit contains: the state it changed and everything its decision
+#: read (the config, the gate file, the eval suites and the eval outputs).
+GOVERNED_PATHS = [
+    REGISTRY_FILE,
+    CHANGELOG_FILE,
+    AUDIT_FILE,
+    OBJECTS_DIR,
+    PROMPTS_DIR,
+    "logs",
+    CONFIG_FILE,
+    GATE_FILE,
+    EVAL_CONFIG_FILE.rsplit("/", 1)[0],
+    "audit/checkpoints.jsonl",
+    ".gitattributes",
+]
 #: The trailer that ties a commit to the audit entry of its move.
 SEQ_TRAILER = "Audit-Seq"
 #: How far before its record a commit may be dated (clock steps) and still be found.
@@ -157,6 +173,34 @@ def publish_own(repo: Repo, seq: int) -> tuple[str | None, list[str]]:
     return commit, [w for r in results for w in r.warnings]
 
 
+def governed_paths(repo: Repo, prompt: str | None = None) -> list[str]:
+    """The paths a governance commit of ``prompt`` contains (those that exist): the state
+    and every file its decision read, including a gate file or suite moved by the config."""
+    extra = [repo.config.gate_file]
+    if prompt is not None:
+        suite = repo.config.suite_for(prompt)
+        extra += [suite, suite.rsplit("/", 1)[0] if "/" in suite else suite]
+    paths = dict.fromkeys([*GOVERNED_PATHS, *extra])
+    return [p for p in paths if not p.startswith("/") and (repo.root / p).exists()]
+
+
+def commit_entry(
+    repo: Repo, seq: int, action: str, prompt: str, env: str | None, reason: str
+) -> str | None:
+    """Commit an audit entry written after its move was published (an automatic
+    rollback's settlement), when publication is on; the commit, or None.
+
+    Raises:
+        PromptGovError: git refused.
+    """
+    if not enabled(repo):
+        return None
+    message = gitops.structured_message(
+        action=action, prompt=prompt, env=env, reason=reason, extra={SEQ_TRAILER: str(seq)}
+    )
+    return gitops.commit_paths(repo.root, governed_paths(repo, prompt), message)
+
+
 def _message(pub: Publication) -> str:
     return gitops.structured_message(
         action=pub.action,
@@ -175,7 +219,7 @@ def _publish(repo: Repo, pub: Publication) -> Published:
     root, out, seq = repo.root, Published(pub), str(pub.audit_seq)
     since = (pub.recorded_at - _CLOCK_SLACK).replace(microsecond=0).isoformat()
     message = _message(pub)
-    paths = [p for p in GOVERNED_PATHS if (root / p).exists()]
+    paths = governed_paths(repo, pub.prompt)
     env_cfg = repo.config.environment(pub.env)
     try:
         out.commit = gitops.find_trailer(root, "HEAD", SEQ_TRAILER, seq, since=since)
@@ -248,6 +292,11 @@ def unpublished(repo: Repo) -> list[tuple[str, str]]:
             seq = last.audit_seq or 0
             where = f"{name} {env} moved to {last.version} (audit #{seq})"
             head = published("HEAD")
+            if (head is None or seq > head) and "merge" not in marks:
+                marks["merge"] = _merged_through(repo)
+            merged = marks.get("merge")
+            if merged is not None and seq <= merged:
+                continue
             if head is None:  # never published by promptgov: compare with HEAD's registry
                 if committed is None:
                     committed = _committed_moves(root)
@@ -275,6 +324,15 @@ def unpublished(repo: Repo) -> list[tuple[str, str]]:
                     )
                 )
     return out
+
+
+def _merged_through(repo: Repo) -> int | None:
+    """The last ``merge`` entry of the log: a merge commit carries every move before it,
+    whatever the trailers of the two histories' own commits number them."""
+    from ..audit import AuditLog
+    from .merge import merged_through
+
+    return merged_through(list(AuditLog(repo.root).entries(action="merge")))
 
 
 def _committed_moves(root: Path) -> dict[tuple[str, str], int]:

@@ -17,6 +17,7 @@ from ..model import (
 )
 from ..registry import Bump, Registry, next_version, parse_ref
 from ..render import check_variables
+from ..store import Edit
 from ._text import FreeText
 
 
@@ -48,44 +49,67 @@ def add(registry: Registry, name: str, options: AddOptions, *, by: str) -> Versi
     """
     by = identity(by)
     src = _source(registry, name, options, by)
-    content = src.content()
     with registry.repo.edit(name, create=True) as e:
-        _refuse_duplicate(name, e.entry, content)
-        record = VersionRecord(
-            version=_version(name, e.entry, options),
-            sha256=e.put_content(content),
-            card_sha256=e.put_card(src.card),
-            parent=e.entry.versions[-1].version if e.entry.versions else None,
-            author=by,
-            created_at=utcnow(),
-            message=options.message,
-            status=LifecycleState.CANDIDATE,
-        )
-        e.entry = e.entry.model_copy(update={"versions": [*e.entry.versions, record]})
-        seq = e.audit(
-            action="add",
-            actor=by,
-            prompt=name,
-            to_version=record.version,
-            to_sha256=record.sha256,
-            reason=options.message,
-        )
-        e.changelog(
-            time=record.created_at,
-            action="add",
-            prompt=name,
-            version=record.version,
-            summary=options.message,
-            author=by,
-            audit_seq=seq,
-        )
+        return stage_add(e, name, src, options, by=by)
+
+
+def stage_add(
+    e: Edit, name: str, src: PromptSource, options: AddOptions, *, by: str
+) -> VersionRecord:
+    """Stage ``src`` as ``name``'s next version in the unit of work ``e``, with its audit
+    and change-log entries, so several prompts can be registered in one commit (import).
+
+    ``name`` is the unit's own prompt, or a prompt not registered yet.
+
+    Raises:
+        Conflict: identical content is already registered, the version exists, or
+            ``name`` is another registered prompt.
+    """
+    if name == e.name:
+        entry = e.entry
+    elif name in e.registry:
+        raise Conflict(f"{name} is already registered; add its versions one at a time.")
+    else:
+        entry = PromptEntry()
+    content = src.content()
+    _refuse_duplicate(name, entry, content)
+    record = VersionRecord(
+        version=_version(name, entry, options),
+        sha256=e.put_content(content),
+        card_sha256=e.put_card(src.card),
+        parent=entry.versions[-1].version if entry.versions else None,
+        author=by,
+        created_at=utcnow(),
+        message=options.message,
+        status=LifecycleState.CANDIDATE,
+    )
+    e.stage_entry(name, entry.model_copy(update={"versions": [*entry.versions, record]}))
+    seq = e.audit(
+        action="add",
+        actor=by,
+        prompt=name,
+        to_version=record.version,
+        to_sha256=record.sha256,
+        reason=options.message,
+    )
+    e.changelog(
+        time=record.created_at,
+        action="add",
+        prompt=name,
+        version=record.version,
+        summary=options.message,
+        author=by,
+        audit_seq=seq,
+    )
     return record
 
 
 def _source(registry: Registry, name: str, options: AddOptions, by: str) -> PromptSource:
     """The content to register, its variables checked."""
     if not options.message.strip() or not by.strip():
-        raise InputError("a version needs --message and --author.")
+        raise InputError(
+            "a version needs a message and an author.", cli_hint="Pass --message and --author."
+        )
     if options.version is not None and not SEMVER_RE.match(options.version):
         raise InputError(f"invalid semantic version {options.version!r}; use X.Y.Z.")
     if options.source is None:
@@ -113,5 +137,8 @@ def _version(name: str, entry: PromptEntry, options: AddOptions) -> str:
     if options.version is None:
         return next_version(existing, options.bump)
     if options.version in existing:
-        raise Conflict(f"{name}@{options.version} already exists; choose another --version.")
+        raise Conflict(
+            f"{name}@{options.version} already exists; choose another version.",
+            cli_hint="Pass another --version.",
+        )
     return options.version

@@ -78,7 +78,7 @@ def _policy(registry: Registry, env: str, by: str) -> EnvironmentConfig:
     repo = registry.repo
     repo.check_env(env)
     if not by.strip():
-        raise InputError("an approval needs --by.")
+        raise InputError("an approval needs the approver.", cli_hint="Pass --by.")
     policy = repo.config.environment(env)
     assert policy is not None
     if not allowed_approver(repo.config, env, by):

@@ -101,13 +101,17 @@ def report_complaint(
     text, env, by = options.complaint, options.env, identity(by)
     sev = parse_severity(options.severity)
     if not text.strip():
-        raise InputError("a complaint needs --complaint TEXT saying what went wrong.")
+        raise InputError(
+            "a complaint needs its text, saying what went wrong.",
+            cli_hint="Pass --complaint TEXT.",
+        )
     if not by.strip():
-        raise InputError("a complaint needs --by: who reported it.")
+        raise InputError("a complaint needs who reported it.", cli_hint="Pass --by.")
     if len(text) > MAX_TEXT:
         raise InputError(
             f"complaint text is {len(text)} characters (limit {MAX_TEXT}); put the full "
-            "transcript in a file and pass it with --evidence."
+            "transcript in a file and link it as evidence.",
+            cli_hint="Pass the file with --evidence.",
         )
     repo = registry.repo
     repo.check_env(env)
@@ -117,7 +121,8 @@ def report_complaint(
         if current is None:
             raise NotFound(
                 f"{name} is not deployed to {env}, so there is no served version to complain "
-                f"about; check the prompt name and --env.",
+                "about; check the prompt name and the environment.",
+                cli_hint="See --env.",
                 prompt=name,
                 env=env,
             )
@@ -175,7 +180,9 @@ def flag_version(registry: Registry, ref: str, options: FlagOptions, *, by: str)
     """
     reason, by = options.reason, identity(by)
     if not reason.strip() or not by.strip():
-        raise InputError("a flag needs --reason and --by (the auditor).")
+        raise InputError(
+            "a flag needs a reason and the auditor.", cli_hint="Pass --reason and --by."
+        )
     name, _ = _versioned(registry, ref)
     with registry.repo.edit(name) as e:
         name, rec = registry.resolve(ref, e.registry)
@@ -183,7 +190,8 @@ def flag_version(registry: Registry, ref: str, options: FlagOptions, *, by: str)
         if old is not None and old.source == "audit-flag":
             raise Conflict(
                 f"{name}@{rec.version} is already flagged by {old.by} ({old.reason}); "
-                "clear it first with 'promptgov quarantine clear' to flag it again.",
+                "clear that quarantine first to flag it again.",
+                cli_hint="Run 'promptgov quarantine clear'.",
                 prompt=name,
                 version=rec.version,
             )
@@ -223,7 +231,10 @@ def clear_quarantine(
     """
     reason, by = options.reason, identity(by)
     if not reason.strip() or not by.strip():
-        raise InputError("clearing a quarantine needs --by (an approver) and --reason.")
+        raise InputError(
+            "clearing a quarantine needs an approver and a reason.",
+            cli_hint="Pass --by and --reason.",
+        )
     repo = registry.repo
     env = repo.check_env(options.env or repo.config.env_names[-1])
     _require_approver(registry, env, by)

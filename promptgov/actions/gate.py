@@ -72,8 +72,8 @@ def _latest_run(registry: Registry, name: str, rec: VersionRecord) -> tuple[str,
     run = latest_run(registry, rec, name, sha)
     if run is None:
         raise NotFound(
-            f"{name}@{rec.version} has no eval run on the current {suite}; run "
-            f"'promptgov eval {name}@{rec.version}' first.",
+            f"{name}@{rec.version} has no eval run on the current {suite}; evaluate it first.",
+            cli_hint=f"Run 'promptgov eval {name}@{rec.version}'.",
             prompt=name,
             version=rec.version,
         )

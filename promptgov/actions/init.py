@@ -12,7 +12,7 @@ from ..model import ProjectConfig, PromptSource
 from ..repo import Repo
 from ..store import registry_file
 from ..store.changelog import HEADER as CHANGELOG_HEADER
-from ..store.files import STATE_DIR, Transaction, repo_lock
+from ..store.files import STATE_DIR, Transaction, read_bytes, repo_lock
 from ..store.objects import ObjectStore
 from ..store.paths import (
     AUDIT_FILE,
@@ -22,6 +22,7 @@ from ..store.paths import (
     GATE_FILE,
     REGISTRY_FILE,
 )
+from . import merge
 from ._policy_files import POLICY_DIRS, Digests, governed_set
 
 #: Files whose presence means the directory is already a governed repository.
@@ -51,6 +52,28 @@ def _example_files() -> dict[str, bytes]:
 
     walk(root, "")
     return out
+
+
+def next_steps(*, example: bool = False) -> list[str]:
+    """What to run after ``init``: add or import a prompt, evaluate, gate, promote."""
+    name = EXAMPLE_PROMPT if example else "NAME"
+    first = (
+        [f"promptgov add {name} --message 'first version' --author you"]
+        if example
+        else [
+            "promptgov import promptfooconfig.yaml --by you   (an existing promptfoo project)",
+            f"promptgov add {name} --message 'first version' --author you   "
+            "(after writing prompts/NAME/prompt.yml, see docs/prompt-yml.md)",
+        ]
+    )
+    return [
+        *first,
+        f"promptgov eval {name}@1.0.0",
+        f"promptgov gate {name}@1.0.0 --env dev",
+        f"promptgov promote {name}@1.0.0 --to dev --by you --reason 'first release'",
+        f"promptgov approve {name}@1.0.0 --env staging --by reviewer   (then gate and promote "
+        "--to staging, and the same for prod)",
+    ]
 
 
 def init(directory: Path | str, *, example: bool = False, by: str = "promptgov") -> Repo:
@@ -84,6 +107,10 @@ def init(directory: Path | str, *, example: bool = False, by: str = "promptgov")
         "logs/.gitkeep": b"",
         f"{STATE_DIR}/.gitignore": STATE_GITIGNORE.encode(),
     }
+    existing = read_bytes(root / merge.GITATTRIBUTES) if root.is_dir() else None
+    attributes = merge.attributes_text(existing.decode("utf-8", "replace") if existing else None)
+    if attributes is not None:  # the merge driver for governed state (docs/team.md)
+        files[merge.GITATTRIBUTES] = attributes.encode()
     if example:
         files.update(_example_files())
         src = PromptSource.model_validate(

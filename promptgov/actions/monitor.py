@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputError, PromptGovError
+from ..errors import InputError, NotFound, PromptGovError
 from ..model import utcnow
 from ..monitor.policy import TriggersPolicy, parse_duration
 from ..monitor.triggers import (
@@ -148,6 +148,8 @@ def check_triggers(
     report = TriggerReport(
         name, options.env, rec.version, rec.sha256, context.at, results, options.dry_run
     )
+    if report.fired:
+        _find_last_known_good(registry, report)
     if options.dry_run:
         return report
     due = record_check(registry, report, subject, options)
@@ -156,6 +158,18 @@ def check_triggers(
     if due.rollback:
         auto_rollback(registry, report, subject, due, options)
     return report
+
+
+def _find_last_known_good(registry: Registry, report: TriggerReport) -> None:
+    """Name the version a rollback would restore, so the alert says where safety is."""
+    from ._last_known_good import locate_last_known_good
+
+    try:
+        plan = locate_last_known_good(registry, report.prompt, report.env, to=None, force=False)
+    except NotFound as exc:
+        report.no_last_known_good = exc.message
+    else:
+        report.last_known_good = plan.target
 
 
 def _aware(when: datetime) -> datetime:

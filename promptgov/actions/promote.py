@@ -201,7 +201,10 @@ def _check_request(registry: Registry, options: PromoteOptions, by: str) -> str:
     repo = registry.repo
     to = repo.check_env(options.to)
     if not options.reason.strip() or not by.strip():
-        raise InputError("a promotion needs --by and --reason.")
+        raise InputError(
+            "a promotion needs the person promoting and a reason.",
+            cli_hint="Pass --by and --reason.",
+        )
     policy = repo.config.environment(to)
     assert policy is not None
     if options.emergency and not policy.allow_emergency:
@@ -222,7 +225,8 @@ def _compare_and_swap(
     if current != expect:
         raise Conflict(
             f"{to} moved meanwhile: it points at {current or 'nothing'}, not "
-            f"{expect or 'nothing'}; re-check with 'promptgov status {name}' and retry.",
+            f"{expect or 'nothing'}; re-check the environment and retry.",
+            cli_hint=f"See 'promptgov status {name}'.",
             env=to,
         )
     if current == rec.version:

@@ -113,7 +113,9 @@ def _check_request(registry: Registry, options: ReviewOptions, by: str) -> str:
     repo = registry.repo
     env = repo.check_env(options.env)
     if not options.reason.strip() or not by.strip():
-        raise InputError("a post-review needs --by and --reason.")
+        raise InputError(
+            "a post-review needs the reviewer and a reason.", cli_hint="Pass --by and --reason."
+        )
     if not allowed_approver(repo.config, env, by):
         policy = repo.config.environment(env)
         assert policy is not None
@@ -132,15 +134,16 @@ def _open_move(entry: PromptEntry, name: str, env: str, version: str | None) -> 
     if not moves:
         of = f" of {version}" if version else ""
         raise NotFound(
-            f"{name} has no open post-review{of} in {env}; see 'promptgov status {name}'.",
+            f"{name} has no open post-review{of} in {env}.",
+            cli_hint=f"See 'promptgov status {name}'.",
             prompt=name,
             env=env,
         )
     if len(moves) > 1:
         raise InputError(
             f"{name} has {len(moves)} open post-reviews in {env} "
-            f"({', '.join(m.version for m in moves)}); name one: "
-            f"'promptgov review {name}@{moves[0].version} --env {env} …'."
+            f"({', '.join(m.version for m in moves)}); name the version to review.",
+            cli_hint=f"For example 'promptgov review {name}@{moves[0].version} --env {env} …'.",
         )
     return moves[0]
 

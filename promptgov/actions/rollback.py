@@ -27,6 +27,7 @@ from ..model import (
     LifecycleState,
     MoveKind,
     PointerMove,
+    PromptCard,
     PromptEntry,
     Quarantine,
     RollbackRecord,
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
 DEFAULT_ENV = "prod"
 MAX_DESCRIPTION = 200
 FOLLOW_UP_DAYS = 1
+#: How an automatic actor is named (``policy:drift``); it acts for the prompt's owner.
+POLICY_ACTOR = "policy:"
 
 
 # --------------------------------------------------------------------------- the flow
@@ -190,9 +193,15 @@ def undo(registry: Registry, name: str, options: UndoOptions, *, by: str) -> Rol
     """
     by, env, repo = identity(by), options.env, registry.repo
     if not options.reason.strip():
-        raise InputError("undoing a rollback needs --reason: say why, for the audit log.")
+        raise InputError(
+            "undoing a rollback needs a reason: say why, for the audit log.",
+            cli_hint="Pass --reason.",
+        )
     if not by.strip():
-        raise InputError("undoing a rollback needs --authorized-by: who decided it.")
+        raise InputError(
+            "undoing a rollback needs the person who decided it.",
+            cli_hint="Pass --authorized-by.",
+        )
     repo.check_env(env)
     serving = _unfinished(registry.entry(name), name, env).new_version
     with step(name, env, "undo", serving=serving, first="the undo"):
@@ -293,13 +302,24 @@ def _gate_summary(report: GateReport | None) -> str:
 def _check_request(registry: Registry, options: RollbackOptions, by: str) -> None:
     """The request is complete and the configuration usable — checked on dry runs too."""
     if not options.reason.strip():
-        raise InputError("a rollback needs --reason: say why, for the audit log and the owners.")
+        raise InputError(
+            "a rollback needs a reason: say why, for the audit log and the owners.",
+            cli_hint="Pass --reason.",
+        )
     if not by.strip():
-        raise InputError("a rollback needs --authorized-by: who authorized it.")
+        raise InputError(
+            "a rollback needs the person who authorized it.", cli_hint="Pass --authorized-by."
+        )
     if options.skip_evals and not options.emergency:
-        raise InputError("--skip-evals is only allowed together with --emergency.")
+        raise InputError(
+            "skipping the eval re-run is only allowed in an emergency rollback.",
+            cli_hint="Pass --skip-evals together with --emergency.",
+        )
     if options.force and not options.to:
-        raise InputError("--force applies to an explicit --to target; name the version.")
+        raise InputError(
+            "forcing applies to an explicit target; name the version to restore.",
+            cli_hint="Pass --to VERSION with --force.",
+        )
     repo = registry.repo
     repo.check_env(options.env)
     policy = repo.config.environment(options.env)
@@ -307,12 +327,13 @@ def _check_request(registry: Registry, options: RollbackOptions, by: str) -> Non
     if options.emergency and not policy.allow_emergency:
         raise PermissionDenied(
             f"the emergency path is disabled for {options.env} in promptgov.yml; "
-            "roll back without --emergency (the restore is then gated)."
+            "roll back without it (the restore is then gated).",
+            cli_hint="Leave out --emergency.",
         )
     if (options.emergency or options.force) and not allowed_approver(repo.config, options.env, by):
-        flag = "--emergency" if options.emergency else "--force"
+        what = "the emergency path" if options.emergency else "a forced restore"
         raise PermissionDenied(
-            f"{by} may not use {flag} in {options.env}: only its approvers may "
+            f"{by} may not use {what} in {options.env}: only its approvers may "
             f"({', '.join(policy.approvals.approvers)}; see promptgov.yml)."
         )
     from .verify import check_config_sections
@@ -329,8 +350,9 @@ def _already_done(registry: Registry, name: str, env: str, to: str | None) -> Ro
             continue
         if not rb.status.is_terminal():
             raise Conflict(
-                f"a rollback of {name} in {env} to {rb.rollback_to} is unfinished ({rb.status.value}); "
-                f"finish it with 'promptgov rollback --resume' or undo it with "
+                f"a rollback of {name} in {env} to {rb.rollback_to} is unfinished "
+                f"({rb.status.value}); resume or undo it first.",
+                cli_hint=f"Finish it with 'promptgov rollback --resume' or undo it with "
                 f"'promptgov rollback {name} --env {env} --undo'.",
             )
         if (
@@ -410,6 +432,7 @@ def _restore(
         seq = e.audit(
             action="rollback-start",
             actor=by,
+            on_behalf_of=acting_for(by, repo.get_card(e.record(plan.current).card_sha256)),
             prompt=plan.prompt,
             env=plan.env,
             from_version=plan.current,
@@ -453,6 +476,12 @@ def _restore(
         )
         restore_working_copy(registry, e.txn, plan.prompt, content, card)
     return record
+
+
+def acting_for(by: str, card: PromptCard) -> str | None:
+    """Whom ``by`` acts for: a policy (``policy:drift``) acts for the prompt's owner on the
+    card of the version it rolls back; a person acts for themselves (None)."""
+    return card.owner if by.startswith(POLICY_ACTOR) else None
 
 
 def _quarantine(
@@ -600,6 +629,7 @@ def _record(registry: Registry, name: str, record: RollbackRecord) -> RollbackRe
         seq = e.audit(
             action="rollback",
             actor=record.authorized_by,
+            on_behalf_of=acting_for(record.authorized_by, repo.get_card(bad.card_sha256)),
             prompt=name,
             env=record.env,
             from_version=bad.version,

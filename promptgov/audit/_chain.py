@@ -62,14 +62,17 @@ def find_repo_root(start: Path | None = None, *, cwd: Path | None = None) -> Pat
     """
     if start is not None:
         if not start.is_dir():
-            raise NotFound(f"repository directory {start} does not exist; check --repo.")
+            raise NotFound(
+                f"repository directory {start} does not exist.", cli_hint="Check --repo."
+            )
         return start
     here = (cwd or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
         if any((candidate / marker).exists() for marker in REPO_MARKERS):
             return candidate
     raise NotFound(
-        f"no governed repository here ({here}) or above; run 'promptgov init' or pass --repo DIR."
+        f"no governed repository here ({here}) or above.",
+        cli_hint="Run 'promptgov init' or pass --repo DIR.",
     )
 
 

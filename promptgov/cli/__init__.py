@@ -57,10 +57,12 @@ def _register() -> None:
         "_audit",
         "_eval",
         "_gate",
+        "_import",
+        "_merge",
+        "_policy",
         "_rollback",
         "_monitor",
         "_notify",
-        "_policy",
         "_serve",
     ):
         try:
@@ -99,10 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     except PromptGovError as exc:
         if debug:
             raise
-        err_console.print(f"[red]error:[/red] {exc.message}", markup=True)
+        err_console.print(f"[red]error:[/red] {exc.cli_message}", markup=True)
         sys.exit(exc.exit_code)
     finally:
-        if args and args[0] not in ("init", "--help"):
+        if args and args[0] not in ("init", "--help", "merge-driver"):
             _warn_pending(args)
 
 
@@ -126,6 +128,9 @@ def _warn_pending(args: list[str]) -> None:
         pending = [] if own else prompts.unfinished()
         overdue = open_post_reviews(prompts, overdue_only=True)
         unpublished = 0 if own else len(list((repo.root / UNPUBLISHED_DIR).glob("*.json")))
+        from ..actions.merge import driver_warning
+
+        unregistered = driver_warning(repo.root)
     except Exception:  # noqa: BLE001 - a notice must never turn a result into a failure
         return
     for name, count in pending:
@@ -139,6 +144,11 @@ def _warn_pending(args: list[str]) -> None:
 
         for due in overdue:
             err_console.print(f"[yellow]warning:[/yellow] {escape(due.warning)}", markup=True)
+    if unregistered:
+        err_console.print(
+            f"[yellow]warning:[/yellow] {unregistered}: 'promptgov merge-driver install'.",
+            markup=True,
+        )
     if unpublished:
         err_console.print(
             f"[yellow]warning:[/yellow] {unpublished} pointer move(s) are not in git yet; "

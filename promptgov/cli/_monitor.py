@@ -98,6 +98,10 @@ def print_report(report: TriggerReport) -> None:
                 f"{sum(logs['skipped_other'].values())} for other prompts or versions",
                 markup=False,
             )
+    if report.last_known_good:
+        console.print(f"Last known good: {report.last_known_good}", markup=False)
+    elif report.no_last_known_good:
+        console.print(f"No last known good: {report.no_last_known_good}", markup=False)
     if report.report:
         console.print(f"Trigger report: {report.report}", markup=False)
     for a in report.actions:

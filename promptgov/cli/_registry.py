@@ -40,16 +40,15 @@ def init(
 ) -> None:
     """Lay out a governed repository."""
     from ..actions.init import init as do_init
+    from ..actions.init import next_steps
 
     repo = do_init(directory or Path("."), example=example)
+    steps = next_steps(example=example)
     if json_:
-        emit_json({"root": str(repo.root), "example": example})
+        emit_json({"root": str(repo.root), "example": example, "next_steps": steps})
     else:
-        console.print(f"Initialised governed repository in {repo.root}")
-        if example:
-            console.print(
-                "Next: promptgov add support-reply --message 'first version' --author you"
-            )
+        console.print(f"Initialised governed repository in {repo.root}", markup=False)
+        console.print("Next steps:\n" + "\n".join(f"  {s}" for s in steps), markup=False)
 
 
 def add(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,10 @@ class DriftReport:
     subject: str | None = None
     #: What reading the logs found (:meth:`IngestReport.to_dict`), when read from files.
     ingest: dict[str, Any] | None = None
+    #: Where the version's records fell against the windows, when read from files:
+    #: ``first``/``last`` record times, and counts ``before`` the reference window,
+    #: ``between`` the two and ``after`` the recent one.
+    span: dict[str, Any] | None = None
 
     @property
     def fired(self) -> tuple[str, ...]:
@@ -124,6 +129,7 @@ class DriftReport:
             "recent": self.recent,
             "checks": [c.to_dict() for c in self.checks],
             "ingest": self.ingest,
+            "span": self.span,
         }
 
     def to_markdown(self) -> str:
@@ -649,12 +655,39 @@ def check_drift_from_paths(
         recent.start,
         recent.end,
     )
+    first: datetime | None = None
+    last: datetime | None = None
+    between_first: datetime | None = None
+    before = after = outside = 0
     for record in ingest:
         when = record.time
+        if first is None or when < first:
+            first = when
+        if last is None or when > last:
+            last = when
+        used = False
         if ref_start <= when < ref_end:
             ref.add(record)
+            used = True
         if cur_start <= when < cur_end:
             cur.add(record)
+            used = True
+        if not used:
+            outside += 1
+            if when < ref_start:
+                before += 1
+            elif when >= cur_end:
+                after += 1
+            elif between_first is None or when < between_first:
+                between_first = when
+    span = {
+        "first": first.isoformat() if first else None,
+        "last": last.isoformat() if last else None,
+        "before": before,
+        "between": outside - before - after,
+        "after": after,
+        "between_first": between_first.isoformat() if between_first else None,
+    }
     subject = f"{prompt}@{version}" if version else prompt
     report = check_drift(ref, cur, policy=policy, embedder=embedder, subject=subject)
     return replace(
@@ -662,4 +695,5 @@ def check_drift_from_paths(
         reference={**reference.to_dict(), **report.reference},
         recent={**recent.to_dict(), **report.recent},
         ingest=ingest.to_dict(),
+        span=span,
     )

@@ -512,5 +512,7 @@ def read_records(
                 f"{path} is a directory: pass the log files in it (e.g. {path}/*.jsonl)"
             )
         if not path.is_file():
-            raise NotFound(f"log file {path} does not exist: check the path given with --logs")
+            raise NotFound(
+                f"log file {path} does not exist: check the path.", cli_hint="See --logs."
+            )
     return IngestReport(resolved, prompt=prompt, version=version, sha256=sha256, env=env)

@@ -155,7 +155,12 @@ class EvalRegressionThresholds(_Model):
 class EvalRegressionPolicy(TriggerPolicy):
     """Latest eval run of the serving version against its baseline run."""
 
-    min_samples: int = Field(default=20, ge=1, description="Test cases needed on each side.")
+    min_samples: int = Field(
+        default=20,
+        ge=1,
+        description="Test cases needed on each side. Unset: the baseline suite's size, at most "
+        "20, at least the fewest in which a regression can be significant (3 at alpha 0.05).",
+    )
     thresholds: EvalRegressionThresholds = Field(default_factory=EvalRegressionThresholds)
 
 

@@ -246,12 +246,13 @@ class WindowStats:
         return list(self._texts)
 
     def summary(self) -> dict[str, Any]:
-        """Counts and time span, for reports."""
+        """Counts, time span and the returned model ids (most calls first), for reports."""
         return {
             "records": self.n,
             "first": self.first.isoformat() if self.first else None,
             "last": self.last.isoformat() if self.last else None,
             "sampled": min(self.n, self.sample_size),
+            "models": dict(self.models.most_common()),
         }
 
 

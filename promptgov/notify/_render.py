@@ -45,11 +45,14 @@ def render_notification(
     owners: Iterable[str] = (),
     extra: Mapping[str, Any] | None = None,
     key: str | None = None,
+    model_change: str | None = None,
 ) -> Notification:
     """Build the notification for ``event`` with a Markdown body and the same facts as data.
 
     The body always names the prompt, the environment, both versions and the audit
-    link, because the person reading it at 3 a.m. should not need another tool.
+    link, because the person reading it at 3 a.m. should not need another tool. An
+    upstream ``model_change`` (``"gpt-4o-mini-2024-07-18 → gpt-4o-mini-2025-01-31"``) is
+    the first fact: it is usually the cause.
     """
     kind = NotifyEvent(event)
     extra = dict(extra or {})
@@ -73,6 +76,7 @@ def render_notification(
     lines = [lead, ""]
     lines += _facts(
         [
+            ("Model change", model_change),
             ("Reason", reason),
             ("Authorized by", authorized_by),
             *[
@@ -92,6 +96,7 @@ def render_notification(
             "from_version": from_version,
             "to_version": to_version,
             "reason": reason,
+            "model_change": model_change,
             "authorized_by": authorized_by,
             "audit_link": audit_link,
             "evidence": evidence or None,

@@ -20,15 +20,15 @@ HEADER = (
 def read(root: Path) -> list[ChangeLogEntry]:
     """Every change-log entry, oldest first."""
     raw = read_bytes(root / CHANGELOG_FILE)
-    if raw is None:
-        return []
-    data = _yaml.loads(raw, CHANGELOG_FILE) or []
+    return [] if raw is None else parse(raw)
+
+
+def parse(raw: bytes, label: str = CHANGELOG_FILE) -> list[ChangeLogEntry]:
+    """The entries of change-log bytes ``raw``, oldest first."""
+    data = _yaml.loads(raw, label) or []
     if not isinstance(data, list):
         raise InvalidFile(f"{CHANGELOG_FILE}: expected a list of entries. Restore it from git.")
-    return [
-        validate_model(ChangeLogEntry, d, f"{CHANGELOG_FILE} entry {i + 1}")
-        for i, d in enumerate(data)
-    ]
+    return [validate_model(ChangeLogEntry, d, f"{label} entry {i + 1}") for i, d in enumerate(data)]
 
 
 def append(txn: Transaction, **fields: Any) -> ChangeLogEntry:
@@ -36,8 +36,13 @@ def append(txn: Transaction, **fields: Any) -> ChangeLogEntry:
     raw = txn.read(CHANGELOG_FILE) or HEADER.encode()
     seq = raw.count(b"\n- seq: ") + (1 if raw.startswith(b"- seq: ") else 0) + 1
     entry = ChangeLogEntry(seq=seq, **fields)
-    block = _yaml.dump_block([entry.model_dump(mode="json", exclude_none=True)])
+    txn.write(CHANGELOG_FILE, extend(raw, [entry]))
+    return entry
+
+
+def extend(raw: bytes, entries: list[ChangeLogEntry]) -> bytes:
+    """Change-log bytes ``raw`` with ``entries`` appended as the file writes them."""
     if not raw.endswith(b"\n"):
         raw += b"\n"
-    txn.write(CHANGELOG_FILE, raw + block.encode("utf-8"))
-    return entry
+    blocks = (_yaml.dump_block([e.model_dump(mode="json", exclude_none=True)]) for e in entries)
+    return raw + "".join(blocks).encode("utf-8")

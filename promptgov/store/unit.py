@@ -109,8 +109,8 @@ class Store:
         if name not in snapshot:
             known = ", ".join(sorted(snapshot)[:10]) or "none yet"
             raise NotFound(
-                f"unknown prompt {name!r} (registered: {known}); register it with "
-                f"'promptgov add {name}'.",
+                f"unknown prompt {name!r} (registered: {known}); register it first.",
+                cli_hint=f"Run 'promptgov add {name}'.",
                 prompt=name,
             )
         return snapshot[name]
@@ -122,7 +122,8 @@ class Store:
     def _load(self, raw: bytes | None, key: bytes | None, *, write_cache: bool) -> Prompts:
         if raw is None:
             raise InvalidFile(
-                f"{REGISTRY_FILE} is missing; restore it from git, or run 'promptgov init'."
+                f"{REGISTRY_FILE} is missing; restore it from git.",
+                cli_hint="Or run 'promptgov init' to start a new registry.",
             )
         key = key or hashlib.sha256(raw).digest()
         snapshot, cache_files = registry_file.load(self.root, raw, REGISTRY_FILE, key.hex())
@@ -196,8 +197,8 @@ class Store:
                 return snapshot
             raise IntegrityError(
                 f"{name} was removed from {REGISTRY_FILE} but audit entry #{last[0]} records "
-                "it, so nothing is decided on it. Restore the file from git ('promptgov verify' "
-                "lists every difference)."
+                "it, so nothing is decided on it. Restore the file from git.",
+                cli_hint="'promptgov verify' lists every difference.",
             )
         if last is not None and entry_digest(snapshot[name]) == last[1]:
             return snapshot
@@ -207,11 +208,13 @@ class Store:
         if last is None:
             raise IntegrityError(
                 f"{name} in {REGISTRY_FILE} is not recorded in the audit log, so it is not used. "
-                "Restore the file from git ('promptgov verify' lists every difference)."
+                "Restore the file from git.",
+                cli_hint="'promptgov verify' lists every difference.",
             )
         raise IntegrityError(
             f"{name} in {REGISTRY_FILE} disagrees with audit entry #{last[0]}, so it is not "
-            "used. Restore the file from git ('promptgov verify' names each field)."
+            "used. Restore the file from git.",
+            cli_hint="'promptgov verify' names each field.",
         )
 
     def _staged(self, raw: bytes, snapshot: Prompts, key: bytes | None) -> None:
@@ -295,8 +298,8 @@ class Edit:
                 return rec
         recent = ", ".join(r.version for r in self.entry.versions[-5:])
         raise NotFound(
-            f"{self.name} has no version {version!r} (latest: {recent}); "
-            f"see 'promptgov history {self.name}'.",
+            f"{self.name} has no version {version!r} (latest: {recent}).",
+            cli_hint=f"See 'promptgov history {self.name}'.",
             prompt=self.name,
             version=version,
         )

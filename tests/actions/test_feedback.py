@@ -82,8 +82,8 @@ def test_complaints_filter_by_env_and_hash(three: Path) -> None:
     ("kwargs", "error", "message"),
     [
         ({"severity": "urgent"}, InputError, "unknown severity 'urgent'"),
-        ({"text": "  "}, InputError, "a complaint needs --complaint TEXT"),
-        ({"by": ""}, InputError, "a complaint needs --by"),
+        ({"text": "  "}, InputError, "a complaint needs its text"),
+        ({"by": ""}, InputError, "a complaint needs who reported it"),
         ({"env": "qa"}, NotFound, "unknown environment 'qa'"),
         ({"text": "x" * 4001}, InputError, "complaint text is 4001 characters"),
     ],
@@ -221,7 +221,7 @@ def test_flagging_twice_or_without_a_version_is_refused(three: Path) -> None:
         flag_version(reg, f"{PROMPT}@1.1.0", FlagOptions(reason="b"), by="other")
     with pytest.raises(InputError, match="name the version"):
         flag_version(reg, PROMPT, FlagOptions(reason="b"), by="other")
-    with pytest.raises(InputError, match="a flag needs --reason and --by"):
+    with pytest.raises(InputError, match="a flag needs a reason and the auditor"):
         flag_version(reg, f"{PROMPT}@1.0.0", FlagOptions(reason=" "), by="other")
     assert snapshot(three) == before
 

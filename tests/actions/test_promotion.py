@@ -117,7 +117,7 @@ def test_gate_without_eval_run_is_an_input_error(example_repo: Path) -> None:
     msg = refused(example_repo, "gate", REF, "--env", "dev", code=2)
     assert (
         "support-reply@1.0.0 has no eval run on the current evals/eval-config.promptfoo.yml; "
-        "run 'promptgov eval support-reply@1.0.0' first." in msg
+        "evaluate it first. Run 'promptgov eval support-reply@1.0.0'." in msg
     )
 
 
@@ -232,8 +232,8 @@ def test_stale_expected_pointer_is_refused(evaluated_repo: Path) -> None:
         code=2,
     )
     assert (
-        "dev moved meanwhile: it points at nothing, not 0.9.0; re-check with "
-        "'promptgov status support-reply' and retry." in msg
+        "dev moved meanwhile: it points at nothing, not 0.9.0; re-check the environment and "
+        "retry. See 'promptgov status support-reply'." in msg
     )
     res = run_cli(
         "promote",
@@ -262,7 +262,7 @@ def test_promoting_the_serving_version_again_is_refused(evaluated_repo: Path) ->
 
 def test_promote_needs_by_and_reason(evaluated_repo: Path) -> None:
     msg = refused(evaluated_repo, "promote", REF, "--to", "dev", "--by", "alice", code=2)
-    assert "a promotion needs --by and --reason." in msg
+    assert "a promotion needs the person promoting and a reason. Pass --by and --reason." in msg
     msg = refused(
         evaluated_repo, "promote", REF, "--to", "qa", "--by", "a", "--reason", "r", code=2
     )
@@ -538,8 +538,8 @@ def test_twenty_racing_promotions_have_exactly_one_winner_each_round(example_rep
     versions = _prepare_contenders(root, 21)
     first, errors = _race(root, versions[:20], "none")
     assert all(
-        e == f"error: dev moved meanwhile: it points at {first}, not nothing; re-check with "
-        f"'promptgov status {PROMPT}' and retry."
+        e == f"error: dev moved meanwhile: it points at {first}, not nothing; re-check the "
+        f"environment and retry. See 'promptgov status {PROMPT}'."
         for e in errors
     ), errors
     contenders = [v for v in versions if v != first]

@@ -314,9 +314,9 @@ def test_the_author_of_the_version_may_not_review_it(repo: Path) -> None:
 
 def test_review_needs_a_reason_and_a_reviewer(repo: Path) -> None:
     before = snapshot(repo)
-    with pytest.raises(InputError, match="a post-review needs --by and --reason"):
+    with pytest.raises(InputError, match="a post-review needs the reviewer and a reason"):
         do_review(repo, reason="  ")
-    with pytest.raises(InputError, match="a post-review needs --by and --reason"):
+    with pytest.raises(InputError, match="a post-review needs the reviewer and a reason"):
         do_review(repo, by=" ")
     assert snapshot(repo) == before
 

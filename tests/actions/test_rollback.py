@@ -188,8 +188,8 @@ def test_to_an_ineligible_target_is_refused_unless_forced(mixed_repo: Path) -> N
     msg = refused(root, *ROLLBACK_ARGS, "--authorized-by", "bob", "--to", "1.2.0")
     assert (
         "error: support-reply@1.2.0 is not eligible as a rollback target for prod: "
-        "not approved for prod (0 of 1 approvals). Pass --force with a reason to restore it "
-        "anyway (recorded)." in msg
+        "not approved for prod (0 of 1 approvals); a forced restore (recorded, with a reason) "
+        "restores it anyway. Pass --force." in msg
     )
     msg = refused(root, *ROLLBACK_ARGS, "--authorized-by", "bob", "--to", "1.4.0")
     assert (
@@ -197,7 +197,7 @@ def test_to_an_ineligible_target_is_refused_unless_forced(mixed_repo: Path) -> N
         and "no passing gate result for its content hash in prod" in msg
     )
     msg = refused(root, *ROLLBACK_ARGS, "--authorized-by", "bob", "--force")
-    assert "--force applies to an explicit --to target; name the version." in msg
+    assert "forcing applies to an explicit target; name the version to restore." in msg
     msg = refused(root, *ROLLBACK_ARGS, "--authorized-by", "bob", "--to", "9.9.9")
     assert "support-reply has no version '9.9.9'" in msg
 
@@ -214,11 +214,17 @@ def test_to_an_ineligible_target_is_refused_unless_forced(mixed_repo: Path) -> N
 
 def test_refusals_change_nothing_and_say_why(repo: Path) -> None:
     msg = refused(repo, "rollback", PROMPT, "--env", "prod", "--authorized-by", "bob")
-    assert "error: a rollback needs --reason: say why, for the audit log and the owners." in msg
+    assert (
+        "error: a rollback needs a reason: say why, for the audit log and the owners. "
+        "Pass --reason." in msg
+    )
     msg = refused(repo, *ROLLBACK_ARGS)
-    assert "error: a rollback needs --authorized-by: who authorized it." in msg
+    assert "error: a rollback needs the person who authorized it. Pass --authorized-by." in msg
     msg = refused(repo, *ROLLBACK_ARGS, "--authorized-by", "bob", "--skip-evals")
-    assert "error: --skip-evals is only allowed together with --emergency." in msg
+    assert (
+        "error: skipping the eval re-run is only allowed in an emergency rollback. "
+        "Pass --skip-evals together with --emergency." in msg
+    )
     msg = refused(repo, *ROLLBACK_ARGS[:2], "--env", "qa", "--reason", "r", "--authorized-by", "b")
     assert "unknown environment 'qa'" in msg
     msg = refused(repo, "rollback", "--reason", "r", "--authorized-by", "b")
@@ -236,7 +242,7 @@ def test_nothing_to_roll_back_is_refused(example_repo: Path) -> None:
     msg = refused(example_repo, *ROLLBACK_ARGS, "--authorized-by", "bob")
     assert (
         "error: prod has no last known good version of support-reply "
-        "(no earlier version was ever served)." in msg
+        "(no earlier version was ever served);" in msg
     )
 
 
@@ -348,6 +354,7 @@ def test_rollback_restores_logs_and_notifies(repo: Path, sink: NotifySink) -> No
     # audit and change log: reason, authorizer, evidence, versions and hashes, run id and verdict
     entry = list(AuditLog(repo).entries(action="rollback"))[-1]
     assert (entry.actor, entry.reason, entry.env) == ("bob", "refund promises in replies", "prod")
+    assert entry.on_behalf_of is None  # a person acts for themselves; a policy for the owner
     assert (entry.from_version, entry.from_sha256) == ("1.1.0", bad_sha)
     assert (entry.to_version, entry.to_sha256) == ("1.0.0-rollback", good_sha)
     run = next(r for r in new.eval_runs if r.run_id == rec.eval_run_id)
@@ -538,7 +545,9 @@ def test_emergency_keeps_a_restore_that_fails_its_gate(repo: Path) -> None:
 
 
 def test_skip_evals_only_in_an_emergency_and_recorded(repo: Path) -> None:
-    with pytest.raises(InputError, match="--skip-evals is only allowed together with --emergency"):
+    with pytest.raises(
+        InputError, match="skipping the eval re-run is only allowed in an emergency rollback"
+    ):
         do_rollback(repo, skip_evals=True)
     runs_before = sum(len(r.eval_runs) for r in registry(repo).entry(PROMPT).versions)
     res = do_rollback(repo, emergency=True, skip_evals=True)
@@ -614,7 +623,7 @@ def test_rollback_racing_a_promotion_has_one_winner(repo: Path, tmp_path: Path) 
         assert prod(repo) == "1.0.0-rollback"
         assert message == (
             "prod moved meanwhile: it points at 1.0.0-rollback, not 1.1.0; "
-            "re-check with 'promptgov status support-reply' and retry."
+            "re-check the environment and retry."
         )
     else:
         assert prod(repo) == "1.2.0"

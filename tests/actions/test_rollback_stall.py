@@ -132,8 +132,9 @@ def test_a_hanging_eval_rerun_is_stopped_at_its_deadline_and_resumed(
     again = run_cli(*ROLLBACK, "--repo", repo)
     assert again.exit_code == 2
     assert again.stderr == (
-        "error: a rollback of support-reply in prod to 1.0.0 is unfinished (restored); finish it "
-        "with 'promptgov rollback --resume' or undo it with 'promptgov rollback support-reply "
+        "error: a rollback of support-reply in prod to 1.0.0 is unfinished (restored); resume or "
+        "undo it first. Finish it with 'promptgov rollback --resume' or undo it with "
+        "'promptgov rollback support-reply "
         "--env prod --undo'.\n"
     )
     # --resume retries the step, within its own deadline
@@ -174,7 +175,8 @@ def test_a_stalled_rollback_is_undone_on_request_and_can_be_replaced(
     )
     no_reason = run_cli("rollback", PROMPT, "--undo", "--by", "alice", "--repo", repo)
     assert no_reason.exit_code == 2
-    assert "undoing a rollback needs --reason" in no_reason.stderr
+    assert "undoing a rollback needs a reason" in no_reason.stderr
+    assert no_reason.stderr.rstrip().endswith("Pass --reason.")
     assert snapshot(repo) == before
 
     undone = run_cli(*UNDO, "--authorized-by", "alice", "--repo", repo)

@@ -80,7 +80,7 @@ def test_unknown_repo_is_an_input_error(cli, tmp_path: Path) -> None:
     result = cli("audit", "verify", "--repo", tmp_path / "nope")
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: repository directory {tmp_path / 'nope'} does not exist; check --repo.\n"
+        f"error: repository directory {tmp_path / 'nope'} does not exist. Check --repo.\n"
     )
 
 
@@ -98,8 +98,9 @@ def test_repo_is_found_by_walking_up(cli, root: Path, monkeypatch) -> None:
 def test_no_repo_anywhere_suggests_init(tmp_path: Path) -> None:
     lonely = tmp_path / "lonely"
     lonely.mkdir()
-    with pytest.raises(NotFound, match=r"run 'promptgov init' or pass --repo DIR"):
+    with pytest.raises(NotFound, match=r"no governed repository here .* or above\.$") as info:
         find_repo_root(None, cwd=lonely)
+    assert info.value.cli_hint == "Run 'promptgov init' or pass --repo DIR."
 
 
 def test_show_filters_and_json(cli, root: Path) -> None:

@@ -102,6 +102,10 @@ def test_rolls_back_after_exactly_k_bad_windows_and_not_after_k_minus_1(two: Pat
     log_ = AuditLog(two)
     (done,) = log_.entries(action="rollback")
     assert done.actor == "policy:drift" and third.report in done.evidence
+    (start,) = log_.entries(action="rollback-start")
+    # The policy acted for the prompt's owner, in the rollback's own entries too.
+    assert done.on_behalf_of == start.on_behalf_of == "alice@example.com"
+    assert third.last_known_good == "1.0.0"
     pending, settled = log_.entries(action="auto-rollback")
     assert (pending.outcome, settled.outcome) == ("pending", "success")
     assert (
@@ -225,6 +229,44 @@ def test_a_trigger_is_announced_once_per_run_of_failures(two: Path, sink: Notify
     assert "PII again" in got[1].json["message"]
 
 
+def test_a_drift_alert_names_the_model_change_and_the_last_known_good(
+    two: Path, sink: NotifySink
+) -> None:
+    flows.set_notifications(two, sink.json_url("/ops"), events=["trigger"])
+    log, times = windows_log(two, [BAD])
+    (report,) = run_checks(two, log, times)
+
+    drift = report.result("drift")
+    change = "gpt-4o-mini-2024-07-18 → gpt-4o-mini-2025-01-31"
+    assert drift.summary.startswith(f"model {change}; ")
+    assert drift.details["models"] == {
+        "reference": {"gpt-4o-mini-2024-07-18": 300},
+        "recent": {"gpt-4o-mini-2025-01-31": 300},
+    }
+    assert report.last_known_good == "1.0.0"
+    (got,) = sink.requests_to("/ops")
+    lines = got.json["message"].splitlines()
+    assert lines[0].endswith("serving `1.1.0`. Last known good: `1.0.0`.")
+    assert lines[2] == f"- Model change: {change}"
+
+
+def test_an_alert_without_a_last_known_good_says_why(example_repo: Path, sink: NotifySink) -> None:
+    flows.add_version(example_repo, "1.0.0")
+    flows.release(example_repo, "1.0.0")
+    flows.set_notifications(example_repo, sink.json_url("/ops"), events=["trigger"])
+    reg = Registry(example_repo)
+    flag_version(reg, f"{PROMPT}@1.0.0", FlagOptions(reason="PII"), by="auditor")
+    report = check_triggers(reg, PROMPT)
+
+    assert report.last_known_good is None
+    assert report.no_last_known_good is not None
+    assert "no last known good version" in report.no_last_known_good
+    (got,) = sink.requests_to("/ops")
+    (fact,) = [x for x in got.json["message"].splitlines() if x.startswith("- Last known good:")]
+    assert fact.startswith("- Last known good: none (prod has no last known good version")
+    assert "promptgov rollback" not in fact  # advice for people at a terminal stays there
+
+
 def test_monitor_once_checks_every_deployed_prompt_and_survives_errors(two: Path) -> None:
     (items_ok,) = monitor_once(Registry(two))
     state = two / "logs/triggers/support-reply/prod/state.json"
@@ -284,3 +326,15 @@ def test_monitor_cli_in_real_processes_rolls_back_on_the_third_bad_window(two: P
     interval = run_proc("monitor", "--interval", "never", "--once", "--repo", two)
     assert interval.returncode == 2
     assert interval.stderr.startswith("error: --interval: 'never' is not a duration")
+
+
+def test_an_automatic_rollback_commits_its_settling_entry(two: Path) -> None:
+    flows.git_init(two)
+    log, times = windows_log(two, [BAD, BAD, BAD])
+    *_, third = run_checks(two, log, times)
+
+    assert third.rolled_back
+    settled = list(AuditLog(two).entries(action="auto-rollback"))[-1]
+    message = flows.git(two, "log", "-1", "--format=%B")
+    assert f"Promptgov-Audit-Seq: {settled.seq}" in message
+    assert flows.git(two, "status", "--porcelain", "--", "audit") == ""

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ...errors import InputError
 from ...repo import Repo
 from ..policy import DriftPolicy, parse_duration
 from .vocabulary import CheckContext, Subject, TriggerName, TriggerResult, TriggerStatus, result
 
-__all__ = ["LOG_SUFFIXES", "Drift", "default_logs"]
+if TYPE_CHECKING:
+    from ..window import TimeWindow
+
+__all__ = ["LOG_SUFFIXES", "Drift", "default_logs", "model_change"]
 
 #: Production log files picked up from ``logs/`` when no ``--logs`` is given.
 LOG_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
@@ -83,8 +90,16 @@ class Drift:
             or "no check had enough records"
         )
         ref_n, cur_n = rep.reference.get("records", 0), rep.recent.get("records", 0)
+        change = model_change(rep.reference.get("models", {}), rep.recent.get("models", {}))
+        if change:
+            summary = f"model {change}; {summary}"
         summary += f" ({ref_n} reference / {cur_n} recent records)"
         ingest = rep.ingest or {}
+        span = rep.span or {}
+        suggested = None
+        if min(ref_n, cur_n) < pol.min_samples:
+            note, suggested = _outside_windows(span, ingest.get("accepted", 0), reference, recent)
+            summary += note
         return result(
             self.name,
             pol,
@@ -107,6 +122,13 @@ class Drift:
             details={
                 "fired": list(rep.fired),
                 "model_changes": list(rep.model_changes),
+                "model_change": change,
+                "models": {
+                    "reference": rep.reference.get("models", {}),
+                    "recent": rep.recent.get("models", {}),
+                },
+                "span": span,
+                "suggested_window": suggested,
                 "reference_window": reference.to_dict(),
                 "recent_window": recent.to_dict(),
                 "logs": {
@@ -125,6 +147,67 @@ class Drift:
                 "-drift.md": rep.to_markdown().encode(),
             },
         )
+
+
+def model_change(reference: Mapping[str, int], recent: Mapping[str, int]) -> str | None:
+    """``"gpt-4o-mini-2024-07-18 → gpt-4o-mini-2025-01-31"`` when the returned model ids
+    differ between the windows (most calls first), else None.
+
+    The upstream model is the fact an on-call engineer wants first, whether or not the
+    ``model_id`` check has enough records to fire.
+    """
+    if not reference or not recent or set(reference) == set(recent):
+        return None
+    old = ", ".join(list(reference)[:3])
+    new = [m for m in recent if m not in reference] or list(recent)
+    total = sum(recent.values())
+    shown = ", ".join(
+        m if len(new) == 1 and recent[m] == total else f"{m} ({recent[m] / total:.0%})"
+        for m in new[:3]
+    )
+    return f"{old} → {shown}"
+
+
+def _outside_windows(
+    span: Mapping[str, Any], accepted: int, reference: TimeWindow, recent: TimeWindow
+) -> tuple[str, str | None]:
+    """Why records read did not count, and the recent window that would hold them."""
+    outside = int(span.get("before", 0)) + int(span.get("between", 0)) + int(span.get("after", 0))
+    if not outside:
+        return "", None
+    parts = [
+        f"; {outside} of {accepted} records read for this version fell outside both windows "
+        f"(records {_time(span.get('first'))} → {_time(span.get('last'))}; reference "
+        f"{_time(reference.start)} → {_time(reference.end)}, recent {_time(recent.start)} → "
+        f"{_time(recent.end)})"
+    ]
+    suggested = None
+    if span.get("between_first"):
+        reach = recent.end - datetime.fromisoformat(span["between_first"])
+        suggested = _round_up(reach)
+        parts.append(f"; a recent window of {suggested} would hold {span['between']} of them")
+    if span.get("before"):
+        parts.append(f"; {span['before']} predate the promotion, so never count")
+    if span.get("after"):
+        parts.append(
+            f"; {span['after']} are later than the check time: check as of {_time(span['last'])} "
+            "or later"
+        )
+    return "".join(parts), suggested
+
+
+def _round_up(delta: timedelta) -> str:
+    """A window length people type: whole hours up to two days, whole days beyond."""
+    hours = math.ceil(delta / timedelta(hours=1))
+    return f"{hours}h" if hours <= 48 else f"{math.ceil(delta / timedelta(days=1))}d"
+
+
+def _time(value: datetime | str | None) -> str:
+    """Minutes are precise enough for a window, and keep the line readable."""
+    if value is None:
+        return "?"
+    when = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _num(value: float | None) -> str:

@@ -7,6 +7,7 @@ it is significant *and* beyond its threshold.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ... import stats
@@ -14,7 +15,7 @@ from ...model import EvalRunRef
 from ..policy import EvalRegressionPolicy
 from .vocabulary import CheckContext, Subject, TriggerName, TriggerResult, TriggerStatus, result
 
-__all__ = ["EvalRegression"]
+__all__ = ["DEFAULT_MIN_TESTS", "EvalRegression", "fewest_tests", "suite_min_samples"]
 
 
 class EvalRegression:
@@ -52,6 +53,8 @@ class EvalRegression:
             )
         cur = rows_from_v3(load_run_output(registry, latest), latest.output)
         base = rows_from_v3(load_run_output(registry, baseline), baseline.output)
+        if "min_samples" not in pol.model_fields_set:
+            pol = pol.model_copy(update={"min_samples": suite_min_samples(len(base), pol.alpha)})
         checks = _decide_all(_regression_drafts(base, cur, pol), pol.alpha)
         fired = [c for c in checks if c["status"] == TriggerStatus.FIRED]
         if fired:
@@ -61,6 +64,12 @@ class EvalRegression:
         else:
             status = TriggerStatus.NOT_FIRED
         summary = "; ".join(f"{c['name']} {c['detail']}" for c in fired or checks)
+        needed = fewest_tests(pol.alpha)
+        if len(base) < needed:
+            summary += (
+                f"; the suite has {len(base)} tests, and a pass-rate drop can be significant at "
+                f"alpha {pol.alpha:g} only with at least {needed} tests on each side"
+            )
         return result(
             t,
             pol,
@@ -81,6 +90,33 @@ class EvalRegression:
             },
             evidence=(baseline.output, latest.output),
         )
+
+
+#: At most this many tests on each side are required by default: a larger suite is
+#: compared as soon as 20 of its tests have run.
+DEFAULT_MIN_TESTS = 20
+
+
+def fewest_tests(alpha: float) -> int:
+    """The smallest suite in which a drop from all passing to all failing is significant.
+
+    One-sided Fisher with ``n`` tests a side gives at best p = 1 / C(2n, n); below this
+    size no regression can ever fire, whatever happened.
+    """
+    n = 1
+    while 1 / math.comb(2 * n, n) > alpha:
+        n += 1
+    return n
+
+
+def suite_min_samples(suite_size: int, alpha: float) -> int:
+    """Tests needed on each side when the policy sets none: the whole suite, up to
+    :data:`DEFAULT_MIN_TESTS`, and never fewer than :func:`fewest_tests`.
+
+    So an ordinary 9-test suite is compared on its 9 tests, and a partial run of a large
+    suite is not.
+    """
+    return max(fewest_tests(alpha), min(DEFAULT_MIN_TESTS, suite_size))
 
 
 def _baseline_run(

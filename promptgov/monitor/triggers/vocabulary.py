@@ -216,6 +216,10 @@ class TriggerReport:
     report: str | None = None
     audit_seq: int | None = None
     actions: list[ActionTaken] = field(default_factory=list)
+    #: The version a rollback would restore, looked up when a trigger fired.
+    last_known_good: str | None = None
+    #: Why there is no last known good, when a trigger fired and none exists.
+    no_last_known_good: str | None = None
 
     @property
     def status(self) -> TriggerStatus:
@@ -264,4 +268,6 @@ class TriggerReport:
             "audit_seq": self.audit_seq,
             "triggers": [r.to_dict() for r in self.results],
             "actions": [a.to_dict() for a in self.actions],
+            "last_known_good": self.last_known_good,
+            "no_last_known_good": self.no_last_known_good,
         }
