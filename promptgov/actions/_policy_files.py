@@ -144,15 +144,16 @@ def require_policy_in_force(repo: Repo) -> None:
     if state.seq is None:
         raise CheckFailed(
             "the audit log records no policy files (it predates policy commitments), so "
-            "nothing is decided on them. Adopt the current files as a policy change: "
-            "'promptgov policy propose', approve, then apply."
+            "nothing is decided on them; adopt the current files as an approved policy change.",
+            cli_hint="Run 'promptgov policy propose', then approve and apply it.",
         )
     changes = state.changes
     if changes:
         raise CheckFailed(
             f"the policy differs from what audit entry #{state.seq} put in force "
-            f"({describe(changes)}), so nothing was decided. Restore the files, or record the "
-            "change with 'promptgov policy propose' and have it approved and applied.",
+            f"({describe(changes)}), so nothing was decided: restore the files, or have the "
+            "change approved and applied as a policy change.",
+            cli_hint="Run 'promptgov policy propose' (see 'promptgov policy status').",
             file=changes[0].path,
         )
 

@@ -33,27 +33,25 @@ PROPOSE = AuditAction.POLICY_PROPOSE.value
 APPROVE = AuditAction.POLICY_APPROVE.value
 CHANGE = AuditAction.POLICY_CHANGE.value
 _MANIFEST_KIND = "promptgov-policy-proposal-v1"
+#: The key by which approvals and changes name their proposal's entry (the git merge
+#: driver renumbers it with the entries, see ``store/merge3.AUDIT_REF_KEYS``).
+PROPOSAL_REF = "proposal_seq"
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """What a proposal binds: the policy it starts from and the one it puts in force."""
+    """What a proposal binds: the policy it starts from and the one it puts in force.
 
-    base_seq: int | None
-    """The entry that recorded the policy the proposal changes (None: none recorded)."""
+    Both by digests, never by entry numbers, so a proposal means the same after the git
+    merge driver renumbers the entries of one clone.
+    """
+
     base: Digests
     policy: Digests
 
     def encode(self) -> bytes:
         """Canonical bytes (the proposal's object in the store)."""
-        return canonical_json(
-            {
-                "kind": _MANIFEST_KIND,
-                "base_seq": self.base_seq,
-                "base": self.base,
-                "policy": self.policy,
-            }
-        )
+        return canonical_json({"kind": _MANIFEST_KIND, "base": self.base, "policy": self.policy})
 
     @classmethod
     def decode(cls, data: bytes) -> Manifest:
@@ -66,15 +64,12 @@ class Manifest:
             obj = json.loads(data)
             if obj["kind"] != _MANIFEST_KIND:
                 raise ValueError("not a policy proposal")
-            base_seq = obj["base_seq"]
-            if base_seq is not None and type(base_seq) is not int:
-                raise ValueError("bad base_seq")
             base, policy = committed_policy({"policy": obj["base"]}), committed_policy(obj)
             if base is None or policy is None:
                 raise ValueError("no digests")
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InvalidFile(f"a stored policy proposal is malformed ({exc}).") from None
-        return cls(base_seq, base, policy)
+        return cls(base, policy)
 
 
 @dataclass(frozen=True)
@@ -175,7 +170,7 @@ def read_ledger(repo: Repo) -> Ledger:
         details = obj.get("details")
         if type(seq) is not int or not isinstance(details, dict) or not isinstance(action, str):
             continue
-        proposal = details.get("proposal")
+        proposal = details.get(PROPOSAL_REF)
         target = ledger.proposals.get(proposal) if type(proposal) is int else None
         if action == PROPOSE and isinstance(details.get("manifest"), str):
             reason = obj.get("reason")
@@ -280,13 +275,13 @@ def _judge(repo: Repo, ledger: Ledger, rec: Recorded) -> list[Finding]:
         return []
     if rec.action != CHANGE:
         return [(AUDIT_FILE, f"{head} puts a new policy in force without a policy change")]
-    named = rec.details.get("proposal")
+    named = rec.details.get(PROPOSAL_REF)
     proposal = ledger.proposals.get(named) if type(named) is int else None
     if proposal is None or proposal.seq >= rec.seq:
         return [(AUDIT_FILE, f"{head} names no proposal recorded before it")]
     manifest = load_manifest(repo, proposal)
     before_seq, base = rec.before if rec.before is not None else (None, {})
-    if manifest.base != base or manifest.base_seq != before_seq:
+    if manifest.base != base:
         return [
             (
                 AUDIT_FILE,
@@ -326,6 +321,7 @@ def _kept(repo: Repo, rec: Recorded) -> list[Finding]:
 __all__ = [
     "APPROVE",
     "CHANGE",
+    "PROPOSAL_REF",
     "PROPOSE",
     "ApprovalRule",
     "Ledger",

@@ -35,6 +35,7 @@ from ._policy_files import (
 from ._policy_ledger import (
     APPROVE,
     CHANGE,
+    PROPOSAL_REF,
     PROPOSE,
     Ledger,
     Manifest,
@@ -224,21 +225,23 @@ def propose_policy(repo: Repo, options: ProposeOptions, *, by: str) -> ProposalS
     """
     by = _person(by, "a policy proposal")
     if not options.reason.strip():
-        raise InputError("a policy proposal needs a reason: say why the policy changes.")
+        raise InputError(
+            "a policy proposal needs a reason: say why the policy changes.",
+            cli_hint="Pass --reason.",
+        )
     _fresh(repo)
     _check_new_policy(repo)
     with repo.edit() as e:
         state = drift(repo)
         changes = _changes_to_propose(state)
         kept = stage_files(e, repo, state.current)
-        manifest = Manifest(state.seq, state.recorded, kept)
+        manifest = Manifest(state.recorded, kept)
         seq = e.audit(
             action=PROPOSE,
             actor=by,
             reason=options.reason,
             details={
                 "manifest": e.put_file(manifest.encode()),
-                "base_seq": state.seq,
                 "files": describe(changes),
             },
         )
@@ -289,7 +292,7 @@ def approve_policy(repo: Repo, options: PolicyApproveOptions, *, by: str) -> Pro
             actor=by,
             approvers=[by],
             reason=options.comment or "approved",
-            details={"proposal": proposal.seq, "manifest": proposal.manifest_sha},
+            details={PROPOSAL_REF: proposal.seq, "manifest": proposal.manifest_sha},
         )
     return _status_of(repo, proposal.seq)
 
@@ -338,7 +341,7 @@ def apply_policy(repo: Repo, options: ApplyOptions, *, by: str) -> PolicyChange:
             reason=proposal.reason,
             approvers=approvers,
             details={
-                "proposal": proposal.seq,
+                PROPOSAL_REF: proposal.seq,
                 "manifest": proposal.manifest_sha,
                 "files": describe(_manifest_changes(manifest)),
             },
@@ -355,8 +358,8 @@ def _approvals_met(repo: Repo, ledger: Ledger, proposal: Proposal, manifest: Man
         have = ", ".join(counted) or "none"
         raise CheckFailed(
             f"policy change #{proposal.seq} has {len(counted)} of the approvals the policy in "
-            f"force requires ({rule.describe()}; counted: {have}); nothing was changed. "
-            "Ask an approver to run 'promptgov policy approve'.",
+            f"force requires ({rule.describe()}; counted: {have}); nothing was changed.",
+            cli_hint="Ask an approver to run 'promptgov policy approve'.",
         )
     return counted
 
@@ -382,20 +385,19 @@ def _open(repo: Repo, ledger: Ledger, seq: int | None) -> tuple[Proposal, Manife
     proposal = ledger.open_proposal() if seq is None else ledger.proposals.get(seq)
     if proposal is None:
         raise NotFound(
-            "no open policy proposal"
-            + (f" #{seq}" if seq is not None else "")
-            + "; record one with 'promptgov policy propose'."
+            "no open policy proposal" + (f" #{seq}" if seq is not None else "") + ".",
+            cli_hint="Record one with 'promptgov policy propose'.",
         )
     if proposal.applied is not None:
         raise Conflict(
             f"policy change #{proposal.seq} was already applied by audit entry #{proposal.applied}."
         )
     manifest = load_manifest(repo, proposal)
-    in_force = ledger.in_force[0] if ledger.in_force is not None else None
-    if manifest.base_seq != in_force:
+    seq_, in_force = ledger.in_force if ledger.in_force is not None else (None, {})
+    if manifest.base != in_force:
         raise Conflict(
-            f"policy change #{proposal.seq} was proposed against the policy of audit entry "
-            f"#{manifest.base_seq}, but #{in_force} is in force now; propose it again."
+            f"policy change #{proposal.seq} was proposed against another policy than the one "
+            f"audit entry #{seq_} put in force since; propose it again."
         )
     now = digests(repo, manifest.policy)
     moved = [rel for rel, sha in manifest.policy.items() if now.get(rel) != sha]
@@ -429,13 +431,13 @@ def _proposal_status(repo: Repo, ledger: Ledger, proposal: Proposal) -> Proposal
 
 
 def _manifest_changes(manifest: Manifest) -> list[FileChange]:
-    return PolicyDrift(manifest.base_seq, manifest.base, manifest.policy).changes
+    return PolicyDrift(None, manifest.base, manifest.policy).changes
 
 
 def _person(by: str, what: str) -> str:
     who = identity(by)
     if not who:
-        raise InputError(f"{what} needs --by: who does it.")
+        raise InputError(f"{what} needs the person who does it.", cli_hint="Pass --by.")
     return who
 
 

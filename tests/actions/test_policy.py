@@ -82,8 +82,9 @@ def test_weakening_the_gate_by_hand_is_refused_by_every_decision_and_reported(
     weaken_gate(failing)
     drifted = (
         "error: the policy differs from what audit entry #1 put in force (ci/eval-gate.yml "
-        "changed), so nothing was decided. Restore the files, or record the change with "
-        "'promptgov policy propose' and have it approved and applied."
+        "changed), so nothing was decided: restore the files, or have the change approved and "
+        "applied as a policy change. Run 'promptgov policy propose' (see 'promptgov policy "
+        "status')."
     )
     assert refused(failing, "gate", REF, "--env", "dev") == drifted
     promote = ("promote", REF, "--to", "dev", "--by", "alice", "--reason", "r")
@@ -219,6 +220,17 @@ def test_an_approval_binds_the_proposed_bytes(failing: Path) -> None:
     require_policy_in_force(Repo(failing))
 
 
+def test_a_python_caller_is_told_what_changed_without_command_line_advice(
+    failing: Path,
+) -> None:
+    weaken_gate(failing)
+    with pytest.raises(CheckFailed) as info:
+        check_gate(Registry(failing), REF, GateOptions(env="dev"))
+    assert "ci/eval-gate.yml changed" in info.value.message
+    assert "promptgov " not in info.value.message and info.value.context["file"] == GATE
+    assert info.value.cli_hint == "Run 'promptgov policy propose' (see 'promptgov policy status')."
+
+
 def test_nothing_to_propose_and_a_bad_policy_are_refused(example_repo: Path) -> None:
     assert "nothing to propose" in refused(
         example_repo, "policy", "propose", "--reason", "r", "--by", "carol", code=2
@@ -243,7 +255,7 @@ def test_verify_reports_a_policy_change_that_skipped_its_approvals(failing: Path
         actor="carol",
         reason="r",
         details={
-            "proposal": proposal.seq,
+            "proposal_seq": proposal.seq,
             "manifest": manifest_sha,
             "state": {"policy": manifest.policy},
         },
@@ -296,13 +308,13 @@ _digests = st.dictionaries(_path, st.one_of(st.none(), st.text("0123456789abcdef
 
 
 @settings(max_examples=200, deadline=None)
-@given(base=_digests, policy=_digests, seq=st.one_of(st.none(), st.integers(1, 10**9)))
+@given(base=_digests, policy=_digests)
 def test_a_manifest_round_trips_and_its_changes_are_the_differing_files(
-    base: dict[str, str | None], policy: dict[str, str | None], seq: int | None
+    base: dict[str, str | None], policy: dict[str, str | None]
 ) -> None:
-    manifest = Manifest(seq, base, policy)
+    manifest = Manifest(base, policy)
     assert Manifest.decode(manifest.encode()) == manifest
-    changes = PolicyDrift(seq, base, policy).changes
+    changes = PolicyDrift(None, base, policy).changes
     assert [c.path for c in changes] == sorted(
         p for p in set(base) | set(policy) if base.get(p) != policy.get(p)
     )
