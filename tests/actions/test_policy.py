@@ -33,7 +33,8 @@ from promptgov.repo import Repo
 
 from .. import flows
 from ..conftest import run_cli, snapshot
-from ..flows import EMPATHY_LINE, PROMPT
+from ..flows import EMPATHY_LINE, PROMPT, git
+from .test_merge import _commit, _pull, clones, seed  # noqa: F401
 
 REF = f"{PROMPT}@1.0.0"
 GATE = "ci/eval-gate.yml"
@@ -346,3 +347,25 @@ def test_a_log_from_before_policy_commitments_adopts_its_files_by_a_policy_chang
     flows.change_policy(root, lambda r: None, reason="adopt the policy")
     require_policy_in_force(Repo(root))
     assert verify(Repo(root), strict=True).ok, problems(root)
+
+
+def test_a_policy_change_from_another_clone_is_replayed_in_force(
+    clones: tuple[Path, Path],  # noqa: F811
+) -> None:
+    """The merge driver renumbers alice's policy entries after bob's: they still verify."""
+    alice, bob = clones
+    flows.change_policy(alice, weaken_gate, by="carol", approvers=("bob",))
+    _commit(alice, "weaken the gate, approved by bob")
+    git(alice, "push", "-q")
+    flows.add_version(bob, "1.1.0")
+    _commit(bob, "register 1.1.0")
+
+    pulled = _pull(bob)
+    assert pulled.returncode == 0, pulled.stderr
+    assert verify(Repo(bob)).ok, problems(bob)
+    change = next(AuditLog(bob).entries(action="policy-change"))
+    proposal = next(AuditLog(bob).entries(action="policy-propose"))
+    assert change.details["proposal_seq"] == proposal.seq > 5  # renumbered after bob's entry
+    require_policy_in_force(Repo(bob))
+    rules = json.loads(run_cli("policy", "status", "--json", "--repo", bob).stdout)
+    assert rules["in_force"] and rules["in_force_seq"] == change.seq
