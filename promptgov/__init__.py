@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "ApproveOptions": "promptgov.actions.approve",
     "AuditLog": "promptgov.audit",
     "CheckFailed": "promptgov.errors",
+    "CheckoutOptions": "promptgov.actions.checkout",
     "ClearOptions": "promptgov.actions.feedback",
     "ComplaintOptions": "promptgov.actions.feedback",
     "Conflict": "promptgov.errors",
@@ -54,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "approve": "promptgov.actions.approve",
     "check_gate": "promptgov.actions.gate",
     "check_triggers": "promptgov.actions.monitor",
+    "checkout": "promptgov.actions.checkout",
     "clear_quarantine": "promptgov.actions.feedback",
     "flag_version": "promptgov.actions.feedback",
     "init": "promptgov.actions.init",
@@ -85,6 +87,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .actions.add import AddOptions, add
     from .actions.approve import ApproveOptions, approve
+    from .actions.checkout import CheckoutOptions, checkout
     from .actions.evaluate import run_version_eval
     from .actions.feedback import (
         ClearOptions,

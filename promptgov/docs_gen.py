@@ -30,7 +30,8 @@ ROLLBACK_STEPS: list[tuple[str, str]] = [
     (
         "Restore prompt artifacts",
         "Read its content and card from the object store, re-verify the hash, record a new "
-        "version `<lkg>-rollback` with `restored_from`/`rolled_back_from`, move the pointer by "
+        "version `<lkg>+rollback` with `restored_from`/`rolled_back_from` (or reuse the "
+        "rollback version that already holds that content), move the pointer by "
         "compare-and-swap, quarantine the bad version, restore `prompts/<name>/prompt.yml`, "
         "and commit (and update the deployment branch) when the repository is a git work tree.",
     ),

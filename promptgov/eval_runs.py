@@ -21,6 +21,11 @@ SCHEME = "promptgov://"
 EVAL_LOG_DIR = "logs/evals"
 
 
+def prompt_label(name: str, version: str) -> str:
+    """The label a governed prompt has in eval results: ``name@version``."""
+    return f"{name}@{version}"
+
+
 def _engine_prompt(v: PromptVersion) -> Any:
     from .evals.config import Prompt
 
@@ -28,7 +33,7 @@ def _engine_prompt(v: PromptVersion) -> Any:
         raw = v.content.template
     else:
         raw = json.dumps([m.model_dump() for m in v.content.messages or []], ensure_ascii=False)
-    return Prompt(raw=raw, label=f"{v.name}@{v.version}")
+    return Prompt(raw=raw, label=prompt_label(v.name, v.version))
 
 
 class VersionResolver:
@@ -38,20 +43,25 @@ class VersionResolver:
     def __init__(self, registry: Registry, under_test: PromptVersion) -> None:
         self.registry = registry
         self.under_test = under_test
-        self.used = False
+        #: The engine prompts that are the version under test (its declared model answers them).
+        self.prompts: list[Any] = []
+
+    @property
+    def used(self) -> bool:
+        """Whether the config evaluates the version under test at all."""
+        return bool(self.prompts)
 
     def __call__(self, ref: str) -> list[Any] | None:
         if not ref.startswith(SCHEME):
             return None
         target = ref[len(SCHEME) :]
         name, _, sel = target.partition("@")
-        if name == self.under_test.name and not sel:
-            self.used = True
-            return [_engine_prompt(self.under_test)]
-        v = self.registry.get(target)
+        v = self.under_test if name == self.under_test.name and not sel else None
+        v = v or self.registry.get(target)
+        prompt = _engine_prompt(v)
         if v.name == self.under_test.name and v.sha256 == self.under_test.sha256:
-            self.used = True
-        return [_engine_prompt(v)]
+            self.prompts.append(prompt)
+        return [prompt]
 
 
 def resolver_for(registry: Registry, under_test: PromptVersion) -> VersionResolver:

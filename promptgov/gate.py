@@ -20,10 +20,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import InvalidFile
-from .model import GateVerdict, validate_model
+from .declared_model import POLICY_HINT, DeclaredModel, answered
+from .errors import InvalidFile, NotFound
+from .model import DeclaredModelPolicy, GateVerdict, validate_model
 from .repo import Repo
 from .store.files import load_yaml, read_bytes
+from .store.paths import GATE_FILE as DEFAULT_GATE_FILE
 
 _STRICT = ConfigDict(frozen=True, extra="forbid")
 
@@ -167,6 +169,8 @@ class TestRow:
     failed_metrics: frozenset[str]
     cached: bool = False
     """The answer came from the response cache, not from the model."""
+    prompt: str = ""
+    """The prompt's label (``name@version`` for a governed prompt)."""
 
 
 def rows_from_v3(data: Mapping[str, Any], label: str = "results") -> list[TestRow]:
@@ -206,6 +210,7 @@ def _row(r: Any) -> TestRow:
     )
     provider = r.get("provider")
     response = r.get("response")
+    prompt = r.get("prompt")
     return TestRow(
         key=key,
         description=desc,
@@ -219,6 +224,7 @@ def _row(r: Any) -> TestRow:
         provider=(provider.get("id") if isinstance(provider, dict) else str(provider or "")) or "",
         failed_metrics=failed,  # type: ignore[arg-type]
         cached=isinstance(response, dict) and response.get("cached") is True,
+        prompt=str(prompt.get("label") or "") if isinstance(prompt, dict) else "",
     )
 
 
@@ -277,6 +283,15 @@ class GateReport:
     baseline_label: str | None = None
     newly_failing: list[str] = field(default_factory=list)
     newly_passing: list[str] = field(default_factory=list)
+    version: str | None = None
+    """The version gated (None for a results file)."""
+
+    @property
+    def subject(self) -> str:
+        """What was gated, for people: ``support-reply@1.1.0``, ``greet`` or ``results``."""
+        if self.prompt and self.version:
+            return f"{self.prompt}@{self.version}"
+        return self.prompt or "results"
 
     @property
     def verdict(self) -> GateVerdict:
@@ -301,6 +316,7 @@ class GateReport:
         """JSON-ready form."""
         return {
             "prompt": self.prompt,
+            "version": self.version,
             "env": self.env,
             "verdict": self.verdict.value,
             "samples": self.samples,
@@ -315,7 +331,7 @@ class GateReport:
         """A summary for PR comments and ``$GITHUB_STEP_SUMMARY``."""
         icon = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "skipped": "➖"}
         lines = [
-            f"### Eval gate for {self.prompt or 'results'} → {self.env}: **{self.verdict.value}**",
+            f"### Eval gate for {self.subject} → {self.env}: **{self.verdict.value}**",
             "",
             f"{self.samples} results"
             + (
@@ -372,8 +388,14 @@ def evaluate_gate(
     prompt: str | None = None,
     baseline: list[TestRow] | None = None,
     baseline_label: str | None = None,
+    declared: DeclaredModel | None = None,
+    under_test: str = "",
 ) -> GateReport:
-    """Apply ``rules`` to ``rows`` (and regression rules against ``baseline``)."""
+    """Apply ``rules`` to ``rows`` (and regression rules against ``baseline``).
+
+    With ``declared``, the rows of the prompt labelled ``under_test`` must come from that
+    model (or the policy must allow another).
+    """
     errors_fail = bool(rules.errors_count_as_failures)
     checks: list[Check] = []
     n = len(rows)
@@ -400,6 +422,8 @@ def evaluate_gate(
                 + ("" if fresh else "; re-run with 'promptgov eval --no-cache'"),
             )
         )
+    if declared is not None and n:
+        checks.append(_declared_model_check(declared, rows, under_test))
     passed, counted = _pass_counts(rows, errors_fail)
     rate = passed / counted if counted else 0.0
     base_rate = None
@@ -507,6 +531,29 @@ def evaluate_gate(
         )
         _compare_tests(report, rows, baseline)
     return report
+
+
+def _declared_model_check(declared: DeclaredModel, rows: list[TestRow], under_test: str) -> Check:
+    """The rows of ``under_test`` were answered by the declared model (or a stand-in), unless
+    the policy allows another; results that name no provider are no evidence of it."""
+    providers = answered(((r.prompt, r.provider) for r in rows), under_test)
+    bad = declared.contradicting(providers)
+    status: CheckStatus = "fail"
+    if not providers:
+        detail = "the results name no provider"
+    elif not bad:
+        status, detail = "pass", "answered by " + ", ".join(providers)
+    elif declared.policy is DeclaredModelPolicy.ALLOW:
+        status, detail = (
+            "pass",
+            f"answered by {', '.join(bad)}; allowed by evals.declared_model: allow",
+        )
+    else:
+        detail = (
+            f"answered by {', '.join(bad)}, not the declared {declared.provider}; re-run "
+            f"with the declared model, or set {POLICY_HINT}"
+        )
+    return Check("declared model", status, declared.provider, providers, detail=detail)
 
 
 def _regressions(
@@ -624,17 +671,28 @@ def gate_results_file(
 ) -> GateReport:
     """Gate a promptfoo v3 output file in CI, with no registry needed.
 
-    The gate file defaults to ``ci/eval-gate.yml`` of the repository around the current
-    directory, else the built-in defaults (every test must pass).
+    The gate file defaults to ``ci/eval-gate.yml`` in the current directory. Without one
+    the gate is refused rather than run on the built-in defaults, whose thresholds may be
+    looser than the team's (issue 16: it passed silently); an empty gate file asks for the
+    defaults on purpose.
+
+    Raises:
+        NotFound: no gate file was given and there is none in the current directory.
+        InvalidFile: the results or the gate file cannot be read.
     """
+    rows = load_results(results)
     if gate_file is None:
-        candidate = Path("ci/eval-gate.yml")
-        config = load_gate_file(candidate) if candidate.is_file() else GateConfig()
-    else:
-        config = load_gate_file(gate_file)
+        gate_file = Path(DEFAULT_GATE_FILE)
+        if not gate_file.is_file():
+            raise NotFound(
+                f"no gate file: none was named and there is no {DEFAULT_GATE_FILE} in "
+                f"{Path.cwd()}; name one (an empty file gates on the built-in defaults: "
+                "every test must pass)."
+            )
+    config = load_gate_file(gate_file)
     base_rows = load_results(baseline) if baseline is not None else None
     return evaluate_gate(
-        load_results(results),
+        rows,
         config.rules(prompt, env),
         env=env,
         prompt=prompt,

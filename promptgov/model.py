@@ -33,7 +33,7 @@ NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_.-]{0,62}[a-z0-9])?\Z")
 RESERVED_NAMES = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 )
-#: Semantic versions, with the pre-release part used by rollbacks (``1.2.1-rollback.2``).
+#: Semantic versions, with the build metadata rollback versions carry (``1.2.1+rollback``).
 #: Numeric parts are bounded (9 digits) so a crafted version cannot overflow int parsing.
 SEMVER_RE = re.compile(
     r"^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})"
@@ -97,7 +97,7 @@ def semver_key(version: str) -> tuple[Any, ...]:
 
 
 def base_version(version: str) -> str:
-    """``1.2.1-rollback.2`` → ``1.2.1``."""
+    """``1.2.1-rc.1+rollback`` → ``1.2.1``."""
     m = SEMVER_RE.match(version)
     if not m:
         raise ValueError(f"invalid semantic version {version!r}")
@@ -297,6 +297,18 @@ class EvalRunRef(BaseModel):
     pass_rate: float
     cached: int = Field(default=0, description="Answers taken from the response cache.")
     scheduled: bool = False
+    declared_model: str | None = Field(
+        default=None, description="The provider id the version declares (its model.provider)."
+    )
+    providers: list[str] | None = Field(
+        default=None,
+        description="Provider ids that answered the version under test (None: not recorded).",
+    )
+    model_mismatch: list[str] = Field(
+        default_factory=list,
+        description="Of those, the ones that are not the declared model nor a stand-in for it "
+        "(evaluated under evals.declared_model: allow).",
+    )
 
 
 class GateResult(BaseModel):
@@ -508,6 +520,12 @@ class PromptEntry(BaseModel):
             data.pop("post_reviews", None)
         return data
 
+    def latest(self) -> VersionRecord | None:
+        """The newest authored version (a rollback version restores an older one, so it is
+        never the latest)."""
+        authored = [r for r in self.versions if r.restored_from is None] or self.versions
+        return authored[-1] if authored else None
+
     def open_post_reviews(self) -> list[tuple[str, PointerMove]]:
         """(env, move) of every emergency move not reviewed yet, the earliest due first."""
         done = {(r.env, r.move_seq) for r in self.post_reviews}
@@ -599,6 +617,33 @@ class GitConfig(BaseModel):
     tag_deploys: bool = True
 
 
+class DeclaredModelPolicy(StrEnum):
+    """What a governed eval does when the suite's providers are not the version's declared model."""
+
+    REFUSE = "refuse"
+    """Run nothing: the message names the declared model and the suite's other providers."""
+    RUN = "run"
+    """Evaluate the version on its declared provider and parameters; other prompts of the
+    suite keep the suite's providers."""
+    ALLOW = "allow"
+    """Run the suite as written, record the mismatch in the run, and let the gate accept it."""
+
+
+class EvalPolicy(BaseModel):
+    """How governed eval runs treat the model a version declares (``evals:``)."""
+
+    model_config = _FROZEN
+    declared_model: DeclaredModelPolicy = Field(
+        default=DeclaredModelPolicy.REFUSE,
+        description="refuse (default), run or allow: evidence must come from the declared model.",
+    )
+    stand_ins: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per declared provider id, provider ids that may answer in its place "
+        "(a local stub, a self-hosted copy); a run records which one answered.",
+    )
+
+
 def _default_envs() -> list[EnvironmentConfig]:
     return [
         EnvironmentConfig(name="dev"),
@@ -631,6 +676,10 @@ class ProjectConfig(BaseModel):
     triggers: dict[str, Any] = Field(
         default_factory=dict, description="Rollback trigger and drift policy."
     )
+    evals: EvalPolicy = Field(
+        default_factory=EvalPolicy,
+        description="Which model governed eval runs evaluate (see docs/governance.md).",
+    )
 
     @model_validator(mode="after")
     def _unique_envs(self) -> ProjectConfig:
@@ -658,8 +707,10 @@ __all__ = [
     "ApprovalPolicy",
     "ChangeLogEntry",
     "ChatMessage",
+    "DeclaredModelPolicy",
     "Environment",
     "EnvironmentConfig",
+    "EvalPolicy",
     "EvalRunRef",
     "GateResult",
     "GateVerdict",

@@ -37,6 +37,10 @@ from .store.paths import PROMPTS_DIR
 from .store.registry_file import Prompts, summary
 
 Bump = Literal["patch", "minor", "major"]
+#: What ``diff`` calls the working copy, ``prompts/<name>/prompt.yml``.
+WORKING = "working"
+#: The selector of the newest authored version: ``support-reply@latest``.
+LATEST = "latest"
 #: Where the first version of a prompt starts when no ``--version`` is given.
 FIRST_VERSION = "1.0.0"
 
@@ -86,9 +90,20 @@ class PromptStatus:
     post_reviews: list[PostReviewDue] = field(default_factory=list)
     """Emergency moves waiting for their review, the earliest due first."""
 
+    @property
+    def serving_quarantined(self) -> dict[str, str]:
+        """Environments that serve a quarantined version (env → version): a rollback in
+        one environment leaves the others serving what it quarantined."""
+        bad = set(self.quarantined)
+        return {env: v for env, v in self.environments.items() if v is not None and v in bad}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {**self.__dict__, "post_reviews": [d.to_dict() for d in self.post_reviews]}
+        return {
+            **self.__dict__,
+            "post_reviews": [d.to_dict() for d in self.post_reviews],
+            "serving_quarantined": self.serving_quarantined,
+        }
 
 
 @dataclass(frozen=True)
@@ -147,7 +162,7 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
 
         raise UnsafePath(f"{exc}.") from None
     if "@" in ref and not sel:
-        raise InputError(f"empty selector in {ref!r}: use name@version or name@env.")
+        raise InputError(f"empty selector in {ref!r}: use name@version, name@env or name@latest.")
     return name, sel or None
 
 
@@ -194,17 +209,22 @@ class Registry:
         )
 
     def resolve(self, ref: str, reg: Prompts | None = None) -> tuple[str, VersionRecord]:
-        """``name``, ``name@version`` or ``name@env`` → (name, record). Bare name = latest."""
+        """``name``, ``name@version``, ``name@env`` or ``name@latest`` → (name, record).
+
+        A bare name and ``@latest`` are the newest authored version (never a rollback
+        version, which restores an older one).
+        """
         name, sel = parse_ref(ref)
         entry = self.entry(name, reg)
-        if sel is None:
-            if not entry.versions:
+        if sel is None or sel == LATEST:
+            latest = entry.latest()
+            if latest is None:
                 raise NotFound(
                     f"{name} has no versions yet; register one first.",
                     cli_hint=f"Run 'promptgov add {name}'.",
                     prompt=name,
                 )
-            return name, entry.versions[-1]
+            return name, latest
         if SEMVER_RE.match(sel):
             return name, self.record(name, sel, reg)
         env = self.repo.check_env(sel)
@@ -370,34 +390,40 @@ class Registry:
         events.sort(key=lambda e: e.at)
         return events
 
-    def diff(self, name: str, a: str, b: str) -> PromptDiff:
-        """Template, parameter, variable and card differences between two versions."""
-        va, vb = (
-            self.get(f"{name}@{a}" if "@" not in a else a),
-            self.get(f"{name}@{b}" if "@" not in b else b),
-        )
+    def diff(self, name: str, a: str, b: str | None = None) -> PromptDiff:
+        """Template, parameter, variable and card differences between two versions, or
+        between version ``a`` and the working copy when ``b`` is None (or ``working``)."""
+        va = self.get(f"{name}@{a}" if "@" not in a else a)
+        label_a = va.version
+        if b is None or b == WORKING:
+            src = self.source(name)
+            content_b, card_b, label_b = src.content(), src.card, WORKING
+        else:
+            vb = self.get(f"{name}@{b}" if "@" not in b else b)
+            content_b, card_b, label_b = vb.content, vb.card, vb.version
+        ca, cb = va.content, content_b
 
-        def text(v: PromptVersion) -> list[str]:
-            if v.content.template is not None:
-                return v.content.template.splitlines(keepends=True)
-            return [f"[{m.role}]\n{m.content}\n" for m in v.content.messages or []]
+        def text(c: PromptContent) -> list[str]:
+            if c.template is not None:
+                return c.template.splitlines(keepends=True)
+            return [f"[{m.role}]\n{m.content}\n" for m in c.messages or []]
 
         template = list(
-            difflib.unified_diff(text(va), text(vb), f"{name}@{va.version}", f"{name}@{vb.version}")
+            difflib.unified_diff(text(ca), text(cb), f"{name}@{label_a}", f"{name}@{label_b}")
         )
-        pa = {"provider": va.content.model.provider, **_flatten(va.content.model.parameters)}
-        pb = {"provider": vb.content.model.provider, **_flatten(vb.content.model.parameters)}
+        pa = {"provider": ca.model.provider, **_flatten(ca.model.parameters)}
+        pb = {"provider": cb.model.provider, **_flatten(cb.model.parameters)}
         params = [
             (k, pa.get(k), pb.get(k)) for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)
         ]
-        vars_a = {v.name: v for v in va.content.variables}
-        vars_b = {v.name: v for v in vb.content.variables}
+        vars_a = {v.name: v for v in ca.variables}
+        vars_b = {v.name: v for v in cb.variables}
         variables = [f"- {n}" for n in sorted(set(vars_a) - set(vars_b))]
         variables += [f"+ {n}" for n in sorted(set(vars_b) - set(vars_a))]
         variables += [f"~ {n}" for n in sorted(set(vars_a) & set(vars_b)) if vars_a[n] != vars_b[n]]
-        ca, cb = va.card.model_dump(), vb.card.model_dump()
-        card = [(k, ca[k], cb[k]) for k in ca if ca[k] != cb[k]]
-        return PromptDiff(name, va.version, vb.version, template, params, variables, card)
+        da, db = va.card.model_dump(), card_b.model_dump()
+        card = [(k, da[k], db[k]) for k in da if da[k] != db[k]]
+        return PromptDiff(name, label_a, label_b, template, params, variables, card)
 
     def render(self, ref: str, variables: dict[str, Any]) -> str | list[dict[str, str]]:
         """Render a version with strict variables."""

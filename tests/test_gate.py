@@ -511,7 +511,10 @@ def test_gate_results_cli_writes_step_summary(
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     out = _write(tmp_path / "out.json", v3(outcomes(1, 1)))
-    res = run_cli("gate", "--results", out, "--prompt", "greet", cwd=tmp_path)
+    (tmp_path / "defaults.yml").write_text("")  # an empty gate file: the built-in defaults
+    res = run_cli(
+        "gate", "--results", out, "--prompt", "greet", "--gate-file", "defaults.yml", cwd=tmp_path
+    )
     assert res.exit_code == 1
     text = summary.read_text()
     assert "### Eval gate for greet → prod: **fail**" in text
@@ -557,3 +560,20 @@ def test_math_sanity_of_fixtures() -> None:
     doc = v3([*outcomes(3, 2), result("e", error=True)])
     assert doc["results"]["stats"] == {"successes": 3, "failures": 2, "errors": 1}
     assert math.isclose(sum(r["success"] for r in doc["results"]["results"]) / 6, 0.5)
+
+
+def test_gate_results_without_a_gate_file_is_refused_not_passed_on_defaults(
+    tmp_path: Path,
+) -> None:
+    """Issue 16: 'gate --results' with no gate file silently passed on the defaults."""
+    out = _write(tmp_path / "out.json", v3(outcomes(3, 0)))
+    before = snapshot(tmp_path)
+    res = run_cli("gate", "--results", out, "--json", cwd=tmp_path)
+    assert res.exit_code == 2
+    message = (
+        f"no gate file: none was named and there is no ci/eval-gate.yml in {tmp_path}; name "
+        "one (an empty file gates on the built-in defaults: every test must pass)."
+    )
+    assert " ".join(res.stderr.split()) == f"error: {message}"
+    assert json.loads(res.stdout) == {"error": message, "exit_code": 2, "kind": "NotFound"}
+    assert snapshot(tmp_path) == before

@@ -272,12 +272,12 @@ def test_structured_message_trailers_parse_with_git(repo: Path) -> None:
         "greet",
         "prod",
         "1.4.0",
-        "1.3.0-rollback",
+        "1.3.0+rollback",
         reason="accuracy dropped\nafter the model update",
         authorized_by="carol",
         extra={"audit_seq": 42, "eval-run": "run-17"},
     )
-    assert message.splitlines()[0] == "promptgov: rollback greet in prod 1.4.0 -> 1.3.0-rollback"
+    assert message.splitlines()[0] == "promptgov: rollback greet in prod 1.4.0 -> 1.3.0+rollback"
     proc = subprocess.run(
         ["git", "interpret-trailers", "--parse"],
         input=message,
@@ -290,7 +290,7 @@ def test_structured_message_trailers_parse_with_git(repo: Path) -> None:
         "Promptgov-Prompt: greet",
         "Promptgov-Env: prod",
         "Promptgov-From: 1.4.0",
-        "Promptgov-To: 1.3.0-rollback",
+        "Promptgov-To: 1.3.0+rollback",
         "Promptgov-Authorized-By: carol",
         "Promptgov-Reason: accuracy dropped after the model update",
         "Promptgov-Audit-Seq: 42",

@@ -49,7 +49,7 @@ def _rollback(**over: object) -> Notification:
         "prompt": "greet",
         "env": "prod",
         "from_version": "1.4.0",
-        "to_version": "1.3.0-rollback",
+        "to_version": "1.3.0+rollback",
         "reason": "accuracy fell from 0.93 to 0.71 on the nightly suite",
         "authorized_by": "carol",
         "audit_link": "audit/artifact-audit-log.md#entry-42",
@@ -73,13 +73,13 @@ def test_apprise_json_target_receives_the_rollback_facts(sink: NotifySink) -> No
     assert [(r.name, r.ok, r.attempts) for r in results] == [("ops", True, 1)]
     (got,) = sink.requests_to("/hooks/ops")
     payload = got.json
-    assert payload["title"] == "Rollback: greet in prod → 1.3.0-rollback"
+    assert payload["title"] == "Rollback: greet in prod → 1.3.0+rollback"
     message = payload["message"]
     for fact in (
         "`greet`",
         "**prod**",
         "`1.4.0`",
-        "`1.3.0-rollback`",
+        "`1.3.0+rollback`",
         "Reason: accuracy fell from 0.93 to 0.71 on the nightly suite",
         "Authorized by: carol",
         "Audit entry: audit/artifact-audit-log.md#entry-42",
@@ -101,7 +101,7 @@ def test_webhook_body_carries_structured_data_and_delivery_id(sink: NotifySink) 
     body = got.json
     assert body["event"] == "rollback"
     assert body["data"]["from_version"] == "1.4.0"
-    assert body["data"]["to_version"] == "1.3.0-rollback"
+    assert body["data"]["to_version"] == "1.3.0+rollback"
     assert body["data"]["audit_link"] == "audit/artifact-audit-log.md#entry-42"
     assert body["owners"] == ["@alice", "bob@example.com"]
     assert got.header("X-Promptgov-Event") == "rollback"
@@ -141,6 +141,19 @@ def test_promotion_and_trigger_messages(event: str, title: str, lead: str) -> No
     assert note.title == title
     assert note.body.splitlines()[0] == lead
     assert "- Audit entry: a#1" in note.body.splitlines()
+
+
+def test_a_list_of_facts_reads_as_names_not_a_python_list() -> None:
+    """Issue 16: a promotion message said "Approvers: ['morgan']"."""
+    note = render_notification(
+        "promotion",
+        prompt="greet",
+        env="prod",
+        to_version="1.3.0",
+        extra={"kind": "promotion", "approvers": ["morgan", "alice"]},
+    )
+    assert "- Approvers: morgan, alice" in note.body.splitlines()
+    assert "[" not in note.body and note.data["approvers"] == ["morgan", "alice"]
 
 
 def test_test_message_is_plain() -> None:

@@ -147,6 +147,21 @@ def test_diff_shows_template_and_parameter_changes(registered_repo: Path, cli) -
     assert res.exit_code == 0 and "0.2 → 0.7" in res.stdout
 
 
+def test_diff_compares_a_version_with_the_working_copy(registered_repo: Path, cli) -> None:
+    """Issue 16: 'diff' could not compare with the working copy."""
+    _edit_template(registered_repo, "sign off politely", "sign off warmly")
+    d = Registry(registered_repo).diff("support-reply", "1.0.0")
+    assert (d.a, d.b) == ("1.0.0", "working")
+    assert any(line.startswith("+") and "warmly" in line for line in d.template)
+    for args in (["support-reply@1.0.0"], ["support-reply", "latest", "working"]):
+        res = cli("diff", *args, "--repo", registered_repo)
+        assert res.exit_code == 0, res.stderr
+        assert "+++ support-reply@working" in res.stdout and "+  explain" not in res.stdout
+        assert any(ln.startswith("+") and "warmly" in ln for ln in res.stdout.splitlines())
+    res = cli("diff", "support-reply", "--repo", registered_repo)
+    assert res.exit_code == 2 and "name a version of support-reply to compare" in res.stderr
+
+
 def test_history_lists_versions_in_time_order(registered_repo: Path) -> None:
     _edit_template(registered_repo, "sign off politely", "sign off warmly")
     add(Registry(registered_repo), "support-reply", AddOptions(message="warmer"), by="dan")
@@ -298,3 +313,20 @@ def test_verify_reports_a_broken_working_copy(registered_repo: Path, cli) -> Non
         "prompts/support-reply/prompt.yml" in res.stdout
         and "undeclared variable(s) mesage" in res.stdout
     )
+
+
+def test_add_refuses_a_version_named_like_a_rollback(registered_repo: Path, cli) -> None:
+    _edit_template(registered_repo, "sign off politely", "sign off warmly")
+    res = cli(
+        "add",
+        "support-reply",
+        "-m",
+        "x",
+        "--by",
+        "carol",
+        "--version",
+        "1.0.0+rollback",
+        "--repo",
+        registered_repo,
+    )
+    assert res.exit_code == 2 and "+rollback is reserved" in res.stderr

@@ -4,7 +4,7 @@ candidate was skipped."""
 from __future__ import annotations
 
 from ..errors import Conflict, NotFound
-from ..model import Environment, GateVerdict, PromptEntry, VersionRecord, base_version, identity_key
+from ..model import Environment, GateVerdict, PromptEntry, VersionRecord, identity_key
 from ..registry import Registry
 from ._rollback_results import Candidate, RollbackPlan
 
@@ -94,20 +94,52 @@ def locate_last_known_good(
                 prompt=name,
                 env=env,
             )
+    new_version = _rollback_version(entry, target)
     return RollbackPlan(
         name,
         env,
         current.version,
         target,
-        _rollback_version(entry, target),
+        new_version,
         candidates,
         force and bool(to),
+        reused=any(r.version == new_version for r in entry.versions),
     )
 
 
+#: The build-metadata tag of rollback versions: ``1.2.1+rollback``. Build metadata does not
+#: change semantic-version precedence, so a rollback version never sorts below the version
+#: it restores (a ``-rollback`` pre-release did) nor above the next authored release.
+ROLLBACK_TAG = "rollback"
+
+
+def is_rollback_name(version: str) -> bool:
+    """True for a name of the form rollback versions take (``1.2.1+rollback``, ``+rollback.2``)."""
+    _, plus, build = version.partition("+")
+    return bool(plus) and build.split(".")[0] == ROLLBACK_TAG
+
+
 def _rollback_version(entry: PromptEntry, target: str) -> str:
-    """``1.2.1`` → ``1.2.1-rollback``, then ``-rollback.2``, … (never reused)."""
-    base = f"{base_version(target)}-rollback"
+    """The version a restore of ``target`` serves.
+
+    The rollback version that already holds ``target``'s content and card is reused (the
+    target itself, when it is one), so rolling back to one content again and again moves
+    the pointer to one version rather than minting ``-rollback.2`` … ``.5``. Otherwise a
+    new ``<target>+rollback`` (``+rollback.2``… if another content took that name).
+    """
+    rec = next(r for r in entry.versions if r.version == target)
+    same = [
+        r
+        for r in entry.versions
+        if r.restored_from is not None
+        and r.sha256 == rec.sha256
+        and r.card_sha256 == rec.card_sha256
+    ]
+    if rec in same:
+        return rec.version
+    if same:
+        return next((r for r in same if r.quarantine is None), same[0]).version
+    base = f"{target.partition('+')[0]}+{ROLLBACK_TAG}"
     existing = {r.version for r in entry.versions}
     if base not in existing:
         return base

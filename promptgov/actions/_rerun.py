@@ -91,7 +91,11 @@ def run_suite_bounded(
         if not (isinstance(cls, type) and issubclass(cls, PromptGovError)):
             cls = InputError
         raise cls(data["message"])
-    return SuiteRun(registry.get(ref), data["suite"], data["suite_sha256"], data["v3"], None)
+    from ..declared_model import DeclaredModel
+
+    v = registry.get(ref)
+    declared = DeclaredModel.of(registry.repo.config, v.content)
+    return SuiteRun(v, data["suite"], data["suite_sha256"], data["v3"], None, declared)
 
 
 def _plain(options: RunOptions | None) -> dict[str, Any]:

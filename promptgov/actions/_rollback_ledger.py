@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
-from .. import _yaml
 from ..errors import Conflict, InputError, PromptGovError
 from ..gate import GateReport
 from ..lifecycle import release
@@ -27,9 +27,8 @@ from ..model import (
 )
 from ..registry import Registry
 from ..store import Edit
-from ..store.files import Transaction
-from ..store.paths import PROMPTS_DIR
 from . import _publish
+from ._working_copy import write_working_copy
 from .promote import move_pointer
 
 
@@ -121,15 +120,19 @@ def stage_undo(
     by: str,
     reason: str,
     report: GateReport | None,
-) -> RollbackRecord:
-    """Stage the undo: pointer back, quarantine lifted, working copy restored, ledger settled,
-    git publication pending. ``report`` is the failed re-run gate; None for an undo ``by``
-    asked for."""
+) -> tuple[RollbackRecord, str | None]:
+    """Stage the undo: pointer back, quarantine lifted, working copy restored (unsaved edits
+    kept beside it), ledger settled, git publication pending. ``report`` is the failed
+    re-run gate; None for an undo ``by`` asked for. Returns the settled record and where
+    unsaved edits were kept."""
     repo, name = registry.repo, e.name
     assert name is not None
+    now = utcnow()
+    bad = e.record(record.rollback_of)
+    content, card = repo.get_content(bad.sha256), repo.get_card(bad.card_sha256)
+    kept = restore_working_copy(e, content, card, what="undo", now=now)
     entry = e.entry
     state = entry.environments.get(record.env, Environment())
-    now = utcnow()
     error = "re-run gate failed" if report is not None else f"undone by {by}: {reason}"
     seq = e.audit(
         action="rollback-undo",
@@ -143,7 +146,11 @@ def stage_undo(
         eval_run_id=record.eval_run_id,
         outcome="failure" if report is not None else "success",
         error=error if report is not None else None,
-        details={"rollback_id": record.id, "undone_at": record.status.value},
+        details={
+            "rollback_id": record.id,
+            "undone_at": record.status.value,
+            **({"working_copy_kept_in": kept} if kept else {}),
+        },
     )
     move = None
     if state.current == record.new_version:
@@ -175,37 +182,13 @@ def stage_undo(
     e.entry = entry.model_copy(update={"versions": versions})
     new = save_record(e, record, status=RollbackStatus.UNDONE, error=error, audit_seq=seq)
     stage_publication(e, registry, new, move, seq)
-    bad = e.record(record.rollback_of)
-    restore_working_copy(
-        registry, e.txn, name, repo.get_content(bad.sha256), repo.get_card(bad.card_sha256)
-    )
-    return new
+    return new, kept
 
 
 def restore_working_copy(
-    registry: Registry, txn: Transaction, name: str, content: PromptContent, card: PromptCard
-) -> None:
-    """Put the restored content into ``prompts/<name>/prompt.yml``, keeping the file's comments."""
-    rel = f"{PROMPTS_DIR}/{name}/prompt.yml"
-    fields = content.model_dump(mode="json", exclude_none=True)
-    fields["card"] = card.model_dump(mode="json")
-    raw = txn.read(rel)
-
-    def edit(doc: Any) -> None:
-        for key in ("template", "messages"):
-            if key in doc and key not in fields:
-                del doc[key]
-        for key, value in fields.items():
-            if key == "template":
-                from ruamel.yaml.scalarstring import LiteralScalarString
-
-                value = LiteralScalarString(value)
-            doc[key] = value
-
-    try:
-        new = _yaml.edit_roundtrip(raw, rel, edit) if raw else None
-    except PromptGovError:
-        new = None
-    if new is None or not isinstance(_yaml.loads(new, rel), dict):
-        new = _yaml.dump_block(fields).encode()
-    txn.write(rel, new)
+    e: Edit, content: PromptContent, card: PromptCard, *, what: str, now: datetime
+) -> str | None:
+    """Put ``content`` into ``prompts/<name>/prompt.yml``, keeping the file's comments, and
+    any unsaved edits beside it; returns where they were kept (None: nothing to keep)."""
+    assert e.name is not None
+    return write_working_copy(e.txn, e.entry, e.name, content, card, what=what, now=now)

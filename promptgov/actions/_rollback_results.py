@@ -36,6 +36,8 @@ class RollbackPlan:
     new_version: str
     candidates: list[Candidate]
     forced: bool = False
+    #: ``new_version`` already holds the target's content: the pointer moves to it again.
+    reused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -72,6 +74,8 @@ class RollbackResult:
     git_commit: str | None = None
     #: The git publications this call finished (its own, and any left pending before it).
     published: list[Published] = field(default_factory=list)
+    #: Where the author's unsaved working copy was kept when the restore replaced it.
+    kept_edits: str | None = None
 
     @property
     def checklist(self) -> list[ChecklistLine]:
@@ -125,6 +129,7 @@ class RollbackResult:
             "ok": self.ok,
             "warnings": self.warnings,
             "git_commit": self.git_commit,
+            "kept_edits": self.kept_edits,
         }
 
 

@@ -18,6 +18,7 @@ from ..model import (
 from ..registry import Bump, Registry, next_version, parse_ref
 from ..render import check_variables
 from ..store import Edit
+from ._last_known_good import is_rollback_name
 from ._text import FreeText
 
 
@@ -112,6 +113,11 @@ def _source(registry: Registry, name: str, options: AddOptions, by: str) -> Prom
         )
     if options.version is not None and not SEMVER_RE.match(options.version):
         raise InputError(f"invalid semantic version {options.version!r}; use X.Y.Z.")
+    if options.version is not None and is_rollback_name(options.version):
+        raise InputError(
+            f"{options.version!r} is a rollback version's name (+rollback is reserved for "
+            "the versions rollbacks record); choose a version without it."
+        )
     if options.source is None:
         return registry.source(name)
     parse_ref(name)

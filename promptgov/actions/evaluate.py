@@ -13,9 +13,10 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..declared_model import DeclaredModel, answered
 from ..errors import InputError, InvalidFile
-from ..eval_runs import EVAL_LOG_DIR, resolver_for, suite_path, suite_sha256
-from ..gate import cached_answers
+from ..eval_runs import EVAL_LOG_DIR, prompt_label, resolver_for, suite_path, suite_sha256
+from ..gate import rows_from_v3
 from ..model import EvalRunRef, utcnow
 from ..registry import PromptVersion, Registry
 from ..store import Edit
@@ -52,6 +53,8 @@ class SuiteRun:
     suite_sha256: str
     v3: dict[str, Any]
     summary: Any
+    declared: DeclaredModel
+    """The model the version declares, under the policy the run was made with."""
 
 
 def run_version_eval(
@@ -107,11 +110,13 @@ def run_suite(
             f"its results would be no evidence of that version. Nothing was run or recorded; "
             f"add 'promptgov://{v.name}' to its prompts."
         )
+    declared = DeclaredModel.of(registry.repo.config, v.content)
+    cfg = declared.prepare(cfg, resolver.prompts, suite=rel, ref=v.ref)
     opts = options or RunOptions()
     if fresh:
         opts = replace(opts, no_cache=True)
     summary = run_eval(cfg, opts)
-    return SuiteRun(v, rel, suite_sha256(registry, rel), summary.to_v3_dict(), summary)
+    return SuiteRun(v, rel, suite_sha256(registry, rel), summary.to_v3_dict(), summary, declared)
 
 
 def record_run(
@@ -125,7 +130,8 @@ def record_run(
 ) -> EvalOutcome:
     """Store v3 output for ``v`` and record the run (imported results, e.g. from CI)."""
     require_policy_in_force(registry.repo)
-    run = SuiteRun(v, suite, suite_sha256(registry, suite), v3, None)
+    declared = DeclaredModel.of(registry.repo.config, v.content)
+    run = SuiteRun(v, suite, suite_sha256(registry, suite), v3, None, declared)
     with registry.repo.edit(v.name) as e:
         ref = stage_run(e, run, by=by, scheduled=scheduled)
     return EvalOutcome(v, ref, None)
@@ -134,9 +140,12 @@ def record_run(
 def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> EvalRunRef:
     """Stage the run's output file, its record on the version and its audit entry."""
     successes, failures, errors = _counts(run.v3)
-    cached = cached_answers(run.v3)
+    rows = rows_from_v3(run.v3)
+    cached = sum(row.cached for row in rows)
     total = successes + failures + errors
     v = run.version
+    providers = answered(((r.prompt, r.provider) for r in rows), prompt_label(v.name, v.version))
+    mismatch = run.declared.contradicting(providers)
     run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     out_rel = f"{EVAL_LOG_DIR}/{v.name}/{run_id}.json"
     e.write_json(out_rel, run.v3)
@@ -155,6 +164,9 @@ def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> Ev
         pass_rate=successes / total if total else 0.0,
         cached=cached,
         scheduled=scheduled,
+        declared_model=run.declared.provider,
+        providers=providers,
+        model_mismatch=mismatch,
     )
     rec = e.record(v.version)
     e.replace(rec.model_copy(update={"eval_runs": [*rec.eval_runs, ref]}))
@@ -168,6 +180,11 @@ def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> Ev
         evidence=[out_rel],
         reason=f"{successes}/{total} passed on {run.suite}"
         + (f", {cached} answers from the cache" if cached else "")
+        + (
+            f", answered by {', '.join(mismatch)} instead of the declared {run.declared.provider}"
+            if mismatch
+            else ""
+        )
         + (" (scheduled)" if scheduled else ""),
     )
     return ref

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..declared_model import DeclaredModel
 from ..errors import NotFound
-from ..eval_runs import latest_run, load_run_output, suite_path, suite_sha256
+from ..eval_runs import latest_run, load_run_output, prompt_label, suite_path, suite_sha256
 from ..gate import GateReport, evaluate_gate, gate_file_sha256, load_gate_config, rows_from_v3
 from ..lifecycle import after_gate
 from ..model import Environment, EvalRunRef, GateResult, GateVerdict, VersionRecord, utcnow
@@ -45,6 +47,27 @@ def check_gate(registry: Registry, ref: str, options: GateOptions) -> GateReport
     return report
 
 
+#: ``--env all``: every environment of ``promptgov.yml``, in promotion order.
+ALL_ENVS = "all"
+
+
+def check_gates(
+    registry: Registry, ref: str, envs: Sequence[str], options: GateOptions
+) -> list[GateReport]:
+    """:func:`check_gate` for each environment of ``envs`` (``all``: every one, in order);
+    ``options.env`` is ignored. Every environment is checked before any verdict is written."""
+    names = list(registry.repo.config.env_names) if ALL_ENVS in envs else list(dict.fromkeys(envs))
+    for env in names:
+        registry.repo.check_env(env)
+    return [check_gate(registry, ref, replace(options, env=env)) for env in names]
+
+
+def gates_exit_code(reports: Sequence[GateReport]) -> int:
+    """The exit code of several gates: 1 if one failed, else 3 if one was inconclusive, else 0."""
+    codes = {r.exit_code for r in reports}
+    return 1 if 1 in codes else 3 if 3 in codes else 0
+
+
 def gate_report(
     registry: Registry,
     name: str,
@@ -59,9 +82,18 @@ def gate_report(
     rows = rows_from_v3(v3, label)
     rules = load_gate_config(registry.repo).rules(name, options.env)
     base_rows, base_label = _baseline(registry, name, rec, options, suite_sha)
+    content = registry.repo.get_content(rec.sha256)
     report = evaluate_gate(
-        rows, rules, env=options.env, prompt=name, baseline=base_rows, baseline_label=base_label
+        rows,
+        rules,
+        env=options.env,
+        prompt=name,
+        baseline=base_rows,
+        baseline_label=base_label,
+        declared=DeclaredModel.of(registry.repo.config, content),
+        under_test=prompt_label(name, rec.version),
     )
+    report.version = rec.version
     return report, base_label
 
 

@@ -30,6 +30,12 @@ GOVERNED_MARKERS = (CONFIG_FILE, REGISTRY_FILE, CHANGELOG_FILE, AUDIT_FILE, STAT
 EXAMPLE_PROMPT = "support-reply"
 STATE_GITIGNORE = "lock\ncache/\nstaging/\njournal.json\noutbox/\nunpublished/\n*.tmp\n"
 SHA_PLACEHOLDER = "<filled at init>"
+#: The example's suite answers with an offline stub in place of the model its prompt declares.
+EXAMPLE_STAND_INS = """\
+  stand_ins:
+    # The example's offline model stub (evals/model_stub.py) answers for gpt-4o-mini.
+    openai:chat:gpt-4o-mini: [file://model_stub.py]
+"""
 
 
 def _template(*parts: str) -> bytes:
@@ -115,6 +121,9 @@ def init(directory: Path | str, *, example: bool = False, by: str = "promptgov")
         files.update(_example_files())
         src = PromptSource.model_validate(
             _yaml.loads(files[f"prompts/{EXAMPLE_PROMPT}/prompt.yml"], EXAMPLE_PROMPT)
+        )
+        files[CONFIG_FILE] = files[CONFIG_FILE].replace(
+            b"  stand_ins: {}\n", EXAMPLE_STAND_INS.encode(), 1
         )
         sample = "logs/log-sample.output.json"
         if sample in files:

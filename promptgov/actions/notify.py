@@ -7,6 +7,7 @@ failed delivery never raises: it waits in the outbox for ``promptgov notify retr
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..repo import Repo
@@ -125,8 +126,29 @@ def retry_pending(repo: Repo, policy: Any = None) -> list[Any]:
     return results
 
 
-def send_test(repo: Repo, *, by: str = "promptgov", policy: Any = None) -> list[Any]:
-    """Send a test message to every target subscribed to ``test`` events."""
+@dataclass
+class NotifyTestResult:
+    """What ``notify test`` did: a delivery result per target it sent to, and the targets
+    it left out because they do not subscribe to test messages."""
+
+    results: list[Any] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every delivery succeeded."""
+        return all(r.ok for r in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"results": [r.to_dict() for r in self.results], "skipped": self.skipped}
+
+
+def send_test(
+    repo: Repo, *, by: str = "promptgov", policy: Any = None, all_targets: bool = False
+) -> NotifyTestResult:
+    """Send a test message to every target subscribed to ``test`` events (with
+    ``all_targets``, to every target), and say which were skipped."""
     import uuid
 
     from ..notify import render_notification
@@ -134,6 +156,8 @@ def send_test(repo: Repo, *, by: str = "promptgov", policy: Any = None) -> list[
     note = render_notification(
         "test", reason=f"test message sent by {by}", key=f"test-{uuid.uuid4().hex}"
     )
-    results: list[Any] = _notifier(repo, policy).send(note)
+    notifier = _notifier(repo, policy)
+    chosen = notifier.targets if all_targets else notifier.targets_for(note.event)
+    results: list[Any] = notifier.deliver_all([(t, note) for t in chosen])
     _record(repo, results, what="test notification")
-    return results
+    return NotifyTestResult(results, [t.name for t in notifier.targets if t not in chosen])

@@ -14,8 +14,8 @@ way, for one whose eval re-run stalls.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import Conflict, GateFailed, InputError, NotFound, PermissionDenied, PromptGovError
@@ -145,11 +145,18 @@ def rollback(registry: Registry, name: str, options: RollbackOptions, *, by: str
     if options.dry_run:
         return RollbackResult(plan, dry_run=True, would_record=_ledger_record(plan, options, by))
     with step(name, plan.env, "step 2 (restore)", serving=plan.current, first="the rollback"):
-        record = _restore(registry, plan, options, by)
+        record, kept = _restore(registry, plan, options, by)
     fault_point("rollback.after-restore")
-    return _settle(
-        registry, name, record, options.run_options, options.notify_policy, options.eval_timeout
-    )
+    try:
+        result = _settle(
+            registry, name, record, options.run_options, options.notify_policy, options.eval_timeout
+        )
+    except PromptGovError as exc:
+        if kept:
+            exc.message += f" Your unsaved edits to the working copy were kept in {kept}."
+        raise
+    result.plan, result.kept_edits = replace(result.plan, reused=plan.reused), kept
+    return result
 
 
 def resume(
@@ -212,9 +219,9 @@ def undo(registry: Registry, name: str, options: UndoOptions, *, by: str) -> Rol
                     f"{by} may not undo the rollback of {name} in {env}: only {rb.authorized_by}, "
                     "who authorized it, or an approver of the environment may (see promptgov.yml)."
                 )
-            record = stage_undo(registry, e, rb, by=by, reason=options.reason, report=None)
+            record, kept = stage_undo(registry, e, rb, by=by, reason=options.reason, report=None)
     fault_point("rollback.after-undo")
-    result = RollbackResult(_plan_from_record(name, record), record=record)
+    result = RollbackResult(_plan_from_record(name, record), record=record, kept_edits=kept)
     _publish_step(registry, name, record, result)
     return result
 
@@ -300,13 +307,14 @@ def _gate_summary(report: GateReport | None) -> str:
 
 
 def _check_request(registry: Registry, options: RollbackOptions, by: str) -> None:
-    """The request is complete and the configuration usable — checked on dry runs too."""
-    if not options.reason.strip():
+    """The request is complete and the configuration usable — checked on dry runs too,
+    which need no reason or authorizer (they decide nothing), though a given one is checked."""
+    if not options.reason.strip() and not options.dry_run:
         raise InputError(
             "a rollback needs a reason: say why, for the audit log and the owners.",
             cli_hint="Pass --reason.",
         )
-    if not by.strip():
+    if not by.strip() and not options.dry_run:
         raise InputError(
             "a rollback needs the person who authorized it.", cli_hint="Pass --authorized-by."
         )
@@ -330,7 +338,11 @@ def _check_request(registry: Registry, options: RollbackOptions, by: str) -> Non
             "roll back without it (the restore is then gated).",
             cli_hint="Leave out --emergency.",
         )
-    if (options.emergency or options.force) and not allowed_approver(repo.config, options.env, by):
+    if (
+        (options.emergency or options.force)
+        and by.strip()
+        and not allowed_approver(repo.config, options.env, by)
+    ):
         what = "the emergency path" if options.emergency else "a forced restore"
         raise PermissionDenied(
             f"{by} may not use {what} in {options.env}: only its approvers may "
@@ -395,9 +407,10 @@ def _ledger_record(plan: RollbackPlan, options: RollbackOptions, by: str) -> Rol
 
 def _restore(
     registry: Registry, plan: RollbackPlan, options: RollbackOptions, by: str
-) -> RollbackRecord:
-    """Step 2, one unit of work: rollback version, pointer CAS, quarantine, ledger, working
-    copy, audit entry."""
+) -> tuple[RollbackRecord, str | None]:
+    """Step 2, one unit of work: rollback version (new, or the one already holding this
+    content), pointer CAS, quarantine, ledger, working copy (unsaved edits kept beside it),
+    audit entry. Returns the ledger record and where unsaved edits were kept."""
     repo = registry.repo
     # Reading the content re-verifies its hash before anything is written.
     content = repo.get_content(registry.record(plan.prompt, plan.target).sha256)
@@ -415,20 +428,11 @@ def _restore(
             )
         lkg = e.record(plan.target)
         card = repo.get_card(lkg.card_sha256)
-        new = VersionRecord(
-            version=plan.new_version,
-            sha256=lkg.sha256,
-            card_sha256=lkg.card_sha256,
-            parent=plan.current,
-            author=by,
-            created_at=now,
-            message=f"Rollback to {plan.target}: {reason}",
-            status=LifecycleState.CANDIDATE,
-            restored_from=plan.target,
-            rolled_back_from=plan.current,
-            # A forced restore of a quarantined version keeps its quarantine.
-            quarantine=lkg.quarantine,
-        )
+        reused = plan.reused
+        versions = e.entry.versions
+        kept = restore_working_copy(e, content, card, what="rollback", now=now)
+        if not reused:
+            versions = [*versions, _rollback_record(plan, lkg, by, reason, now)]
         seq = e.audit(
             action="rollback-start",
             actor=by,
@@ -448,6 +452,8 @@ def _restore(
                 "forced": plan.forced,
                 "emergency": options.emergency,
                 "skip_evals": options.skip_evals,
+                "reused_version": reused,
+                **({"working_copy_kept_in": kept} if kept else {}),
                 "skipped_candidates": [c.to_dict() for c in plan.candidates if not c.eligible],
                 **({"post_review_due": review_due.isoformat()} if review_due else {}),
             },
@@ -466,16 +472,37 @@ def _restore(
             post_review_due=review_due,
         )
         entry = e.entry.model_copy(
-            update={"versions": [*e.entry.versions, new], "rollbacks": [*e.entry.rollbacks, record]}
+            update={"versions": versions, "rollbacks": [*e.entry.rollbacks, record]}
         )
         entry = move_pointer(entry, plan.env, move)
-        if new.quarantine is not None:
-            entry = _quarantine(entry, new.version, new.quarantine, force=True)
+        # A forced restore of a quarantined content keeps its quarantine.
+        held = next(r for r in entry.versions if r.version == plan.new_version).quarantine
+        if held is not None:
+            entry = _quarantine(entry, plan.new_version, held, force=True)
         e.entry = _quarantine(
             entry, plan.current, Quarantine(reason=f"rolled back: {reason}", by=by, at=now)
         )
-        restore_working_copy(registry, e.txn, plan.prompt, content, card)
-    return record
+    return record, kept
+
+
+def _rollback_record(
+    plan: RollbackPlan, lkg: VersionRecord, by: str, reason: str, now: datetime
+) -> VersionRecord:
+    """The new rollback version: the restored version's content and card, its child."""
+    return VersionRecord(
+        version=plan.new_version,
+        sha256=lkg.sha256,
+        card_sha256=lkg.card_sha256,
+        # Its content is the restored version's, so that is its parent, not the bad one.
+        parent=plan.target,
+        author=by,
+        created_at=now,
+        message=f"Rollback to {plan.target}: {reason}",
+        status=LifecycleState.CANDIDATE,
+        restored_from=plan.target,
+        rolled_back_from=plan.current,
+        quarantine=lkg.quarantine,
+    )
 
 
 def acting_for(by: str, card: PromptCard) -> str | None:
@@ -544,7 +571,7 @@ def _rerun_evals(
             record = save_record(e, record, status=RollbackStatus.EVALUATED)
         else:
             reason = f"restored version failed its gate: {_gate_summary(report)}"
-            record = stage_undo(
+            record, _ = stage_undo(
                 registry, e, record, by=record.authorized_by, reason=reason, report=report
             )
     fault_point("rollback.after-verdict")

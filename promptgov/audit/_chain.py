@@ -51,6 +51,9 @@ REPAIRS_DIR = "audit/repairs"
 #: Markers that make a directory a governed repository when walking up.
 REPO_MARKERS = ("promptgov.yml", STATE_DIR)
 _TAIL_CHUNK = 1 << 16
+#: Actions a filter on another action includes: an emergency promotion is a promotion
+#: (issue 16: 'audit show --action promote' left it out).
+ACTION_FAMILIES: dict[str, tuple[str, ...]] = {"promote": ("emergency-promote",)}
 
 
 def find_repo_root(start: Path | None = None, *, cwd: Path | None = None) -> Path:
@@ -292,16 +295,17 @@ class AuditLog:
     ) -> Iterator[AuditEntry]:
         """Entries in log order, optionally only one prompt's, one action's, or recent ones.
 
-        Reads records as stored; unreadable records are skipped (``verify`` reports them).
+        ``action="promote"`` includes ``emergency-promote`` (:data:`ACTION_FAMILIES`). Reads records as stored; unreadable records are skipped (``verify`` reports them).
 
         Raises:
             InputError: ``since`` is not a time.
         """
         after = parse_time(since) if isinstance(since, str) else since
+        matching = {action, *ACTION_FAMILIES.get(action or "", ())}
         for obj in iter_records(self.read()):
             if prompt is not None and obj.get("prompt") != prompt:
                 continue
-            if action is not None and obj.get("action") != action:
+            if action is not None and obj.get("action") not in matching:
                 continue
             try:
                 entry = AuditEntry.model_validate(obj)

@@ -102,10 +102,26 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         err_console.print(f"[red]error:[/red] {exc.cli_message}", markup=True)
+        if "--json" in args:
+            # A script reading stdout learns of a refusal too, not only from the exit code.
+            from ._common import emit_json
+
+            emit_json(json_error(exc))
         sys.exit(exc.exit_code)
     finally:
         if args and args[0] not in ("init", "--help", "merge-driver"):
             _warn_pending(args)
+
+
+def json_error(exc: PromptGovError) -> dict[str, object]:
+    """What ``--json`` prints on stdout when a command is refused."""
+    problem = exc.to_dict()
+    return {
+        "error": exc.message,
+        "exit_code": exc.exit_code,
+        "kind": problem.pop("error"),
+        **{k: v for k, v in problem.items() if k != "message"},
+    }
 
 
 def _warn_pending(args: list[str]) -> None:

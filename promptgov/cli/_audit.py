@@ -110,7 +110,10 @@ def verify(
 @audit_app.command("show")
 def show(
     prompt: Annotated[str | None, typer.Option("--prompt", help="Only this prompt.")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="Only this action.")] = None,
+    action: Annotated[
+        str | None,
+        typer.Option("--action", help="Only this action ('promote' includes 'emergency-promote')."),
+    ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Only entries at or after this time/date.")
     ] = None,

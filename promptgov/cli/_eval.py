@@ -78,6 +78,10 @@ def eval_command(
         bool, typer.Option("--scheduled", help="Mark the recorded run as a scheduled re-run.")
     ] = False,
     by: Annotated[str, typer.Option("--by", help="Who runs it (recorded).")] = "promptgov",
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Show each failing result's output too."),
+    ] = False,
     repo: RepoOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -108,6 +112,7 @@ def eval_command(
             by,
             repo,
             json_out,
+            verbose,
         )
         return
     if config is None:
@@ -132,7 +137,7 @@ def eval_command(
             }
         )
     else:
-        _print_summary(summary, outputs)
+        _print_summary(summary, outputs, verbose)
     if code:
         # SystemExit, not typer.Exit: click swallows Exit codes when not in standalone mode.
         sys.exit(code)
@@ -149,6 +154,7 @@ def _governed(
     by: str,
     repo: Path | None,
     json_out: bool,
+    verbose: bool = False,
 ) -> None:
     """``promptgov eval name@version``: run, store under logs/, record against the hash."""
     from ..actions.evaluate import run_version_eval
@@ -182,7 +188,9 @@ def _governed(
     if json_out:
         emit_json({**outcome.to_dict(), "outputs": [str(p) for p in outputs], "exitCode": code})
     else:
-        _print_summary(outcome.summary, [registry.repo.root / outcome.run.output, *outputs])
+        _print_summary(
+            outcome.summary, [registry.repo.root / outcome.run.output, *outputs], verbose
+        )
         from ._common import console
 
         console.print(
@@ -233,7 +241,8 @@ def _run(
     return summary, outputs
 
 
-def _print_summary(summary: Any, outputs: list[Path]) -> None:
+def _print_summary(summary: Any, outputs: list[Path], verbose: bool = False) -> None:
+    from ..evals.reporters.console import failure_lines
     from ._common import console
 
     s = summary.stats
@@ -245,6 +254,9 @@ def _print_summary(summary: Any, outputs: list[Path]) -> None:
         + f"; {_cached(summary)} answers from the response cache",
         markup=True,
     )
+    for line in failure_lines(summary, verbose=verbose):
+        failed = line.startswith(("[FAIL]", "[ERROR]"))
+        console.print(line, markup=False, style="red" if failed else None)
     for path in outputs:
         console.print(f"wrote {path}")
 

@@ -23,7 +23,7 @@ def print_gate(report: Any) -> None:
     """Render a gate report: each check, threshold, measured value and baseline."""
     colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[report.verdict.value]
     console.print(
-        f"Gate for {report.prompt or 'results'} → {report.env}: [{colour}]{report.verdict.value.upper()}[/{colour}] "
+        f"Gate for {report.subject} → {report.env}: [{colour}]{report.verdict.value.upper()}[/{colour}] "
         f"({report.samples} results"
         + (f"; baseline {report.baseline_label}" if report.baseline_label else "")
         + ")",
@@ -51,8 +51,15 @@ def _fmt(v: Any) -> str:
 
 
 def gate(
-    ref: Annotated[str | None, typer.Argument(help="name@version (omit with --results).")] = None,
-    env: EnvOpt = "prod",
+    ref: Annotated[
+        str | None, typer.Argument(help="name[@version|@env|@latest] (omit with --results).")
+    ] = None,
+    env: Annotated[
+        list[str],
+        typer.Option(
+            "--env", help="Target environment (repeatable; 'all' for every one; default prod)."
+        ),
+    ] = [],  # noqa: B006
     baseline: Annotated[
         str | None, typer.Option("--baseline", help="Version or env to compare with.")
     ] = None,
@@ -75,30 +82,36 @@ def gate(
     json_: JsonOpt = False,
 ) -> None:
     """Apply the eval gate: exit 0 pass, 1 fail, 3 inconclusive."""
+    from ..actions.gate import GateOptions, check_gates, gates_exit_code
     from ..errors import InputError
 
+    envs = env or ["prod"]
     if results is not None:
         from ..gate import gate_results_file
 
-        report = gate_results_file(
-            results, env=env, gate_file=gate_file, prompt=prompt, baseline=baseline_results
-        )
+        if len(envs) > 1 or "all" in envs:
+            raise InputError("--results is gated for one --env at a time.")
+        reports = [
+            gate_results_file(
+                results, env=envs[0], gate_file=gate_file, prompt=prompt, baseline=baseline_results
+            )
+        ]
     elif ref is not None:
-        from ..actions.gate import GateOptions, check_gate
-
-        report = check_gate(_registry(repo), ref, GateOptions(env=env, baseline=baseline))
+        options = GateOptions(env=envs[0], baseline=baseline)
+        reports = check_gates(_registry(repo), ref, envs, options)
     else:
         raise InputError("give name@version, or --results out.json.")
     if json_:
-        emit_json(report.to_dict())
+        emit_json(reports[0].to_dict() if len(reports) == 1 else [r.to_dict() for r in reports])
     else:
-        print_gate(report)
+        for report in reports:
+            print_gate(report)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as fh:
-            fh.write(report.to_markdown())
-    if report.exit_code:
-        raise typer.Exit(report.exit_code)
+            fh.write("".join(r.to_markdown() for r in reports))
+    if code := gates_exit_code(reports):
+        raise typer.Exit(code)
 
 
 def approve(

@@ -33,15 +33,31 @@ def _report(results: list[Any], json_: bool, empty: str) -> None:
 @notify_app.command("test")
 def test(
     by: str = typer.Option("promptgov", "--by", help="Who sends it."),
+    all_targets: bool = typer.Option(
+        False, "--all", help="Also send to targets not subscribed to test messages."
+    ),
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Send a test message to every target subscribed to test events (exit 1 if one fails)."""
     from ..actions.notify import send_test
 
-    _report(
-        send_test(_repo(repo), by=by), json_, "no notification targets configured in promptgov.yml"
-    )
+    sent = send_test(_repo(repo), by=by, all_targets=all_targets)
+    if json_:
+        emit_json(sent.to_dict())
+    else:
+        if not sent.results and not sent.skipped:
+            console.print("no notification targets configured in promptgov.yml")
+        for r in sent.results:
+            console.print(("[green]✔[/green] " if r.ok else "[red]✘[/red] ") + str(r), markup=True)
+        if sent.skipped:
+            console.print(
+                f"skipped (not subscribed to test messages): {', '.join(sent.skipped)}; "
+                "pass --all to send to them too",
+                markup=False,
+            )
+    if not sent.ok:
+        raise typer.Exit(1)
 
 
 @notify_app.command("retry")

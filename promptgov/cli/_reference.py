@@ -41,6 +41,11 @@ def reference(app: Any) -> str:
         "<!-- Generated from the commands' own help by `python -m promptgov.cli._reference`; "
         "a test keeps it current. -->",
         "",
+        "Exit codes: 0 success, 1 a check or gate failed (3: a gate was inconclusive), "
+        "2 bad input or a refusal. With `--json`, a refused command also prints "
+        '`{"error": <message>, "exit_code": <code>, "kind": <error class>, …}` on stdout '
+        "(the message is on stderr as well).",
+        "",
     ]
     for name, cmd in _commands(root, "promptgov"):
         lines += [f"## `{name}`", "", (cmd.help or "").strip(), ""]

@@ -105,12 +105,21 @@ def status(
                 r.name,
                 str(r.versions),
                 r.latest or "—",
-                *[r.environments.get(e) or "—" for e in envs],
+                *[_pointer(r, e) for e in envs],
                 r.working_copy,
             ]
             for r in rows
         ],
     )
+    for r in rows:
+        by_version: dict[str, list[str]] = {}
+        for env, version in r.serving_quarantined.items():
+            by_version.setdefault(version, []).append(env)
+        for version, where in by_version.items():
+            sys.stdout.write(
+                f"quarantined: {r.name}@{version} still serves {', '.join(where)}; promote a "
+                f"good version there or roll back ('promptgov rollback {r.name} --env {where[0]}')\n"
+            )
     for d in (d for r in rows for d in r.post_reviews):
         if d.overdue_by is not None:
             line = (
@@ -119,6 +128,14 @@ def status(
         else:
             line = f"post-review due: {d.what}, due {d.due:%Y-%m-%d} (in {span(d.due - now)})"
         sys.stdout.write(line + "\n")
+
+
+def _pointer(row: Any, env: str) -> str:
+    """An environment's cell: its version, marked when that version is quarantined."""
+    version = row.environments.get(env)
+    if version is None:
+        return "—"
+    return f"{version} (quarantined)" if version in row.quarantined else version
 
 
 def show(
@@ -161,6 +178,30 @@ def show(
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+def checkout(
+    ref: Annotated[str, typer.Argument(help="name@version, name@env or name@latest.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace unsaved edits too (kept as prompt.yml.before-checkout-*)."
+        ),
+    ] = False,
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Load a registered version into the working copy prompts/<name>/prompt.yml."""
+    from ..actions.checkout import CheckoutOptions
+    from ..actions.checkout import checkout as do_checkout
+
+    res = do_checkout(_registry(repo), ref, CheckoutOptions(force=force))
+    if json_:
+        emit_json(res.to_dict())
+        return
+    console.print(f"{res.path} now holds {res.prompt}@{res.version} sha256:{res.sha256[:12]}")
+    if res.kept_edits:
+        console.print(f"Your unsaved edits were kept in {res.kept_edits}.", markup=False)
+
+
 def history(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     repo: RepoOpt = None,
@@ -181,13 +222,25 @@ def history(
 
 
 def diff(
-    name: Annotated[str, typer.Argument(help="Prompt name.")],
-    a: Annotated[str, typer.Argument(help="Version or env.")],
-    b: Annotated[str, typer.Argument(help="Version or env.")],
+    name: Annotated[str, typer.Argument(help="Prompt name, or name@version.")],
+    a: Annotated[str | None, typer.Argument(help="Version, env or latest.")] = None,
+    b: Annotated[
+        str | None,
+        typer.Argument(help="Version, env or latest (default: the working copy, 'working')."),
+    ] = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Template, parameter, variable and card differences between two versions."""
+    """Differences between two versions, or between a version and the working copy."""
+    from ..errors import InputError
+
+    if "@" in name:  # diff NAME@A [B]
+        if b is not None:
+            raise InputError("give NAME@A [B] or NAME A [B], not both forms.")
+        name, _, first = name.partition("@")
+        a, b = first, a
+    if not a:
+        raise InputError(f"name a version of {name} to compare: {name}@<version> [<version>].")
     d = _registry(repo).diff(name, a, b)
     if json_:
         emit_json(d.to_dict())
@@ -280,6 +333,7 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_)
     app.command()(status)
     app.command()(show)
+    app.command()(checkout)
     app.command()(history)
     app.command()(diff)
     app.command()(render)

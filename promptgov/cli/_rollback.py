@@ -20,9 +20,14 @@ def print_result(res: Any) -> None:
             markup=True,
         )
     if res.dry_run:
+        recorded = (
+            f"serving {plan.new_version} again, which holds that content"
+            if plan.reused
+            else f"recorded as {plan.new_version}"
+        )
         console.print(
             f"Dry run: would roll {plan.prompt} in {plan.env} back from {plan.current} to {plan.target} "
-            f"(recorded as {plan.new_version}); nothing was changed."
+            f"({recorded}); nothing was changed."
         )
         return
     if res.already_done:
@@ -43,6 +48,17 @@ def print_result(res: Any) -> None:
         console.print(f"  {mark} {line.task:<26} {line.reference:<36} {line.detail}", markup=True)
     for w in res.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+    _print_kept(res)
+
+
+def _print_kept(res: Any) -> None:
+    """Where the author's unsaved edits went when the working copy was replaced."""
+    if res.kept_edits:
+        console.print(
+            f"Your unsaved edits to prompts/{res.plan.prompt}/prompt.yml were kept in "
+            f"{res.kept_edits}; copy them back when you resume work.",
+            markup=False,
+        )
 
 
 def print_resumed(res: Any) -> None:
@@ -186,6 +202,7 @@ def print_undone(res: Any) -> None:
     )
     for w in res.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+    _print_kept(res)
 
 
 def register(app: typer.Typer) -> None:

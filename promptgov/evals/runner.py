@@ -106,6 +106,7 @@ class _Run:
         )
         self.test_providers: dict[str, Provider] = {}
         self.owned: list[Provider] = []
+        self.grader: Provider | None = None
 
     def _load(self, spec: Any) -> Provider:
         from .providers import load_provider
@@ -136,6 +137,24 @@ class _Run:
                 idx += 1
             out.append(row)
         return out
+
+    def _default_grader(self) -> Provider:
+        """The run's one default grader, closed with the run's own providers.
+
+        One per grading call, never closed, left its connections open when the run's
+        loop ended: the ``Event loop is closed`` traceback of issue 16.
+        """
+        if self.grader is None:
+            from .providers import get_default_grader
+
+            self.grader = get_default_grader(self.env, max_concurrency=self.concurrency)
+            if self.grader is None:
+                raise ProviderError(
+                    "no grading provider configured: set options.provider or "
+                    "defaultTest.options.provider for model-graded assertions"
+                )
+            self.owned.append(self.grader)
+        return self.grader
 
     def _test_provider(self, spec: Any) -> Provider:
         if isinstance(spec, Provider):
@@ -458,15 +477,7 @@ class _Run:
         def get(spec: Any) -> Provider:
             chosen = spec or step.test.options.get("provider")
             if chosen is None:
-                from .providers import get_default_grader
-
-                grader = get_default_grader(self.env)
-                if grader is None:
-                    raise ProviderError(
-                        "no grading provider configured: set options.provider or "
-                        "defaultTest.options.provider for model-graded assertions"
-                    )
-                return grader
+                return self._default_grader()
             return self._test_provider(chosen)
 
         return get

@@ -4,7 +4,7 @@
 
     targets = load_targets(config.notifications)
     note = render_notification("rollback", prompt="greet", env="prod", from_version="1.4.0",
-                               to_version="1.3.0-rollback", audit_link=audit_link(42), ...)
+                               to_version="1.3.0+rollback", audit_link=audit_link(42), ...)
     results = Outbox(repo_root).dispatch(Notifier(targets, NotifyPolicy()), note)
 
 Delivery never raises: failures come back as :class:`DeliveryResult` and wait in the

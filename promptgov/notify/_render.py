@@ -24,7 +24,16 @@ def audit_link(seq: int, base_url: str | None = None) -> str:
 
 
 def _facts(pairs: Iterable[tuple[str, Any]]) -> list[str]:
-    return [f"- {label}: {value}" for label, value in pairs if value not in (None, "", [], ())]
+    return [
+        f"- {label}: {_plain(value)}" for label, value in pairs if value not in (None, "", [], ())
+    ]
+
+
+def _plain(value: Any) -> str:
+    """A fact for people: a list as ``a, b``, never Python's ``['a', 'b']`` (issue 16)."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def _code(value: Any) -> str:

@@ -29,6 +29,9 @@ from .localkey import mac, mac_ok
 CACHE_DIR = f"{STATE_DIR}/cache/registry"
 INDEX_FILE = f"{CACHE_DIR}/index.json"
 SCHEMA_ID = "promptgov/version-registry/v1"
+#: The index MAC's domain; a new one when the summary changes meaning, so an older index
+#: is rebuilt rather than trusted ("latest" became the newest authored version).
+_INDEX_DOMAIN = b"registry-index/2"
 HEADER = (
     "# promptgov version registry: every prompt's immutable versions and each environment's\n"
     "# pointer with its full history. Written by promptgov; change it with promptgov commands.\n"
@@ -41,7 +44,7 @@ def summary(entry: PromptEntry) -> dict[str, Any]:
     """What ``status`` needs of a prompt, without loading its versions."""
     return {
         "versions": len(entry.versions),
-        "latest": entry.versions[-1].version if entry.versions else None,
+        "latest": latest.version if (latest := entry.latest()) else None,
         "envs": {env: state.current for env, state in entry.environments.items()},
         "quarantined": [r.version for r in entry.versions if r.quarantine is not None],
         "shas": sorted({r.sha256 for r in entry.versions}),
@@ -161,7 +164,7 @@ def load(
         try:
             index = json.loads(index_raw)
             if index.get("yaml_sha256") == key and mac_ok(
-                index.get("mac"), b"registry-index", _index_payload(key, index["prompts"])
+                index.get("mac"), _INDEX_DOMAIN, _index_payload(key, index["prompts"])
             ):
                 return Prompts(raw, index["prompts"], root=root), {}
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -230,7 +233,7 @@ def render(prompts: Prompts) -> tuple[bytes, dict[str, bytes | None]]:
         {
             "yaml_sha256": key,
             "prompts": index,
-            "mac": mac(b"registry-index", _index_payload(key, index)),
+            "mac": mac(_INDEX_DOMAIN, _index_payload(key, index)),
         }
     ).encode()
     return raw, files

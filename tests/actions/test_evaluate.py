@@ -15,7 +15,7 @@ from ..flows import PROMPT, edit_prompt
 POLICY_SUITE = "evals/eval-config.promptfoo.yml"
 EASY = """\
 prompts: [promptgov://support-reply]
-providers: [echo]
+providers: [file://model_stub.py]
 tests:
   - vars: {customer_name: a, order_id: b, message: c}
     assert: [{type: contains, value: a}]
@@ -59,3 +59,19 @@ def test_a_config_that_never_evaluates_the_version_records_nothing(registered_re
     assert "never evaluates support-reply@1.0.0" in res.stderr
     assert "Nothing was run or recorded" in res.stderr
     assert snapshot(registered_repo) == before
+
+
+def test_a_recorded_run_lists_its_failures(example_repo: Path) -> None:
+    """Without its safety instruction the stub model promises refunds: each case says so."""
+    from ..conftest import run_cli
+    from ..flows import SAFETY_LINE, add_version
+
+    add_version(example_repo, "1.0.0", remove=[SAFETY_LINE])
+    res = run_cli("eval", f"{PROMPT}@1.0.0", "--repo", example_repo, "--verbose")
+    assert res.exit_code == 100, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[1] == "Failures (6 of 6 results):"
+    assert lines[2] == f"[FAIL] late delivery · {PROMPT}@1.0.0 · local-model-stub"
+    assert lines[3].startswith('  not-icontains "guarantee": Expected output to not contain')
+    assert lines[4].startswith("  output: Hi Dana, I'm sorry") and "guarantee" in lines[4]
+    assert lines[-1].startswith("recorded run ")

@@ -362,7 +362,7 @@ def test_an_emergency_rollback_is_due_a_post_review_too(repo: Path) -> None:
     )
     rollback(registry(repo), PROMPT, options, by=REVIEWER)
     move = emergency_move(repo)
-    assert move.kind is MoveKind.ROLLBACK and move.version == "1.0.0-rollback"
+    assert move.kind is MoveKind.ROLLBACK and move.version == "1.0.0+rollback"
     assert move.post_review_due == move.at + timedelta(days=POST_REVIEW_DAYS)
     start = list(AuditLog(repo).entries(action="rollback-start"))[-1]
     assert datetime.fromisoformat(start.details["post_review_due"]) == move.post_review_due
@@ -371,8 +371,8 @@ def test_an_emergency_rollback_is_due_a_post_review_too(repo: Path) -> None:
     lines = [line for line in res.stderr.splitlines() if "post-review" in line]
     assert warning_line(emergency_move(repo), what="rollback") in lines
     with pytest.raises(PermissionDenied, match="separation of duties"):
-        do_review(repo, ref=f"{PROMPT}@1.0.0-rollback")
-    do_review(repo, by=PROMOTER, ref=f"{PROMPT}@1.0.0-rollback")
+        do_review(repo, ref=f"{PROMPT}@1.0.0+rollback")
+    do_review(repo, by=PROMOTER, ref=f"{PROMPT}@1.0.0+rollback")
     assert [d.version for d in registry(repo).post_reviews()] == ["1.1.0"]
 
 

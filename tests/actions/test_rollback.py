@@ -142,7 +142,7 @@ def test_dry_run_explains_every_skipped_candidate_and_changes_nothing(mixed_repo
     assert "✓ 1.0.0" in out
     assert (
         "Dry run: would roll support-reply in prod back from 1.3.0 to 1.0.0 "
-        "(recorded as 1.0.0-rollback); nothing was changed." in out
+        "(recorded as 1.0.0+rollback); nothing was changed." in out
     )
     assert snapshot(root) == before
     data = json.loads(
@@ -163,10 +163,10 @@ def test_quarantined_and_same_content_versions_are_never_last_known_good(mixed_r
     staging = do_rollback(root, env="staging", reason="bad replies in staging")
     assert (staging.plan.target, staging.plan.current) == ("1.0.0", "1.3.0")
     # the restored version goes on to prod: prod now serves 1.0.0's content again
-    approve(registry(root), f"{PROMPT}@1.0.0-rollback", ApproveOptions(env="prod"), by="alice")
+    approve(registry(root), f"{PROMPT}@1.0.0+rollback", ApproveOptions(env="prod"), by="alice")
     promote(
         registry(root),
-        f"{PROMPT}@1.0.0-rollback",
+        f"{PROMPT}@1.0.0+rollback",
         PromoteOptions(to="prod", reason="restore"),
         by="alice",
     )
@@ -203,7 +203,7 @@ def test_to_an_ineligible_target_is_refused_unless_forced(mixed_repo: Path) -> N
 
     res = do_rollback(root, to="1.2.0", force=True)
     assert res.record is not None and res.record.forced and res.plan.forced
-    assert (prod(root), res.record.rollback_to) == ("1.2.0-rollback", "1.2.0")
+    assert (prod(root), res.record.rollback_to) == ("1.2.0+rollback", "1.2.0")
     start = list(AuditLog(root).entries(action="rollback-start"))[-1]
     assert start.details["forced"] is True
     assert list(AuditLog(root).entries(action="rollback"))[-1].details["forced"] is True
@@ -332,7 +332,7 @@ def test_rollback_restores_logs_and_notifies(repo: Path, sink: NotifySink) -> No
     assert rec is not None and rec.status is RollbackStatus.COMPLETED
 
     reg = registry(repo)
-    new = reg.record(PROMPT, "1.0.0-rollback")
+    new = reg.record(PROMPT, "1.0.0+rollback")
     assert (new.sha256, new.restored_from, new.rolled_back_from) == (good_sha, "1.0.0", "1.1.0")
     assert new.status is LifecycleState.DEPLOYED
     bad = reg.record(PROMPT, "1.1.0")
@@ -342,9 +342,9 @@ def test_rollback_restores_logs_and_notifies(repo: Path, sink: NotifySink) -> No
     assert (move.kind, move.previous, move.version) == (
         MoveKind.ROLLBACK,
         "1.1.0",
-        "1.0.0-rollback",
+        "1.0.0+rollback",
     )
-    assert prod(repo) == "1.0.0-rollback"
+    assert prod(repo) == "1.0.0+rollback"
 
     # the working copy holds the restored prompt, its comments kept
     text = (repo / flows.PROMPT_FILE).read_text()
@@ -356,7 +356,7 @@ def test_rollback_restores_logs_and_notifies(repo: Path, sink: NotifySink) -> No
     assert (entry.actor, entry.reason, entry.env) == ("bob", "refund promises in replies", "prod")
     assert entry.on_behalf_of is None  # a person acts for themselves; a policy for the owner
     assert (entry.from_version, entry.from_sha256) == ("1.1.0", bad_sha)
-    assert (entry.to_version, entry.to_sha256) == ("1.0.0-rollback", good_sha)
+    assert (entry.to_version, entry.to_sha256) == ("1.0.0+rollback", good_sha)
     run = next(r for r in new.eval_runs if r.run_id == rec.eval_run_id)
     assert entry.eval_run_id == rec.eval_run_id and entry.gate_verdict == "pass"
     assert entry.evidence == [
@@ -369,7 +369,7 @@ def test_rollback_restores_logs_and_notifies(repo: Path, sink: NotifySink) -> No
     log = reg.repo.changelog()[-1]
     assert (log.action, log.version, log.from_version, log.env) == (
         "rollback",
-        "1.0.0-rollback",
+        "1.0.0+rollback",
         "1.1.0",
         "prod",
     )
@@ -380,7 +380,7 @@ def test_rollback_restores_logs_and_notifies(repo: Path, sink: NotifySink) -> No
     [req] = sink.requests_to("/hook")
     body = req.json
     text = body["title"] + "\n" + body["message"]
-    for fragment in (PROMPT, "prod", "1.1.0", "1.0.0-rollback", f"#entry-{entry.seq}"):
+    for fragment in (PROMPT, "prod", "1.1.0", "1.0.0+rollback", f"#entry-{entry.seq}"):
         assert fragment in text, (fragment, text)
     assert "refund promises in replies" in body["message"]
     notes = list(AuditLog(repo).entries(action="notify"))
@@ -406,22 +406,52 @@ def test_repeating_a_rollback_does_nothing_twice(repo: Path, sink: NotifySink) -
     assert snapshot(repo) == before
     res = run_cli(*ROLLBACK_ARGS, "--authorized-by", "bob", "--repo", repo)
     assert res.exit_code == 0, res.stderr
-    assert "Already rolled back: prod serves 1.0.0-rollback" in " ".join(res.stdout.split())
+    assert "Already rolled back: prod serves 1.0.0+rollback" in " ".join(res.stdout.split())
     assert len(sink.requests_to("/hook")) == 1
     assert snapshot(repo) == before
 
 
-def test_second_rollback_records_rollback_2(repo: Path) -> None:
+def test_rolling_back_to_one_content_again_reuses_its_rollback_version(repo: Path) -> None:
+    """Issue 16: one content became 1.0.0-rollback … -rollback.5, parented on the bad
+    version, and 'latest' showed the last of them."""
     do_rollback(repo)
-    add_version(repo, "1.2.0")
-    release(repo, "1.2.0")
-    res = do_rollback(repo, reason="latency regression")
-    assert res.plan.target == "1.0.0-rollback" and res.plan.current == "1.2.0"
-    new = registry(repo).record(PROMPT, "1.0.0-rollback.2")
-    assert (new.restored_from, new.rolled_back_from) == ("1.0.0-rollback", "1.2.0")
-    assert new.sha256 == registry(repo).record(PROMPT, "1.0.0").sha256
-    assert prod(repo) == "1.0.0-rollback.2"
-    assert registry(repo).record(PROMPT, "1.2.0").quarantine is not None
+    for version in ("1.2.0", "1.3.0"):
+        add_version(repo, version)
+        release(repo, version)
+        res = do_rollback(repo, reason=f"{version} regressed")
+        assert (res.plan.target, res.plan.new_version, res.plan.reused) == (
+            "1.0.0+rollback",
+            "1.0.0+rollback",
+            True,
+        )
+        assert prod(repo) == "1.0.0+rollback"
+        assert res.record is not None and res.record.status is RollbackStatus.COMPLETED
+    reg = registry(repo)
+    entry = reg.entry(PROMPT)
+    assert [r.version for r in entry.versions] == [
+        "1.0.0",
+        "1.1.0",
+        "1.0.0+rollback",
+        "1.2.0",
+        "1.3.0",
+    ]
+    assert [rb.new_version for rb in entry.rollbacks] == ["1.0.0+rollback"] * 3
+    assert [rb.rollback_of for rb in entry.rollbacks] == ["1.1.0", "1.2.0", "1.3.0"]
+    restored = reg.record(PROMPT, "1.0.0+rollback")
+    assert (restored.parent, restored.restored_from) == ("1.0.0", "1.0.0")
+    assert restored.sha256 == reg.record(PROMPT, "1.0.0").sha256
+    assert len(restored.eval_runs) == 3  # each rollback re-ran the evals on it
+    assert reg.status(PROMPT)[0].latest == "1.3.0"
+    assert reg.resolve(PROMPT)[1].version == reg.resolve(f"{PROMPT}@latest")[1].version == "1.3.0"
+    assert all(reg.record(PROMPT, v).quarantine is not None for v in ("1.1.0", "1.2.0", "1.3.0"))
+    assert verify(Repo(repo)).ok
+
+
+def test_rollback_versions_do_not_sort_below_the_version_they_restore() -> None:
+    from promptgov.model import semver_key
+
+    assert not semver_key("1.0.0+rollback") < semver_key("1.0.0")
+    assert semver_key("1.0.0+rollback") < semver_key("1.0.1-rc.1") < semver_key("1.0.1")
 
 
 def test_cli_rollback_prints_the_true_checklist(repo: Path, sink: NotifySink) -> None:
@@ -433,7 +463,7 @@ def test_cli_rollback_prints_the_true_checklist(repo: Path, sink: NotifySink) ->
     data = json.loads(res.stdout)
     assert data["ok"] is True and data["record"]["status"] == "completed"
     assert [(c["task"], c["ok"]) for c in data["checklist"]] == [(t, True) for t in CHECKLIST_TASKS]
-    assert data["checklist"][0]["detail"] == "1.0.0 (restored as 1.0.0-rollback)"
+    assert data["checklist"][0]["detail"] == "1.0.0 (restored as 1.0.0+rollback)"
     assert data["checklist"][3]["detail"] == f"audit entry #{data['record']['audit_seq']}"
     assert data["checklist"][5]["detail"] == "1 target(s) notified"
 
@@ -453,7 +483,7 @@ def test_failed_notification_never_blocks_the_rollback(
     flows.set_notifications(repo, url)
     policy = NotifyPolicy(retries=1, backoff_s=0.01, timeout_s=0.4)
     res = do_rollback(repo, notify_policy=policy)
-    assert prod(repo) == "1.0.0-rollback"
+    assert prod(repo) == "1.0.0+rollback"
     assert res.record is not None and res.record.status is RollbackStatus.COMPLETED
     assert not res.ok
     lines = {c.task: c for c in res.checklist}
@@ -480,7 +510,7 @@ def test_failed_notification_never_blocks_the_rollback(
     [retried] = Outbox(repo).retry(Notifier(targets, FAST))
     assert retried.ok, retried.error
     [delivered] = sink.received[seen:]
-    assert delivered.status == 200 and "1.0.0-rollback" in delivered.json["title"]
+    assert delivered.status == 200 and "1.0.0+rollback" in delivered.json["title"]
     assert Outbox(repo).pending() == []
 
 
@@ -489,12 +519,12 @@ def test_cli_exits_1_when_stakeholders_were_not_notified(repo: Path) -> None:
     res = run_cli(*ROLLBACK_ARGS, "--authorized-by", "bob", "--repo", repo)
     assert res.exit_code == 1, res.stderr
     out = res.stdout
-    assert "Rolled back support-reply in prod: 1.1.0 → 1.0.0-rollback (restored 1.0.0)" in out
+    assert "Rolled back support-reply in prod: 1.1.0 → 1.0.0+rollback (restored 1.0.0)" in out
     notified = next(line for line in out.splitlines() if "Stakeholders notified" in line)
     assert "✘" in notified and "1 of 1 target(s) failed" in notified
     logged = next(line for line in out.splitlines() if "Rollback logged" in line)
     assert "✔" in logged
-    assert prod(repo) == "1.0.0-rollback"
+    assert prod(repo) == "1.0.0+rollback"
 
 
 # --------------------------------------------------------------------------- 3. re-run gate
@@ -510,7 +540,7 @@ def test_failing_rerun_gate_undoes_the_rollback(repo: Path, sink: NotifySink) ->
     msg = " ".join(res.stderr.split())
     assert (
         "error: rollback of support-reply in prod undone: "
-        "the restored 1.0.0-rollback failed its gate (" in msg
+        "the restored 1.0.0+rollback failed its gate (" in msg
     )
     assert "prod serves 1.1.0 again. Use --emergency to keep a restore that fails its gate." in msg
     reg = registry(repo)
@@ -532,7 +562,7 @@ def test_emergency_keeps_a_restore_that_fails_its_gate(repo: Path) -> None:
     drift_model(repo)
     start = datetime.now(UTC)
     res = do_rollback(repo, emergency=True)
-    assert prod(repo) == "1.0.0-rollback"
+    assert prod(repo) == "1.0.0+rollback"
     assert res.record is not None and res.record.status is RollbackStatus.COMPLETED
     lines = {c.task: c for c in res.checklist}
     assert lines["Eval re-run successful"].ok and not lines["CI passed"].ok
@@ -620,9 +650,9 @@ def test_rollback_racing_a_promotion_has_one_winner(repo: Path, tmp_path: Path) 
     winner = next(a for a, c in codes.items() if c == 0)
     message = outs["promote" if winner == "rollback" else "rollback"][0][0].strip()
     if winner == "rollback":
-        assert prod(repo) == "1.0.0-rollback"
+        assert prod(repo) == "1.0.0+rollback"
         assert message == (
-            "prod moved meanwhile: it points at 1.0.0-rollback, not 1.1.0; "
+            "prod moved meanwhile: it points at 1.0.0+rollback, not 1.1.0; "
             "re-check the environment and retry."
         )
     else:
@@ -646,14 +676,14 @@ def test_rollback_in_git_commits_and_moves_the_deploy_branch(repo: Path) -> None
     res = do_rollback(repo)
     assert res.record is not None
     message = flows.git(repo, "log", "-1", "--format=%B", "main")
-    assert message.startswith("promptgov: rollback support-reply in prod 1.1.0 -> 1.0.0-rollback")
+    assert message.startswith("promptgov: rollback support-reply in prod 1.1.0 -> 1.0.0+rollback")
     trailers = flows.git(repo, "log", "-1", "--format=%(trailers:only,unfold)", "main")
     for trailer in (
         "Promptgov-Action: rollback",
         "Promptgov-Prompt: support-reply",
         "Promptgov-Env: prod",
         "Promptgov-From: 1.1.0",
-        "Promptgov-To: 1.0.0-rollback",
+        "Promptgov-To: 1.0.0+rollback",
         "Promptgov-Authorized-By: bob",
         "Promptgov-Reason: refund promises in replies",
     ):
@@ -668,12 +698,12 @@ def test_rollback_in_git_commits_and_moves_the_deploy_branch(repo: Path) -> None
         == registry(repo).record(PROMPT, "1.0.0").sha256
     )
     tags = flows.git(repo, "tag", "--points-at", "prod").split()
-    assert tags == [f"support-reply-prod-1.0.0-rollback-{res.record.audit_seq}"]
+    assert tags == [f"support-reply-prod-1.0.0+rollback-{res.record.audit_seq}"]
     registry_on_main = yaml.safe_load(
         flows.git(repo, "show", "main:schemas/prompt-version-schema.yml")
     )
     assert (
-        registry_on_main["prompts"][PROMPT]["environments"]["prod"]["current"] == "1.0.0-rollback"
+        registry_on_main["prompts"][PROMPT]["environments"]["prod"]["current"] == "1.0.0+rollback"
     )
     assert flows.git(repo, "status", "--porcelain", "--untracked-files=no") == ""
 
@@ -701,4 +731,53 @@ def test_undone_rollback_in_git_leaves_a_clean_tree_and_the_served_content(repo:
     assert (
         PromptSource.model_validate(deployed).content().sha256
         == registry(repo).record(PROMPT, "1.1.0").sha256
+    )
+
+
+def test_rollback_keeps_the_authors_unsaved_edits_beside_the_restored_copy(repo: Path) -> None:
+    """Issue 16: a rollback overwrote the in-progress prompt.yml with no way back."""
+    path = repo / flows.PROMPT_FILE
+    flows.edit_prompt(repo, "and sign off politely.", "and sign off politely. WIP: new tone")
+    draft = path.read_bytes()
+    res = run_cli(*ROLLBACK_ARGS, "--authorized-by", "bob", "--repo", repo)
+    assert res.exit_code in (0, 1), res.stderr  # 1: no notification target configured
+    kept = sorted(path.parent.glob("prompt.yml.before-rollback-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == draft
+    rel = kept[0].relative_to(repo).as_posix()
+    assert f"Your unsaved edits to prompts/{PROMPT}/prompt.yml were kept in {rel}" in " ".join(
+        res.stdout.split()
+    )
+    restored = PromptSource.model_validate(yaml.safe_load(path.read_text()))
+    assert restored.content().sha256 == registry(repo).record(PROMPT, "1.0.0").sha256
+    start = [e for e in AuditLog(repo).entries() if e.action == "rollback-start"][-1]
+    assert start.details["working_copy_kept_in"] == rel
+
+
+def test_rollback_of_a_clean_working_copy_keeps_no_copy(repo: Path) -> None:
+    res = do_rollback(repo)
+    assert res.kept_edits is None
+    assert not list((repo / flows.PROMPT_FILE).parent.glob("prompt.yml.before-*"))
+
+
+def test_a_dry_run_needs_no_reason_or_authorizer(repo: Path) -> None:
+    """Issue 16: 'rollback --dry-run' demanded --reason and --authorized-by."""
+    before = snapshot(repo)
+    res = run_cli("rollback", PROMPT, "--env", "prod", "--dry-run", "--repo", repo)
+    assert res.exit_code == 0, res.stderr
+    assert (
+        "Dry run: would roll support-reply in prod back from 1.1.0 to 1.0.0 "
+        "(recorded as 1.0.0+rollback); nothing was changed." in " ".join(res.stdout.split())
+    )
+    assert snapshot(repo) == before
+
+
+def test_a_dry_run_says_when_it_would_serve_an_existing_rollback_version(repo: Path) -> None:
+    do_rollback(repo)
+    add_version(repo, "1.2.0")
+    release(repo, "1.2.0")
+    res = run_cli("rollback", PROMPT, "--env", "prod", "--dry-run", "--repo", repo)
+    assert res.exit_code == 0, res.stderr
+    assert (
+        "back from 1.2.0 to 1.0.0+rollback (serving 1.0.0+rollback again, which holds that "
+        "content); nothing was changed." in " ".join(res.stdout.split())
     )

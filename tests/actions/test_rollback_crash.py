@@ -100,11 +100,11 @@ def _check_settled(
         assert _governed(root) == _governed(template), label
         assert len(sink.received) == sent_before, label
         return "old"
-    assert entry.environments["prod"].current == "1.0.0-rollback", label
+    assert entry.environments["prod"].current == "1.0.0+rollback", label
     [rb] = entry.rollbacks
     assert rb.status is RollbackStatus.COMPLETED and rb.gate_verdict is not None, label
     assert rb.notifications and all(n["ok"] for n in rb.notifications), (label, rb.notifications)
-    assert [r.version for r in entry.versions] == ["1.0.0", "1.1.0", "1.0.0-rollback"], label
+    assert [r.version for r in entry.versions] == ["1.0.0", "1.1.0", "1.0.0+rollback"], label
     assert reg.record(PROMPT, "1.1.0").quarantine is not None, label
     assert entry.environments["prod"].history[-1].kind is MoveKind.ROLLBACK, label
     assert working.content().sha256 == reg.record(PROMPT, "1.0.0").sha256, label
@@ -149,7 +149,7 @@ def test_kill_at_boundary_and_inside_the_next_write(
         assert again.exit_code == 2, again.stdout
         assert "a rollback of support-reply in prod to 1.0.0 is unfinished (" in again.stderr
         assert (
-            "finish it with 'promptgov rollback --resume' or undo it with "
+            "Finish it with 'promptgov rollback --resume' or undo it with "
             "'promptgov rollback support-reply --env prod --undo'." in again.stderr
         )
         assert snapshot(at_boundary) == before

@@ -63,11 +63,11 @@ def test_disk_full_before_the_commit_point_of_each_step(
         return
     assert proc.stderr == (
         f"{HEAD}{step} could not be written ({FULL}); none of it was written and prod serves "
-        "1.0.0-rollback. Free space, then run 'promptgov rollback --resume'.\n"
+        "1.0.0+rollback. Free space, then run 'promptgov rollback --resume'.\n"
     )
     [rb] = registry(root).entry(PROMPT).rollbacks
     assert rb.status is left
-    assert registry(root).entry(PROMPT).environments["prod"].current == "1.0.0-rollback"
+    assert registry(root).entry(PROMPT).environments["prod"].current == "1.0.0+rollback"
     ver = run_cli("verify", "--repo", root)
     assert ver.exit_code == 0, ver.stdout
     outcome = _check_settled(root, template, sink, len(sink.received), step, told=told)

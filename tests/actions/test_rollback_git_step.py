@@ -80,12 +80,12 @@ def _assert_published_once(root: Path, template: Path, seq: int) -> None:
         trailers = git(root, "log", "-1", "--format=%(trailers:only,unfold)", commit)
         assert "Promptgov-Action: rollback" in trailers, trailers
         assert f"Promptgov-Audit-Seq: {seq}" in trailers, trailers
-    tag = f"{PROMPT}-prod-1.0.0-rollback-{seq}"
+    tag = f"{PROMPT}-prod-1.0.0+rollback-{seq}"
     assert git(root, "tag").split() == [tag]
     assert git(root, "rev-parse", f"{tag}^{{commit}}").strip() == deploy
     committed = yaml.safe_load(git(root, "show", "main:schemas/prompt-version-schema.yml"))
     entry = committed["prompts"][PROMPT]
-    assert entry["environments"]["prod"]["current"] == "1.0.0-rollback"
+    assert entry["environments"]["prod"]["current"] == "1.0.0+rollback"
     assert [rb["status"] for rb in entry["rollbacks"]] == ["completed"]
     deployed = PromptSource.model_validate(
         yaml.safe_load(git(root, "show", f"prod:{flows.PROMPT_FILE}"))
@@ -113,7 +113,7 @@ def test_kill_inside_the_git_step_is_resumed_once(point: str, template: Path, re
     entry = registry(repo).entry(PROMPT)
     [rb] = entry.rollbacks
     assert rb.status is RollbackStatus.COMPLETED and rb.audit_seq is not None
-    assert entry.environments["prod"].current == "1.0.0-rollback"
+    assert entry.environments["prod"].current == "1.0.0+rollback"
     seq = rb.audit_seq
     # the git step is recorded as pending: verify fails and every command says so
     ver = run_cli("verify", "--repo", repo)
@@ -207,7 +207,7 @@ def test_verify_reports_moves_that_no_commit_on_head_has(template: Path, repo: P
     ver = run_cli("verify", "--repo", repo)  # HEAD has no promptgov commit: its registry decides
     assert ver.exit_code == 1
     assert (
-        f"schemas/prompt-version-schema.yml: {PROMPT} prod moved to 1.0.0-rollback "
+        f"schemas/prompt-version-schema.yml: {PROMPT} prod moved to 1.0.0+rollback "
         f"(audit #{move_seq}), but no commit on HEAD has it: the registry is ahead of its git "
         "record; commit the governed files to publish it"
     ) in ver.stdout

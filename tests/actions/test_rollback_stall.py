@@ -37,8 +37,8 @@ UNDO = ("rollback", PROMPT, "--env", "prod", "--undo", "--reason", "evals hang")
 STUB = "evals/model_stub.py"
 SIGNATURE = "def call_api(prompt, options, context):\n"
 STALLED = (
-    "error: the eval re-run of support-reply@1.0.0-rollback did not finish within {t} s and was "
-    "stopped. The restore stands (prod serves 1.0.0-rollback): retry with 'promptgov rollback "
+    "error: the eval re-run of support-reply@1.0.0+rollback did not finish within {t} s and was "
+    "stopped. The restore stands (prod serves 1.0.0+rollback): retry with 'promptgov rollback "
     "--resume', or put 1.1.0 back with 'promptgov rollback support-reply --env prod --undo'.\n"
 )
 #: Generous: the machine is shared; the default deadline would be 600 s.
@@ -123,9 +123,9 @@ def test_a_hanging_eval_rerun_is_stopped_at_its_deadline_and_resumed(
     rb = _ledger(repo)
     assert rb.status is RollbackStatus.RESTORED and rb.eval_run_id is None
     assert rb.error == (
-        "the eval re-run of support-reply@1.0.0-rollback did not finish within 2 s and was stopped."
+        "the eval re-run of support-reply@1.0.0+rollback did not finish within 2 s and was stopped."
     )
-    assert registry(repo).entry(PROMPT).environments["prod"].current == "1.0.0-rollback"
+    assert registry(repo).entry(PROMPT).environments["prod"].current == "1.0.0+rollback"
     assert run_cli("verify", "--repo", repo).exit_code == 0
 
     # it cannot be replaced by a new rollback, and the refusal says how to settle it
@@ -185,7 +185,7 @@ def test_a_stalled_rollback_is_undone_on_request_and_can_be_replaced(
     entry = reg.entry(PROMPT)
     rb = entry.rollbacks[0]
     assert undone.stdout == (
-        "Undid the rollback of support-reply in prod: it serves 1.1.0 again (1.0.0-rollback no "
+        "Undid the rollback of support-reply in prod: it serves 1.1.0 again (1.0.0+rollback no "
         f"longer serves; audit entry #{rb.audit_seq}).\n"
     )
     assert rb.status is RollbackStatus.UNDONE and rb.error == "undone by alice: evals hang"
@@ -193,7 +193,7 @@ def test_a_stalled_rollback_is_undone_on_request_and_can_be_replaced(
     assert (move.kind, move.version, move.previous, move.by) == (
         MoveKind.UNDO,
         "1.1.0",
-        "1.0.0-rollback",
+        "1.0.0+rollback",
         "alice",
     )
     assert move.reason == "rollback undone: evals hang"
@@ -266,7 +266,7 @@ def test_a_stalled_rollback_that_wakes_after_its_undo_writes_nothing(
         (
             "txn.before-journal",
             "error: rollback of support-reply in prod: undo could not be written (No space left "
-            "on device); nothing was changed and prod still serves 1.0.0-rollback. Free space, "
+            "on device); nothing was changed and prod still serves 1.0.0+rollback. Free space, "
             "then run the undo again.\n",
         ),
         (

@@ -62,3 +62,24 @@ def test_outputpath_from_config_is_used(tmp_path: Path) -> None:
     done = _run(tmp_path, "-c", "c.yaml")
     assert done.returncode == 100
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 2
+
+
+def test_failures_are_listed_after_the_counts_and_verbose_adds_outputs(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    done = _run(tmp_path, "-c", "c.yaml")
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("1 passed, 1 failed, 0 errors")
+    assert lines[1:4] == [
+        "Failures (1 of 2 results):",
+        "[FAIL] name=Bo · Hi {{name}} · echo",
+        '  contains "Ann": Expected output to contain "Ann"',
+    ]
+    assert "output:" not in done.stdout
+    verbose = _run(tmp_path, "-c", "c.yaml", "--verbose")
+    assert verbose.stdout.splitlines()[4] == "  output: Hi Bo"
+
+
+def test_json_output_has_no_failure_list(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    done = _run(tmp_path, "-c", "c.yaml", "--json", "--verbose")
+    assert json.loads(done.stdout)["failures"] == 1

@@ -209,3 +209,27 @@ def test_run_eval_works_inside_a_running_loop(tmp_path: Path) -> None:
         return run_eval(cfg).stats.successes
 
     assert asyncio.run(inner()) == 1
+
+
+def test_the_default_grader_is_one_per_run_and_closed_with_it(tmp_path: Path) -> None:
+    """Issue 16: an 'Event loop is closed' traceback after a first eval run. Every
+    model-graded assertion built a default grader of its own and never closed it, so each
+    left a connection open when the run's loop ended."""
+    from tests.stub_servers import stub_server
+
+    with stub_server(reply=lambda body: '{"pass": true, "score": 1, "reason": "ok"}') as stub:
+        cfg = _cfg(
+            tmp_path,
+            env={"OPENAI_BASE_URL": stub.openai_url, "OPENAI_API_KEY": "test"},
+            tests=[
+                {"vars": {"name": str(i)}, "assert": [{"type": "llm-rubric", "value": "polite"}]}
+                for i in range(6)
+            ],
+        )
+        summary = run_eval(cfg, RunOptions(max_concurrency=1))
+        assert summary.stats.successes == 6 and stub.count == 6
+        assert stub.connections == 1  # one grader, its connection kept alive across calls
+        deadline = time.monotonic() + 5
+        while stub.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stub.open_connections == 0  # closed by the run, not left to the GC

@@ -87,7 +87,7 @@ def test_rolls_back_after_exactly_k_bad_windows_and_not_after_k_minus_1(two: Pat
     (third,) = run_checks(two, log, times[2:])
 
     assert third.rolled_back
-    assert serving(two) == "1.0.0-rollback"
+    assert serving(two) == "1.0.0+rollback"
     reg = Registry(two)
     bad = reg.record(PROMPT, "1.1.0")
     assert bad.quarantine is not None and bad.quarantine.source == "rollback"
@@ -138,7 +138,7 @@ def test_insufficient_data_neither_counts_nor_resets(two: Path) -> None:
 
     (last,) = run_checks(two, log, times[3:])
     assert last.result("drift").streak == 3 and last.rolled_back
-    assert serving(two) == "1.0.0-rollback"
+    assert serving(two) == "1.0.0+rollback"
 
 
 def test_insufficient_data_never_rolls_back_even_with_k_1(two: Path) -> None:
@@ -160,7 +160,7 @@ def test_without_auto_rollback_a_due_rollback_is_only_reported(two: Path) -> Non
     assert serving(two) == "1.1.0"
 
     (fourth,) = run_checks(two, log, times[3:])
-    assert fourth.rolled_back and serving(two) == "1.0.0-rollback"
+    assert fourth.rolled_back and serving(two) == "1.0.0+rollback"
 
 
 def test_the_same_eval_run_counts_once(example_repo: Path) -> None:
@@ -184,7 +184,7 @@ def test_the_same_eval_run_counts_once(example_repo: Path) -> None:
     report = check_triggers(Registry(example_repo), PROMPT, CheckOptions(auto_rollback=True))
 
     assert report.result("eval_regression").streak == 2
-    assert report.rolled_back and serving(example_repo) == "1.0.0-rollback"
+    assert report.rolled_back and serving(example_repo) == "1.0.0+rollback"
     (rb,) = Registry(example_repo).entry(PROMPT).rollbacks
     assert rb.authorized_by == "policy:eval_regression"
 
@@ -322,7 +322,7 @@ def test_monitor_cli_in_real_processes_rolls_back_on_the_third_bad_window(two: P
             assert serving(two) == "1.1.0", proc.stderr
     assert codes == [1, 1, 1]
     assert [o[0]["report"]["triggers"][1]["streak"] for o in outs] == [1, 2, 3]
-    assert serving(two) == "1.0.0-rollback"
+    assert serving(two) == "1.0.0+rollback"
     interval = run_proc("monitor", "--interval", "never", "--once", "--repo", two)
     assert interval.returncode == 2
     assert interval.stderr.startswith("error: --interval: 'never' is not a duration")
