@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,18 @@ from promptgov import AddOptions, ApproveOptions, GateOptions, PromoteOptions, R
 from promptgov.actions.approve import approve
 from promptgov.actions.evaluate import record_run, run_version_eval
 from promptgov.actions.gate import check_gate
+from promptgov.actions.policy import (
+    ApplyOptions,
+    PolicyApproveOptions,
+    PolicyChange,
+    ProposeOptions,
+    apply_policy,
+    approve_policy,
+    propose_policy,
+)
 from promptgov.actions.promote import PromotionResult, promote
-from promptgov.actions.regenerate import regenerate_docs
 from promptgov.model import VersionRecord
+from promptgov.repo import Repo
 
 PROMPT = "support-reply"
 PROMPT_FILE = f"prompts/{PROMPT}/prompt.yml"
@@ -144,15 +153,37 @@ def two_releases(root: Path) -> None:
         release(root, version)
 
 
-def configure(root: Path, edit: Any) -> None:
-    """Apply ``edit(doc)`` to ``promptgov.yml`` (comments kept) and regenerate the docs."""
+def change_policy(
+    root: Path,
+    edit: Callable[[Path], object],
+    *,
+    by: str = AUTHOR,
+    approvers: Sequence[str] = (APPROVER,),
+    reason: str = "policy change",
+) -> PolicyChange:
+    """Apply ``edit(root)`` to the policy files, then propose, approve and apply the change
+    through the library, as the policy in force requires."""
+    edit(root)
+    repo = Repo(root)
+    proposal = propose_policy(repo, ProposeOptions(reason=reason), by=by)
+    for who in approvers:
+        approve_policy(Repo(root), PolicyApproveOptions(proposal=proposal.seq), by=who)
+    return apply_policy(Repo(root), ApplyOptions(proposal=proposal.seq), by=by)
+
+
+def edit_config(root: Path, edit: Any) -> None:
+    """Apply ``edit(doc)`` to ``promptgov.yml`` by hand (comments kept; no policy change)."""
     yaml = YAML()
     path = root / "promptgov.yml"
     doc = yaml.load(path.read_text())
     edit(doc)
     with path.open("w") as fh:
         yaml.dump(doc, fh)
-    regenerate_docs(registry(root).repo)
+
+
+def configure(root: Path, edit: Any, **policy: Any) -> None:
+    """Apply ``edit(doc)`` to ``promptgov.yml`` (comments kept), as an approved policy change."""
+    change_policy(root, lambda r: edit_config(r, edit), **policy)
 
 
 def env_config(doc: Any, env: str) -> Any:

@@ -505,7 +505,8 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(
 
 
 def test_cli_reports_a_bad_policy_by_its_path(serving: Path) -> None:
-    set_policy(serving, {"drift": {"alpha": 2}})
+    # edited by hand: a policy proposal refuses a bad policy, so a check meets it unapproved
+    flows.edit_config(serving, lambda doc: doc.__setitem__("triggers", {"drift": {"alpha": 2}}))
     res = run_cli("triggers", PROMPT, "--repo", serving)
     assert res.exit_code == 2
     assert "promptgov.yml: triggers.drift.alpha" in res.stderr

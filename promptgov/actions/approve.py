@@ -9,6 +9,7 @@ from ..lifecycle import after_approval
 from ..model import Approval, EnvironmentConfig, VersionRecord, identity, utcnow
 from ..registry import Registry, parse_ref
 from ._policy import allowed_approver, same_person
+from ._policy_files import require_policy_in_force
 from ._text import FreeText
 
 
@@ -38,6 +39,7 @@ def approve(registry: Registry, ref: str, options: ApproveOptions, *, by: str) -
     repo = registry.repo
     by = identity(by)
     policy = _policy(registry, options.env, by)
+    require_policy_in_force(repo)
     name, _ = parse_ref(ref)
     with repo.edit(name) as e:
         _, rec = registry.resolve(ref, e.registry)

@@ -21,6 +21,7 @@ from ..model import EvalRunRef, utcnow
 from ..registry import PromptVersion, Registry
 from ..store import Edit
 from ..store.commitments import file_digest
+from ._policy_files import require_policy_in_force
 
 if TYPE_CHECKING:
     from ..evals import RunOptions
@@ -76,6 +77,7 @@ def run_version_eval(
     registry gains an :class:`EvalRunRef` keyed by the version's content hash; the audit
     log an ``eval`` entry. Provider errors are part of the results, not exceptions.
     """
+    require_policy_in_force(registry.repo)  # a recorded run is evidence: judged by the policy
     run = run_suite(registry, ref, suite=suite, options=options, fresh=fresh or scheduled)
     with registry.repo.edit(run.version.name) as e:
         ref_ = stage_run(e, run, by=by, scheduled=scheduled)
@@ -127,6 +129,7 @@ def record_run(
     scheduled: bool = False,
 ) -> EvalOutcome:
     """Store v3 output for ``v`` and record the run (imported results, e.g. from CI)."""
+    require_policy_in_force(registry.repo)
     declared = DeclaredModel.of(registry.repo.config, v.content)
     run = SuiteRun(v, suite, suite_sha256(registry, suite), v3, None, declared)
     with registry.repo.edit(v.name) as e:

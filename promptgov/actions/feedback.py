@@ -20,6 +20,7 @@ from ..monitor.feedback import COMPLAINTS_DIR, Complaint, complaints, complaints
 from ..monitor.policy import Severity
 from ..registry import Registry
 from ._policy import allowed_approver
+from ._policy_files import require_policy_in_force
 from ._text import FreeText
 
 __all__ = [
@@ -237,6 +238,7 @@ def clear_quarantine(
     repo = registry.repo
     env = repo.check_env(options.env or repo.config.env_names[-1])
     _require_approver(registry, env, by)
+    require_policy_in_force(repo)
     name, _ = _versioned(registry, ref)
     with repo.edit(name) as e:
         name, rec = registry.resolve(ref, e.registry)

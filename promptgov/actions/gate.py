@@ -14,6 +14,7 @@ from ..lifecycle import after_gate
 from ..model import Environment, EvalRunRef, GateResult, GateVerdict, VersionRecord, utcnow
 from ..registry import Registry
 from ..store import Edit
+from ._policy_files import require_policy_in_force
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ def check_gate(registry: Registry, ref: str, options: GateOptions) -> GateReport
     and the version's lifecycle state follows it.
     """
     registry.repo.check_env(options.env)
+    require_policy_in_force(registry.repo)
     name, rec = registry.resolve(ref)
     suite_sha, run = _latest_run(registry, name, rec)
     v3 = load_run_output(registry, run)

@@ -6,13 +6,14 @@ from importlib import resources
 from pathlib import Path
 
 from .. import _yaml, docs_gen, schemas
-from ..audit import AuditLog
+from ..audit._sink import ChainSink
 from ..errors import Conflict, InputError
 from ..model import ProjectConfig, PromptSource
 from ..repo import Repo
 from ..store import registry_file
 from ..store.changelog import HEADER as CHANGELOG_HEADER
 from ..store.files import STATE_DIR, Transaction, read_bytes, repo_lock
+from ..store.objects import ObjectStore
 from ..store.paths import (
     AUDIT_FILE,
     CHANGELOG_FILE,
@@ -22,6 +23,7 @@ from ..store.paths import (
     REGISTRY_FILE,
 )
 from . import merge
+from ._policy_files import POLICY_DIRS, Digests, governed_set
 
 #: Files whose presence means the directory is already a governed repository.
 GOVERNED_MARKERS = (CONFIG_FILE, REGISTRY_FILE, CHANGELOG_FILE, AUDIT_FILE, STATE_DIR)
@@ -139,14 +141,34 @@ def init(directory: Path | str, *, example: bool = False, by: str = "promptgov")
         txn = Transaction(root)
         for rel, data in files.items():
             txn.write(rel, data)
-        AuditLog(root).stage(
-            txn,
-            action="init",
-            actor=by,
-            outcome="success",
-            reason="governed repository created" + (" with the example" if example else ""),
-            # An empty commitment marks a log whose entries commit to the state they wrote.
-            details={"state": {}},
+        sink = ChainSink(root)
+        record = sink.prepare(
+            {
+                "action": "init",
+                "actor": by,
+                "outcome": "success",
+                "reason": "governed repository created" + (" with the example" if example else ""),
+            }
         )
+        # The first entry's commitment marks a log whose entries commit to the state they
+        # wrote; it records the policy in force from the start (promptgov.yml, gate, suites).
+        sink.stage(txn, [record], {"policy": initial_policy(root, config, txn)})
         txn.commit()
     return Repo(root)
+
+
+def initial_policy(root: Path, config: ProjectConfig, txn: Transaction) -> Digests:
+    """Keep the governed policy files (the staged ones and any suite already in the
+    directory) in the object store; their digests."""
+    existing = [
+        p.relative_to(root).as_posix()
+        for prefix in POLICY_DIRS
+        for p in (root / prefix).rglob("*")
+        if p.is_file()
+    ]
+    objects = ObjectStore(root)
+    out: Digests = {}
+    for rel in governed_set(config, [*txn.paths(), *existing]):
+        data = txn.read(rel)
+        out[rel] = None if data is None else objects.put_file(txn, data)
+    return out

@@ -36,6 +36,7 @@ from ..monitor.triggers import (
 from ..registry import Registry
 from ..repo import Repo
 from ._monitor_record import TRIGGERS_DIR, auto_rollback, notify_fired, record_check
+from ._policy_files import require_policy_in_force
 
 if TYPE_CHECKING:
     from ..evals import RunOptions
@@ -139,6 +140,8 @@ def check_triggers(
         window=options.window,
         embedder=options.embedder,
     )
+    if not options.dry_run:
+        require_policy_in_force(repo)  # the triggers policy decides what is recorded and done
     subject = Subject.serving(registry, name, options.env)
     results = run_triggers(subject, context)
     rec = subject.record

@@ -31,6 +31,7 @@ from ..model import (
 from ..registry import Registry, parse_ref
 from . import _publish
 from ._policy import allowed_approver, same_person, valid_approvers
+from ._policy_files import require_policy_in_force
 from ._text import FreeText
 from .notify import announce_promotion
 
@@ -118,6 +119,7 @@ def promote(registry: Registry, ref: str, options: PromoteOptions, *, by: str) -
     repo = registry.repo
     by = identity(by)
     to = _check_request(registry, options, by)
+    require_policy_in_force(repo)
     name, _ = parse_ref(ref)
     expect = options.expect
     if expect is CURRENT:

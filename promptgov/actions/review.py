@@ -16,6 +16,7 @@ from ..model import MoveKind, PointerMove, PostReview, PromptEntry, identity, ut
 from ..post_review import PostReviewDue, post_reviews_due
 from ..registry import Registry, parse_ref
 from ._policy import allowed_approver, same_person
+from ._policy_files import require_policy_in_force
 from ._text import FreeText
 
 
@@ -59,6 +60,7 @@ def review(registry: Registry, ref: str, options: ReviewOptions, *, by: str) -> 
     """
     by = identity(by)
     env = _check_request(registry, options, by)
+    require_policy_in_force(registry.repo)
     name, selector = parse_ref(ref)
     version = registry.resolve(ref)[1].version if selector else None
     with registry.repo.edit(name) as e:

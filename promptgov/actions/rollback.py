@@ -42,6 +42,7 @@ from ..store.files import fault_point
 from . import _publish
 from ._last_known_good import locate_last_known_good
 from ._policy import allowed_approver, same_person
+from ._policy_files import require_policy_in_force
 from ._rerun import DEFAULT_EVAL_TIMEOUT, run_suite_bounded
 from ._rollback_ledger import (
     check_ledger,
@@ -136,6 +137,7 @@ def rollback(registry: Registry, name: str, options: RollbackOptions, *, by: str
     """
     by = identity(by)
     _check_request(registry, options, by)
+    require_policy_in_force(registry.repo)
     done = _already_done(registry, name, options.env, options.to)
     if done is not None:
         return done

@@ -18,6 +18,7 @@ from ..post_review import post_reviews_due
 from ..repo import Repo
 from ..store.commitments import COMMITTED_DIRS, differing_fields, entry_digest, file_digest
 from ..store.files import journal_pending, load_yaml, read_bytes
+from ..store.objects import DOMAINS
 from ..store.paths import AUDIT_FILE, CHANGELOG_FILE, CONFIG_FILE, GATE_FILE, REGISTRY_FILE
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def verify(repo: Repo, *, strict: bool = False) -> VerifyReport:
         _gate,
         _audit,
         _state,
+        _policy_record,
         _git_record,
     ):
         try:
@@ -183,7 +185,7 @@ def _objects(repo: Repo, report: VerifyReport) -> None:
     n = 0
     for sha, kind, path in repo.store.objects:
         n += 1
-        domain = CONTENT_DOMAIN if kind == "content" else CARD_DOMAIN
+        domain = DOMAINS.get(kind, CARD_DOMAIN)
         data = read_bytes(path)
         if data is not None and digest(domain, data) != sha:
             report.add(repo.rel(path), "object bytes do not match the hash in its name")
@@ -345,6 +347,17 @@ def _file_state(
     for rel in repo.files_under(COMMITTED_DIRS):
         if rel not in committed:
             report.add(rel, "is not recorded in the audit log")
+
+
+def _policy_record(repo: Repo, report: VerifyReport) -> None:
+    """Each policy change met the policy before it; the files are the policy in force."""
+    from ._policy_ledger import policy_problems
+
+    problems, warnings = policy_problems(repo)
+    for file, message in problems:
+        report.add(file, message)
+    for file, message in warnings:
+        report.warn(file, message)
 
 
 def _git_record(repo: Repo, report: VerifyReport) -> None:

@@ -62,6 +62,12 @@ class AuditAction(StrEnum):
     """The checkpoint signing key was replaced (signed by the old and the new key)."""
     REPAIR = "repair"
     """A torn final entry left by a crash was removed from the log."""
+    POLICY_PROPOSE = "policy-propose"
+    """A change of the governed policy files was proposed (their digests bound)."""
+    POLICY_APPROVE = "policy-approve"
+    """An approver signed off a proposed policy change."""
+    POLICY_CHANGE = "policy-change"
+    """An approved policy change was put in force."""
 
 
 class AuditOutcome(StrEnum):

@@ -1,9 +1,10 @@
 """The state the audit chain commits to, replayed from the entries' ``details.state``.
 
 :func:`replay` folds every entry, oldest first, into the latest commitment for each
-prompt, record, change-log entry and committed file: what ``verify`` compares the files
-with. :class:`StateIndex` keeps just each prompt's latest entry digest, so a write can
-check the prompt it changes against the chain without reading the whole log; it is a
+prompt, record, change-log entry and committed file, and the governed policy files'
+digests: what ``verify`` compares the files with. :class:`StateIndex` keeps just each
+prompt's latest entry digest and the policy in force, so a write or a decision can check
+what it reads against the chain without reading the whole log; it is a
 MAC'd cache, extended from the bytes appended since it was built and rebuilt from the
 whole log (with every link re-checked) whenever it does not match.
 """
@@ -48,6 +49,8 @@ class ChainState:
     prompts: dict[str, PromptState] = field(default_factory=dict)
     changelog: dict[int, tuple[int, dict[str, str]]] = field(default_factory=dict)
     files: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    policy: tuple[int, dict[str, str | None]] | None = None
+    """The entry that last recorded the governed policy files, and their digests."""
 
     def fold(self, seq: int, state: Any) -> None:
         """Apply one entry's ``details.state``."""
@@ -70,6 +73,22 @@ class ChainState:
         for rel, digest in _dict(state.get("files")).items():
             if digest is None or isinstance(digest, str):
                 self.files[rel] = (seq, digest)
+        policy = committed_policy(state)
+        if policy is not None:
+            self.policy = (seq, policy)
+
+
+def committed_policy(state: Any) -> dict[str, str | None] | None:
+    """The policy files' digests one entry's ``details.state`` records (None: it records none).
+
+    A record is the whole governed set, path → sha256 of the bytes (None: no such file).
+    """
+    raw = state.get("policy") if isinstance(state, dict) else None
+    if not isinstance(raw, dict):
+        return None
+    return {
+        k: v for k, v in raw.items() if isinstance(k, str) and (v is None or isinstance(v, str))
+    }
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -127,6 +146,8 @@ class StateIndex:
     hash: str = GENESIS_HASH
     committing: bool = False
     prompts: dict[str, tuple[int, str]] = field(default_factory=dict)
+    policy: tuple[int, dict[str, str | None]] | None = None
+    """The policy in force: the entry that recorded it and the files' digests."""
 
     def _payload(self) -> bytes:
         return json.dumps(
@@ -136,6 +157,7 @@ class StateIndex:
                 "hash": self.hash,
                 "committing": self.committing,
                 "prompts": self.prompts,
+                "policy": self.policy,
             },
             sort_keys=True,
         ).encode()
@@ -166,6 +188,9 @@ class StateIndex:
             if isinstance(state, dict):
                 for name, c in _committed_prompts(state):
                     self.prompts[name] = (seq, c["entry"])
+                policy = committed_policy(state)
+                if policy is not None:
+                    self.policy = (seq, policy)
             self.size, self.seq, self.hash = offset + end, seq, digest
 
 
@@ -215,9 +240,17 @@ def _cached(root: Path) -> StateIndex | None:
             hash=str(i["hash"]),
             committing=bool(i["committing"]),
             prompts={str(k): (int(v[0]), str(v[1])) for k, v in i["prompts"].items()},
+            policy=_cached_policy(i["policy"]),
         )
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
         return None
+
+
+def _cached_policy(raw: Any) -> tuple[int, dict[str, str | None]] | None:
+    if raw is None:
+        return None
+    seq, files = raw
+    return int(seq), {str(k): None if v is None else str(v) for k, v in files.items()}
 
 
 def _ends_with(path: Path, index: StateIndex) -> bool:

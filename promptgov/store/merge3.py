@@ -20,7 +20,8 @@ from ..model import ChangeLogEntry, PromptEntry, validate_model
 from . import changelog
 
 #: Keys whose integer values name an audit entry by sequence number.
-AUDIT_REF_KEYS = frozenset({"audit_seq", "pending_seq"})
+#: (``proposal_seq``: a policy approval or change naming its proposal.)
+AUDIT_REF_KEYS = frozenset({"audit_seq", "pending_seq", "proposal_seq"})
 
 Json = dict[str, Any]
 

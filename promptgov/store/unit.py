@@ -252,6 +252,8 @@ class Edit:
         #: What the unit committed to per prompt, filled when the registry is staged.
         self._commitments: dict[str, Any] = {}
         self._entry: PromptEntry | None = None
+        #: The governed policy files' digests this unit puts in force (a policy change).
+        self._policy: dict[str, str | None] | None = None
         #: Entries to commit, by prompt name.
         self._staged: dict[str, PromptEntry] = {}
         if name is not None:
@@ -351,6 +353,14 @@ class Edit:
         """File ``rel`` as it will be after commit."""
         return self.txn.read(rel)
 
+    def put_file(self, data: bytes) -> str:
+        """Stage a plain file's bytes into the object store; their sha256."""
+        return self.store.objects.put_file(self.txn, data)
+
+    def commit_policy(self, digests: dict[str, str | None]) -> None:
+        """Record ``digests`` (path → sha256) as the governed policy files now in force."""
+        self._policy = dict(digests)
+
     # ------------------------------------------------------------------ commit
 
     def _stage_registry(self) -> None:
@@ -387,6 +397,8 @@ class Edit:
         }
         if files:
             state["files"] = files
+        if self._policy is not None:
+            state["policy"] = self._policy
         if not self._records:
             if state:
                 raise TypeError("a unit of work that changes governed state needs an audit entry")

@@ -87,7 +87,8 @@ def write_suite(root: Path, providers: list[Any], prompts: list[str] | None = No
         "providers": providers,
         "tests": TESTS,
     }
-    (root / SUITE).write_text(yaml.safe_dump(suite, sort_keys=False))
+    text = yaml.safe_dump(suite, sort_keys=False)
+    flows.change_policy(root, lambda r: (r / SUITE).write_text(text))  # a suite is policy
 
 
 def set_policy(root: Path, policy: str) -> None:
@@ -145,7 +146,7 @@ def test_a_test_with_its_own_provider_is_refused(repo: Path, openai_api: StubSer
     set_policy(repo, "run")
     suite = yaml.safe_load((repo / SUITE).read_text())
     suite["tests"][0]["provider"] = "echo"
-    (repo / SUITE).write_text(yaml.safe_dump(suite))
+    flows.change_policy(repo, lambda r: (r / SUITE).write_text(yaml.safe_dump(suite)))
     with pytest.raises(InputError, match=r"tests with their own provider \(echo\)"):
         run_version_eval(Registry(repo), REF, by="ci")
     assert openai_api.count == 0

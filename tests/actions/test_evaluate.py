@@ -9,6 +9,7 @@ import pytest
 from promptgov import AddOptions, GateOptions, Registry, add, check_gate, run_version_eval
 from promptgov.errors import NotFound
 
+from .. import flows
 from ..flows import PROMPT, edit_prompt
 
 POLICY_SUITE = "evals/eval-config.promptfoo.yml"
@@ -24,7 +25,7 @@ tests:
 @pytest.fixture
 def self_judging(example_repo: Path) -> Path:
     """A version whose card names a one-test suite it always passes."""
-    (example_repo / "evals/easy.yml").write_text(EASY)
+    flows.change_policy(example_repo, lambda r: (r / "evals/easy.yml").write_text(EASY))
     edit_prompt(example_repo, f"eval_suite: {POLICY_SUITE}", "eval_suite: evals/easy.yml")
     add(Registry(example_repo), PROMPT, AddOptions(message="first"), by="carol")
     return example_repo
@@ -47,7 +48,7 @@ def test_a_config_that_never_evaluates_the_version_records_nothing(registered_re
     """A suite of fixed prompts says nothing about support-reply@1.0.0 (issue: team workflow)."""
     from ..conftest import run_cli, snapshot
 
-    config = registered_repo / "evals/other.yml"
+    config = registered_repo / "other.yml"  # a developer's own config, not a policy suite
     config.write_text(
         "prompts: ['Say {{ word }}']\nproviders: [echo]\n"
         "tests: [{vars: {word: hi}, assert: [{type: contains, value: hi}]}]\n"

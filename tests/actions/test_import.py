@@ -13,6 +13,7 @@ import promptgov
 from promptgov.actions.import_ import ImportOptions, import_config
 from promptgov.actions.verify import verify
 
+from .. import flows
 from ..conftest import run_cli, snapshot
 from ..real_promptfoo import Promptfoo, promptfoo  # noqa: F401
 
@@ -37,7 +38,17 @@ def _import(root: Path, **options: object) -> promptgov.Registry:
         ImportOptions(**options),
         by="alice",  # type: ignore[arg-type]
     )
+    _adopt(root)
     return promptgov.Registry(root)
+
+
+def _adopt(root: Path) -> None:
+    """Put the suites and the promptgov.yml that import wrote in force: they are a policy
+    change, approved like any other (docs/governance.md, "Changing the policy")."""
+    from promptgov.actions.policy import policy_status
+
+    if policy_status(promptgov.Repo(root)).files:
+        flows.change_policy(root, lambda r: None, by="carol", approvers=("alice",))
 
 
 TESTS = """
@@ -238,6 +249,7 @@ def test_eval_of_an_imported_version_runs_its_suite(tmp_path: Path) -> None:
         {"prompts/reply.txt": "Dear {{ name }}, about {{ message }}", "checks/check.py": CHECK_PY},
     )
     assert run_cli("import", "promptfooconfig.yaml", "--by", "alice", cwd=root).exit_code == 0
+    _adopt(root)
     res = run_cli("eval", "reply@1.0.0", "--repo", root, "--json")
     assert res.exit_code == 0, res.stderr
     run = promptgov.Registry(root).get("reply@1.0.0").record.eval_runs[0]
@@ -402,7 +414,9 @@ def test_promptfoo_still_runs_the_original_and_the_imported_suite(
     for name in ("reply", "chat"):
         assert run_cli("eval", f"{name}@1.0.0", "--repo", root).exit_code == 0
         native = promptgov.Registry(root).get(f"{name}@1.0.0").record.eval_runs[0]
-        real = promptfoo.eval(_materialised(root, name))
+        materialised = _materialised(root, name)
+        real = promptfoo.eval(materialised)
+        materialised.unlink()  # a scratch file beside the suite, not part of the policy
         assert _outcomes(real) == [(0, True), (1, True)]
         assert (native.successes, native.failures) == (2, 0)
 
@@ -423,6 +437,7 @@ def test_a_config_in_a_subdirectory_keeps_its_test_files(tmp_path: Path) -> None
     suite = (root / "evals/pf.promptfoo.yml").read_text(encoding="utf-8")
     assert "tests: file://../pf/tests.csv" in suite and "outputPath" not in suite
     assert "from\n# pf/promptfooconfig.yaml, which promptfoo still runs unchanged" in suite
+    _adopt(root)
     assert run_cli("eval", "pf@1.0.0", "--repo", root).exit_code == 0
     run = promptgov.Registry(root).get("pf@1.0.0").record.eval_runs[0]
     assert (run.successes, run.failures) == (2, 0)

@@ -16,7 +16,6 @@ from promptgov import ApproveOptions, GateOptions, PromoteOptions, RollbackOptio
 from promptgov.actions.approve import approve
 from promptgov.actions.gate import check_gate
 from promptgov.actions.promote import promote
-from promptgov.actions.regenerate import regenerate_docs
 from promptgov.actions.rollback import rollback
 from promptgov.actions.verify import verify
 from promptgov.audit import AuditLog
@@ -49,12 +48,19 @@ def refused(root: Path, *args: str, code: int) -> str:
     return " ".join(message.split())
 
 
+def _append(path: Path, text: str) -> None:
+    with path.open("a") as fh:
+        fh.write(text)
+
+
 def edit_gate_file(root: Path, edit: Any) -> None:
-    path = root / "ci/eval-gate.yml"
-    doc = yaml.safe_load(path.read_text())
-    edit(doc)
-    path.write_text(yaml.safe_dump(doc))
-    regenerate_docs(registry(root).repo)
+    def write(root: Path) -> None:
+        path = root / "ci/eval-gate.yml"
+        doc = yaml.safe_load(path.read_text())
+        edit(doc)
+        path.write_text(yaml.safe_dump(doc))
+
+    flows.change_policy(root, write)
 
 
 # --------------------------------------------------------------------------- gate command
@@ -144,8 +150,7 @@ def test_promote_with_failed_gate_is_refused(example_repo: Path) -> None:
 def test_promote_after_gate_file_changed_is_refused(evaluated_repo: Path) -> None:
     root = evaluated_repo
     check_gate(registry(root), REF, GateOptions(env="dev"))
-    with (root / "ci/eval-gate.yml").open("a") as fh:
-        fh.write("# tightened later\n")
+    flows.change_policy(root, lambda r: _append(r / "ci/eval-gate.yml", "# tightened later\n"))
     msg = refused(root, "promote", REF, "--to", "dev", "--by", "alice", "--reason", "r", code=1)
     assert (
         "ci/eval-gate.yml changed since its gate verdict; re-run 'promptgov gate --env dev'" in msg

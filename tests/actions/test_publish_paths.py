@@ -6,7 +6,7 @@ from pathlib import Path
 
 import promptgov
 
-from ..flows import add_version, git, git_init, release
+from ..flows import add_version, change_policy, git, git_init, release
 
 
 def test_promotion_commit_holds_the_config_gate_and_suite_it_read(tmp_path: Path) -> None:
@@ -14,9 +14,13 @@ def test_promotion_commit_holds_the_config_gate_and_suite_it_read(tmp_path: Path
     promptgov.init(root, example=True)
     add_version(root, "1.0.0")
     git_init(root)
-    for rel in ("promptgov.yml", "ci/eval-gate.yml", "evals/eval-config.promptfoo.yml"):
-        with (root / rel).open("a") as fh:
-            fh.write("# reviewed before the 1.0.0 release\n")
+
+    def review(root: Path) -> None:
+        for rel in ("promptgov.yml", "ci/eval-gate.yml", "evals/eval-config.promptfoo.yml"):
+            with (root / rel).open("a") as fh:
+                fh.write("# reviewed before the 1.0.0 release\n")
+
+    change_policy(root, review)  # an approved policy change, not yet committed to git
 
     release(root, "1.0.0", ("dev",))
 

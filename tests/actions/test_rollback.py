@@ -101,7 +101,8 @@ def drift_model(root: Path) -> None:
     stub = root / "evals/model_stub.py"
     text = stub.read_text()
     assert 'if "apologize" in p or "apologise" in p:' in text
-    stub.write_text(text.replace('if "apologize" in p or "apologise" in p:', "if False:"))
+    new = text.replace('if "apologize" in p or "apologise" in p:', "if False:")
+    flows.change_policy(root, lambda r: stub.write_text(new))
 
 
 # --------------------------------------------------------------------------- 1. locate

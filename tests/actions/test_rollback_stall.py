@@ -71,8 +71,13 @@ def hang(root: Path, pid_file: Path, until: Path | None = None) -> str:
         f"    import os, time\n    with open({part!r}, 'w') as fh:\n        fh.write(str(os.getpid()))\n"
         f"    os.replace({part!r}, {str(pid_file)!r})\n    {wait}\n"
     )
-    stub.write_text(text.replace(SIGNATURE, SIGNATURE + body))
+    set_stub(root, text.replace(SIGNATURE, SIGNATURE + body))
     return text
+
+
+def set_stub(root: Path, text: str) -> None:
+    """Replace the model stand-in (a file of the eval suite, so a policy change)."""
+    flows.change_policy(root, lambda r: (r / STUB).write_text(text))
 
 
 def _gone(pid: int, within: float = 5.0) -> bool:
@@ -141,7 +146,7 @@ def test_a_hanging_eval_rerun_is_stopped_at_its_deadline_and_resumed(
     assert _gone(int(pid_file.read_text()))
     assert _ledger(repo).status is RollbackStatus.RESTORED
     # once the model answers, the same command finishes the rollback
-    (repo / STUB).write_text(original)
+    set_stub(repo, original)
     sent = len(sink.received)
     done = run_cli(*RESUME, "--repo", repo)
     assert done.exit_code == 0, (done.stdout, done.stderr)
@@ -212,7 +217,7 @@ def test_a_stalled_rollback_is_undone_on_request_and_can_be_replaced(
     )
 
     # and a new rollback can now take its place
-    (repo / STUB).write_text(original)
+    set_stub(repo, original)
     res = run_cli(*ROLLBACK, "--repo", repo)
     assert res.exit_code == 0, (res.stdout, res.stderr)
     entry = registry(repo).entry(PROMPT)
@@ -337,7 +342,7 @@ def test_a_rollback_killed_during_its_eval_rerun_leaves_no_eval_running(
         assert time.monotonic() < deadline, "the eval re-run outlived its rollback"
         time.sleep(0.05)
     assert _ledger(repo).status is RollbackStatus.RESTORED
-    (repo / STUB).write_text(original)
+    set_stub(repo, original)
     res = run_cli(*RESUME, "--repo", repo)
     assert res.exit_code == 0, (res.stdout, res.stderr)
     assert _ledger(repo).status is RollbackStatus.COMPLETED
