@@ -3,7 +3,7 @@
 #
 #   promote 1.2.1 → a worse 1.2.2 is refused by its gate → promote 1.3.0 → production
 #   drifts → triggers fire → rollback --dry-run → rollback → checklist, audit entry,
-#   notification received, audit verify clean.
+#   notification received, audit verify clean, and a fresh clone verifies.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,20 +26,16 @@ echo "sink listening on $SINK_URL"
 
 step "1. A governed repository with the example prompt, in git"
 run promptgov init "$DEMO" --example
-"$PY" - "$DEMO/promptgov.yml" "$SINK_URL" <<'EOF'
-import sys
-from promptgov._yaml import edit_roundtrip
-path, url = sys.argv[1], sys.argv[2]
-def edit(doc):
-    doc["notifications"] = [{"name": "oncall", "url": url.replace("http://", "json://") + "/hooks/oncall",
-                             "events": ["rollback", "promotion", "trigger", "test"]}]
-    doc["environments"][2]["deploy_branch"] = "prod"
-new = edit_roundtrip(open(path, "rb").read(), path, edit)
-open(path, "wb").write(new)
-EOF
-(cd "$DEMO" && git init -q -b main && git add -A && git -c user.name=demo -c user.email=demo@example.com commit -qm "governed repository")
+run promptgov notify add oncall "${SINK_URL/http:/json:}/hooks/oncall" --events rollback,promotion,trigger,test
+# Each move of prod is tagged on a deploy branch (an edit by hand, as a team would make it).
+sed -i 's/^  - name: prod$/  - name: prod\n    deploy_branch: prod/' "$DEMO/promptgov.yml"
+step "promptgov.yml is governed: the edit is in force only once approved as a policy change"
+run promptgov policy propose --reason "page on-call; tag prod deploys" --by carol
+run promptgov policy approve --by alice --comment "on-call wants these"
+run promptgov policy apply --by carol
 run promptgov schema
 run promptgov docs
+(cd "$DEMO" && git init -q -b main && git add -A && git -c user.name=demo -c user.email=demo@example.com commit -qm "governed repository")
 run promptgov notify test
 
 step "2. Register 1.2.1, evaluate it, gate it, approve it, promote it dev → staging → prod"
@@ -98,4 +94,9 @@ for line in sys.stdin:
 run promptgov history support-reply
 run promptgov audit verify
 run promptgov verify
+step "8. A fresh clone of the governed repository verifies on its own"
+CLONE="$(mktemp -d)/clone"
+run git clone -q "$DEMO" "$CLONE"
+run promptgov merge-driver install --repo "$CLONE"
+run promptgov verify --repo "$CLONE"
 step "Done: the governed repository is at $DEMO"

@@ -10,8 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import _yaml
+from ..errors import Conflict, InputError
+from ..model import ProjectConfig, validate_model
 from ..repo import Repo
 from ..store import Edit
+from ..store.files import atomic_write, read_bytes, repo_lock
+from ..store.paths import CONFIG_FILE
+from ._policy_files import drift
 
 
 def _notifier(repo: Repo, policy: Any = None) -> Any:
@@ -161,3 +167,143 @@ def send_test(
     results: list[Any] = notifier.deliver_all([(t, note) for t in chosen])
     _record(repo, results, what="test notification")
     return NotifyTestResult(results, [t.name for t in notifier.targets if t not in chosen])
+
+
+@dataclass(frozen=True)
+class AddTargetOptions:
+    """A notification target to add to ``promptgov.yml``."""
+
+    name: str
+    """Unique name, used in results and the outbox."""
+    url: str
+    """An apprise URL (``slack://…``, ``mailto://…``, ``json://…``) or a webhook's https URL."""
+    events: tuple[str, ...] = ()
+    """Events it receives (default: all)."""
+    kind: str = "apprise"
+    """``apprise`` or ``webhook`` (promptgov's own signed JSON body)."""
+    secret_env: str | None = None
+    """For a webhook: the environment variable holding its signing secret."""
+
+
+@dataclass(frozen=True)
+class AddTargetResult:
+    """The target as written, and whether the edit awaits a policy change."""
+
+    target: Any
+    needs_policy_change: bool
+    """True when ``promptgov.yml`` now differs from the policy in force, so decisions refuse
+    it until ``promptgov policy propose``/``approve``/``apply`` put it in force."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the URL redacted)."""
+        from ..notify import redact_url
+
+        return {
+            "name": self.target.name,
+            "url": redact_url(self.target.url),
+            "kind": self.target.kind.value,
+            "events": [e.value for e in self.target.events],
+            "needs_policy_change": self.needs_policy_change,
+        }
+
+
+def add_target(repo: Repo, options: AddTargetOptions) -> AddTargetResult:
+    """Append a notification target to ``promptgov.yml``, keeping its comments and layout.
+
+    ``promptgov.yml`` is a governed policy file, so the edit is a working-copy change like
+    any other: decisions refuse it until a policy change puts it in force. The file is
+    replaced atomically and left byte-identical when anything is refused.
+
+    Raises:
+        InputError: a bad name, URL (one apprise does not accept) or event.
+        Conflict: a target of that name already exists.
+    """
+    from ..notify import load_targets
+
+    target = _valid_target(options)
+    existing = load_targets(repo.config.notifications)
+    if any(t.name == target.name for t in existing):
+        raise Conflict(
+            f"promptgov.yml already has a notification target named {target.name!r}; "
+            "pick another name or edit that entry."
+        )
+    with repo_lock(repo.root):
+        path = repo.path(CONFIG_FILE)
+        new = _yaml.edit_roundtrip(
+            read_bytes(path) or b"", CONFIG_FILE, lambda doc: _append(doc, _entry(target))
+        )
+        config = validate_model(ProjectConfig, _yaml.loads(new, CONFIG_FILE) or {}, CONFIG_FILE)
+        load_targets(config.notifications)
+        atomic_write(path, new)
+    state = drift(repo)
+    return AddTargetResult(target, state.committing and bool(state.changes))
+
+
+def _valid_target(options: AddTargetOptions) -> Any:
+    """The target, validated as ``promptgov.yml`` will read it; apprise must accept the URL."""
+    from pydantic import ValidationError
+
+    from ..notify import NotificationTarget, NotifyEvent, TargetKind, redact_url
+
+    known = [e.value for e in NotifyEvent]
+    unknown = [e for e in options.events if e not in known]
+    if unknown:
+        raise InputError(
+            f"unknown notification event {unknown[0]!r}; use one of {', '.join(known)}."
+        )
+    raw: dict[str, Any] = {"name": options.name, "url": options.url, "kind": options.kind}
+    if options.events:
+        raw["events"] = list(dict.fromkeys(options.events))
+    if options.secret_env:
+        raw["secret_env"] = options.secret_env
+    try:
+        target = NotificationTarget.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = " ".join(["notification target", *(str(p) for p in first.get("loc", ()))])
+        why = first["msg"].removeprefix("Value error, ")
+        raise InputError(f"{where}: {why}.") from None
+    if target.kind is TargetKind.APPRISE:
+        import apprise
+
+        try:
+            service = apprise.Apprise.instantiate(target.url)
+        except Exception:  # apprise raises assorted types for bad URLs
+            service = None
+        if service is None:
+            raise InputError(
+                f"apprise does not accept {redact_url(target.url)!r} as a notification URL; "
+                "see https://appriseit.com/services/ for the URL of each service."
+            )
+    return target
+
+
+def _entry(target: Any) -> dict[str, Any]:
+    """The ``notifications:`` entry, with only the fields that differ from the defaults."""
+    from ruamel.yaml.comments import CommentedSeq
+
+    from ..notify import NotifyEvent, TargetKind
+
+    entry: dict[str, Any] = {"name": target.name, "url": target.url}
+    if target.kind is not TargetKind.APPRISE:
+        entry["kind"] = target.kind.value
+    if set(target.events) != set(NotifyEvent):
+        events = CommentedSeq(e.value for e in target.events)
+        events.fa.set_flow_style()
+        entry["events"] = events
+    if target.secret_env:
+        entry["secret_env"] = target.secret_env
+    return entry
+
+
+def _append(doc: Any, entry: dict[str, Any]) -> None:
+    """Add ``entry`` to ``notifications:``, turning an empty ``[]`` into a block list."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    targets = doc.get("notifications")
+    if not isinstance(targets, CommentedSeq):
+        targets = CommentedSeq(targets or [])
+        doc["notifications"] = targets
+    if not targets:
+        targets.fa.set_block_style()
+    targets.append(CommentedMap(entry))

@@ -1,15 +1,16 @@
-"""CLI commands of notifications: test, retry, pending."""
+"""CLI commands of notifications: add, test, retry, pending."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
 
 notify_app = typer.Typer(
-    help="Send test notifications and retry failed deliveries.", no_args_is_help=True
+    help="Add notification targets, send test notifications, retry failed deliveries.",
+    no_args_is_help=True,
 )
 
 
@@ -28,6 +29,43 @@ def _report(results: list[Any], json_: bool, empty: str) -> None:
         console.print(("[green]✔[/green] " if r.ok else "[red]✘[/red] ") + str(r), markup=True)
     if any(not r.ok for r in results):
         raise typer.Exit(1)
+
+
+@notify_app.command("add")
+def add(
+    name: str = typer.Argument(..., help="Unique target name, e.g. oncall."),
+    url: str = typer.Argument(
+        ..., help="apprise URL (slack://, mailto://, json://…) or https URL."
+    ),
+    events: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--events", help="Events it receives, comma-separated or repeated (default: all)."
+        ),
+    ] = None,
+    kind: str = typer.Option("apprise", "--kind", help="apprise, or webhook (signed JSON)."),
+    secret_env: str | None = typer.Option(
+        None, "--secret-env", help="Webhook only: env var holding the signing secret."
+    ),
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Add a notification target to promptgov.yml (comments kept; a policy change)."""
+    from ..actions.notify import AddTargetOptions, add_target
+
+    chosen = tuple(e.strip() for item in events or [] for e in item.split(",") if e.strip())
+    options = AddTargetOptions(name, url, chosen, kind, secret_env)
+    added = add_target(_repo(repo), options)
+    if json_:
+        emit_json(added.to_dict())
+        return
+    console.print(f"added notification target {added.target.display}", markup=False)
+    if added.needs_policy_change:
+        console.print(
+            "promptgov.yml now differs from the policy in force: put it in force with "
+            "'promptgov policy propose', then 'policy approve' and 'policy apply'.",
+            markup=False,
+        )
 
 
 @notify_app.command("test")
