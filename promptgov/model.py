@@ -309,6 +309,19 @@ class EvalRunRef(BaseModel):
         description="Of those, the ones that are not the declared model nor a stand-in for it "
         "(evaluated under evals.declared_model: allow).",
     )
+    engine: str | None = Field(
+        default=None,
+        description="The engine that ran the suite: native or promptfoo (None: recorded before "
+        "runs named their engine, by the native engine).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_engine(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Runs recorded before the engine was named keep rendering (and hashing) the same.
+        data: dict[str, Any] = handler(self)
+        if self.engine is None:
+            data.pop("engine", None)
+        return data
 
 
 class GateResult(BaseModel):

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from .conftest import run_cli, run_proc
+from .real_promptfoo import Promptfoo, promptfoo  # noqa: F401
 
 
 def test_version_prints_the_installed_distributions_version() -> None:
@@ -26,13 +27,40 @@ def test_audit_show_of_an_action_no_entry_has_is_an_error(example_repo: Path) ->
     assert ok.exit_code == 0 and "init" in ok.stdout
 
 
-def test_a_recorded_run_refuses_another_engine_and_records_nothing(registered_repo: Path) -> None:
+def test_a_recorded_run_on_real_promptfoo_evaluates_the_version_and_names_the_engine(
+    registered_repo: Path,
+    promptfoo: Promptfoo,  # noqa: F811
+) -> None:
+    """The generated suite (``prompts: [promptgov://support-reply]``) runs under promptfoo."""
+    from promptgov import Registry
+
     from .conftest import snapshot
 
+    proc = run_proc(
+        "eval", "support-reply@1.0.0", "--engine", "promptfoo", "--json", "--repo",
+        registered_repo, env=promptfoo.env, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (run,) = Registry(registered_repo).get("support-reply@1.0.0").record.eval_runs
+    assert (run.engine, run.successes, run.failures, run.errors) == ("promptfoo", 6, 0, 0)
+    assert run.providers == ["file://model_stub.py"]
+    v3 = json.loads((registered_repo / run.output).read_text())
+    assert v3["metadata"]["engine"] == "promptfoo"
+    assert {p["label"] for p in v3["results"]["prompts"]} == {"support-reply@1.0.0"}
+    raw = v3["results"]["prompts"][0]["raw"]
+    assert raw == Registry(registered_repo).get("support-reply@1.0.0").content.template
+    # The rewritten config lived beside the suite for the run only.
+    assert not [p for p in (registered_repo / "evals").iterdir() if p.name.startswith(".")]
     before = snapshot(registered_repo)
-    res = run_cli("eval", "support-reply@1.0.0", "--engine", "promptfoo", "--repo", registered_repo)
-    assert res.exit_code == 2 and "--engine promptfoo runs a config" in res.stderr
+    bogus = run_cli("eval", "support-reply@1.0.0", "--engine", "bogus", "--repo", registered_repo)
+    assert bogus.exit_code == 2
+    assert "unknown engine 'bogus'; use one of: native, promptfoo." in bogus.stderr
     assert snapshot(registered_repo) == before
+
+
+def test_an_unknown_engine_is_bad_input(tmp_path: Path) -> None:
+    res = run_cli("eval", "-c", _plain_config(tmp_path), "--engine", "bogus")
+    assert res.exit_code == 2 and "unknown engine 'bogus'" in res.stderr
 
 
 def test_the_promptfoo_engine_without_promptfoo_is_an_error(tmp_path: Path) -> None:

@@ -55,6 +55,8 @@ class SuiteRun:
     summary: Any
     declared: DeclaredModel
     """The model the version declares, under the policy the run was made with."""
+    engine: str | None = None
+    """The engine that ran it (None: imported results)."""
 
 
 def run_version_eval(
@@ -66,19 +68,23 @@ def run_version_eval(
     options: RunOptions | None = None,
     scheduled: bool = False,
     fresh: bool = True,
+    engine: str = "native",
 ) -> EvalOutcome:
     """Run ``ref``'s eval suite against exactly that version and record the run.
 
     A recorded run is evidence a gate decides on, so it calls the model (``fresh``);
     a caller may let it reuse cached answers, which the run records and the gate's
-    ``max_cached_fraction`` then judges. A scheduled re-run is always fresh.
+    ``max_cached_fraction`` then judges. A scheduled re-run is always fresh. With
+    ``engine="promptfoo"`` a real promptfoo runs the suite on the materialised version.
 
     The run's promptfoo v3 JSON is written to ``logs/evals/<name>/<run_id>.json``; the
     registry gains an :class:`EvalRunRef` keyed by the version's content hash; the audit
     log an ``eval`` entry. Provider errors are part of the results, not exceptions.
     """
     require_policy_in_force(registry.repo)  # a recorded run is evidence: judged by the policy
-    run = run_suite(registry, ref, suite=suite, options=options, fresh=fresh or scheduled)
+    run = run_suite(
+        registry, ref, suite=suite, options=options, fresh=fresh or scheduled, engine=engine
+    )
     with registry.repo.edit(run.version.name) as e:
         ref_ = stage_run(e, run, by=by, scheduled=scheduled)
     return EvalOutcome(run.version, ref_, run.summary)
@@ -91,6 +97,7 @@ def run_suite(
     suite: str | None = None,
     options: RunOptions | None = None,
     fresh: bool = False,
+    engine: str = "native",
 ) -> SuiteRun:
     """Run the suite on ``ref``; writes nothing.
 
@@ -99,6 +106,7 @@ def run_suite(
     says today, not what it said when the answers were cached.
     """
     from ..evals import RunOptions, load_config, run_eval
+    from ..evals.promptfoo_engine import Engine
 
     v = registry.get(ref)
     rel = suite_path(registry, v.name, suite)
@@ -111,12 +119,44 @@ def run_suite(
             f"add 'promptgov://{v.name}' to its prompts."
         )
     declared = DeclaredModel.of(registry.repo.config, v.content)
-    cfg = declared.prepare(cfg, resolver.prompts, suite=rel, ref=v.ref)
+    prepared = declared.prepare(cfg, resolver.prompts, suite=rel, ref=v.ref)
     opts = options or RunOptions()
     if fresh:
         opts = replace(opts, no_cache=True)
-    summary = run_eval(cfg, opts)
-    return SuiteRun(v, rel, suite_sha256(registry, rel), summary.to_v3_dict(), summary, declared)
+    if Engine.named(engine) is Engine.PROMPTFOO:
+        summary = _on_promptfoo(registry, v, rel, opts, rewritten=prepared is not cfg)
+    else:
+        summary = run_eval(prepared, opts)
+    return SuiteRun(
+        v,
+        rel,
+        suite_sha256(registry, rel),
+        summary.to_v3_dict(),
+        summary,
+        declared,
+        summary.engine,
+    )
+
+
+def _on_promptfoo(
+    registry: Registry, v: PromptVersion, rel: str, opts: RunOptions, *, rewritten: bool
+) -> Any:
+    """Real promptfoo runs ``rel`` with ``promptgov://`` prompts materialised from ``v``."""
+    from ..evals.promptfoo_engine import run_promptfoo
+
+    if rewritten:
+        raise InputError(
+            f"{rel} does not answer {v.ref} with its declared model as written, and promptfoo "
+            "runs the suite as written. Nothing was run or recorded; use --engine native, or "
+            "add the declared model to the suite's providers."
+        )
+    return run_promptfoo(
+        registry.repo.path(rel),
+        no_cache=opts.no_cache,
+        max_concurrency=opts.max_concurrency,
+        repeat=opts.repeat,
+        prompt_resolver=resolver_for(registry, v),
+    )
 
 
 def record_run(
@@ -167,6 +207,7 @@ def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> Ev
         declared_model=run.declared.provider,
         providers=providers,
         model_mismatch=mismatch,
+        engine=run.engine,
     )
     rec = e.record(v.version)
     e.replace(rec.model_copy(update={"eval_runs": [*rec.eval_runs, ref]}))

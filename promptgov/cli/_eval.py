@@ -72,7 +72,12 @@ def eval_command(
         int | None, typer.Option("--repeat", min=1, help="Run every test N times.")
     ] = None,
     engine: Annotated[
-        str, typer.Option("--engine", help="native (default) or promptfoo (a promptfoo on PATH).")
+        str,
+        typer.Option(
+            "--engine",
+            help="native, or promptfoo (a promptfoo on PATH; with name@version it runs the "
+            "suite on the materialised version).",
+        ),
     ] = "native",
     scheduled: Annotated[
         bool, typer.Option("--scheduled", help="Mark the recorded run as a scheduled re-run.")
@@ -92,15 +97,10 @@ def eval_command(
     (default 100, also read from the config's env:), $PROMPTFOO_FAILED_TEST_EXIT_CODE (default
     100) below it, 1 when the config cannot be used.
     """
-    if ref is not None:
-        if engine != "native":
-            from ..errors import InputError
+    from ..evals.promptfoo_engine import Engine
 
-            raise InputError(
-                f"--engine {engine} runs a config (-c FILE); a recorded run of {ref} uses the "
-                "native engine. Drop --engine, or run the config with promptfoo and record its "
-                "output with 'promptgov gate --results'."
-            )
+    Engine.named(engine)  # an unknown engine is bad input (exit 2), whatever else is given
+    if ref is not None:
         _governed(
             ref,
             config,
@@ -113,6 +113,7 @@ def eval_command(
             repo,
             json_out,
             verbose,
+            engine,
         )
         return
     if config is None:
@@ -155,6 +156,7 @@ def _governed(
     repo: Path | None,
     json_out: bool,
     verbose: bool = False,
+    engine: str = "native",
 ) -> None:
     """``promptgov eval name@version``: run, store under logs/, record against the hash."""
     from ..actions.evaluate import run_version_eval
@@ -181,6 +183,7 @@ def _governed(
             options=options,
             scheduled=scheduled,
             fresh=no_cache,
+            engine=engine,
         )
     outputs = list(output or [])
     write_outputs(outcome.summary, outputs)
@@ -208,12 +211,9 @@ def _run(
     repeat: int | None,
     engine: str,
 ) -> tuple[Any, list[Path]]:
-    from ..errors import InvalidFile
     from ..evals import RunOptions, load_config, run_eval, write_outputs
     from ..evals.reporters import reporter_for, write_step_summary
 
-    if engine not in ("native", "promptfoo"):
-        raise InvalidFile(f"--engine {engine!r}: use 'native' or 'promptfoo'")
     for path in output or []:
         reporter_for(path)
     cfg = load_config(config)

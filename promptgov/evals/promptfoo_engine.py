@@ -8,16 +8,43 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, InvalidFile, NotFound
 from .assertions.interface import GradingResult
+from .config.loader import load_yaml, read_text
+from .config.model import PromptResolver
 from .providers.interface import ProviderResponse, TokenUsage
 from .results import EvalResult, EvalStats, EvalSummary, FailureReason, PromptColumn, PromptMetrics
 
-__all__ = ["find_promptfoo", "run_promptfoo", "summary_from_v3"]
+__all__ = ["Engine", "find_promptfoo", "run_promptfoo", "summary_from_v3"]
+
+
+class Engine(StrEnum):
+    """Which engine runs a suite."""
+
+    NATIVE = "native"
+    """promptgov's own promptfoo-compatible engine (the default)."""
+    PROMPTFOO = "promptfoo"
+    """A real ``promptfoo`` on PATH, handed the same config."""
+
+    @classmethod
+    def named(cls, name: str) -> Engine:
+        """The engine called ``name``.
+
+        Raises:
+            InputError: no engine has that name.
+        """
+        try:
+            return cls(name)
+        except ValueError:
+            names = ", ".join(e.value for e in cls)
+            raise InputError(f"unknown engine {name!r}; use one of: {names}.") from None
+
 
 #: Keeps promptfoo quiet and offline about itself.
 _QUIET_ENV = {
@@ -57,11 +84,15 @@ def run_promptfoo(
     max_concurrency: int | None = None,
     repeat: int | None = None,
     environ: Mapping[str, str] | None = None,
+    prompt_resolver: PromptResolver | None = None,
 ) -> EvalSummary:
     """Run ``promptfoo eval`` on ``config`` and return its results as an :class:`EvalSummary`.
 
     promptfoo's own exit code (100 for failed tests) is not an error here: the summary
-    carries the verdict.
+    carries the verdict. With ``prompt_resolver``, every ``prompts:`` entry it resolves
+    (``promptgov://NAME``) is handed to promptfoo as a prompt file holding the resolved
+    text, under the resolved label; the rewritten config sits beside ``config`` for the
+    run only, so its relative paths mean what they mean in ``config``.
 
     Raises:
         NotFound: no ``promptfoo`` on PATH, or the config does not exist.
@@ -77,38 +108,107 @@ def run_promptfoo(
     if not path.is_file():
         raise NotFound(f"config file not found: {path}")
     with tempfile.TemporaryDirectory(prefix="promptgov-pf-") as tmp:
-        out = Path(tmp) / "out.json"
-        cmd = [exe, "eval", "-c", str(path), "-o", str(out), "--no-table", "--no-progress-bar"]
-        if no_cache:
-            cmd.append("--no-cache")
-        if max_concurrency:
-            cmd += ["-j", str(max_concurrency)]
-        if repeat:
-            cmd += ["--repeat", str(repeat)]
-        limit = _timeout_s(env)
-        # Its own session, so a timeout stops promptfoo and every process it started.
-        with subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            start_new_session=True,
-        ) as proc:
-            try:
-                stdout, stderr = proc.communicate(timeout=limit)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                raise InputError(
-                    f"promptfoo did not finish {path} within {limit:g}s; raise "
-                    "PROMPTGOV_PROMPTFOO_TIMEOUT_S or make the suite smaller."
-                ) from None
-        if not out.is_file():
-            tail = (stderr or stdout).strip().splitlines()[-5:]
-            raise InvalidFile(f"promptfoo could not run {path}: " + " / ".join(tail))
-        data = json.loads(out.read_text(encoding="utf-8"))
+        original: Any = None
+        run_config = path
+        if prompt_resolver is not None:
+            run_config, original = _materialise(path, prompt_resolver, Path(tmp))
+        try:
+            data = _run(exe, path, run_config, Path(tmp), env, no_cache, max_concurrency, repeat)
+        finally:
+            if run_config != path:
+                run_config.unlink(missing_ok=True)
+    if original is not None and isinstance(data.get("config"), dict):
+        data["config"]["prompts"] = original  # the suite's own entries, not the temp files
     return summary_from_v3(data)
+
+
+def _materialise(path: Path, resolver: PromptResolver, tmp: Path) -> tuple[Path, Any]:
+    """``path`` with each resolved prompt as a file under ``tmp``, written beside ``path``.
+
+    Returns the rewritten config's path and the original ``prompts`` value.
+    """
+    where = str(path)
+    data = load_yaml(read_text(path, where), where)
+    if not isinstance(data, dict):
+        raise InvalidFile(f"{where}: a promptfoo config is a mapping.")
+    original = data.get("prompts")
+    if isinstance(original, str):
+        entries: list[Any] = [original]
+    elif isinstance(original, Mapping):  # {path: label}
+        entries = [{"id": k, "label": v} for k, v in original.items()]
+    else:
+        entries = list(original or [])
+    rewritten: list[Any] = []
+    for entry in entries:
+        ref = entry.get("id") or entry.get("raw") if isinstance(entry, Mapping) else entry
+        resolved = resolver(ref) if isinstance(ref, str) else None
+        if resolved is None:
+            rewritten.append(entry)
+            continue
+        for prompt in resolved:
+            # .md: promptfoo keeps the file's text as it is (.txt would split it on '---').
+            file = tmp / f"prompt-{len(rewritten)}.md"
+            file.write_text(prompt.raw, encoding="utf-8")
+            item: dict[str, Any] = {"id": f"file://{file}", "label": prompt.label}
+            if isinstance(entry, Mapping) and entry.get("config"):
+                item["config"] = entry["config"]
+            rewritten.append(item)
+    data["prompts"] = rewritten
+    run_config = path.with_name(f".promptgov-run-{uuid.uuid4().hex[:12]}{path.suffix or '.yaml'}")
+    text = json.dumps(data, ensure_ascii=False, default=str)  # JSON is YAML: one writer for both
+    try:
+        run_config.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the promptfoo config beside {path}: {exc.strerror or exc}"
+        ) from exc
+    return run_config, original
+
+
+def _run(
+    exe: str,
+    path: Path,
+    run_config: Path,
+    tmp: Path,
+    env: dict[str, str],
+    no_cache: bool,
+    max_concurrency: int | None,
+    repeat: int | None,
+) -> dict[str, Any]:
+    """promptfoo's v3 output of ``run_config``, run in its directory."""
+    out = tmp / "out.json"
+    cmd = [exe, "eval", "-c", run_config.name, "-o", str(out), "--no-table", "--no-progress-bar"]
+    if no_cache:
+        cmd.append("--no-cache")
+    if max_concurrency:
+        cmd += ["-j", str(max_concurrency)]
+    if repeat:
+        cmd += ["--repeat", str(repeat)]
+    limit = _timeout_s(env)
+    # Its own session, so a timeout stops promptfoo and every process it started.
+    with subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=run_config.parent,
+        start_new_session=True,
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise InputError(
+                f"promptfoo did not finish {path} within {limit:g}s; raise "
+                "PROMPTGOV_PROMPTFOO_TIMEOUT_S or make the suite smaller."
+            ) from None
+    if not out.is_file():
+        tail = (stderr or stdout).strip().splitlines()[-5:]
+        raise InvalidFile(f"promptfoo could not run {path}: " + " / ".join(tail))
+    data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return data
 
 
 def _usage(data: Mapping[str, Any] | None) -> TokenUsage:

@@ -318,6 +318,7 @@ class _Run:
                 repeat_index=step.repeat_index,
                 test_idx=step.test_idx,
                 evaluation_id=self.eval_id,
+                prompt_idx=step.column.prompt_idx,
             )
             try:
                 response = await provider.call(rendered, ctx)

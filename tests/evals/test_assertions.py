@@ -253,9 +253,12 @@ def test_cost_and_latency_compare_with_threshold() -> None:
     assert grade({"type": "latency", "threshold": 100}, "x", latency_ms=50).passed
 
 
-def test_latency_on_a_cached_response_throws() -> None:
-    with pytest.raises(AssertionError_, match="cached results"):
-        grade({"type": "latency", "threshold": 100}, "x", response=ProviderResponse(cached=True))
+def test_latency_on_a_cached_response_judges_the_latency_it_carries() -> None:
+    """promptfoo 0.123 passes ``response.latencyMs ?? latencyMs``: never undefined, no throw."""
+    cached = ProviderResponse(cached=True)
+    assert grade({"type": "latency", "threshold": 100}, "x", response=cached, latency_ms=5).passed
+    slow = grade({"type": "latency", "threshold": 100}, "x", response=cached, latency_ms=250)
+    assert (slow.passed, slow.reason) == (False, "Latency 250ms is greater than threshold 100ms")
 
 
 def test_finish_reason_is_case_insensitive() -> None:

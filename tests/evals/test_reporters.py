@@ -66,3 +66,62 @@ def test_step_summary_appends_markdown(tmp_path: Path, summary) -> None:
     assert write_step_summary(summary, {"GITHUB_STEP_SUMMARY": str(target)}) is True
     assert target.read_text().startswith("previous\n## demo")
     assert write_step_summary(summary, {}) is False
+
+
+#: Characters XML 1.0 forbids (C0 controls, DEL as pytest treats it, U+FFFE).
+_ILLEGAL = "\x01\x08\x0b\x1b\x7f\ufffe"
+
+
+@pytest.fixture()
+def hostile_summary(tmp_path: Path):
+    """A run whose outputs, vars, descriptions and error messages carry forbidden characters."""
+    (tmp_path / "boom.py").write_text(
+        "def call_api(prompt, options, context):\n"
+        "    return {'error': 'upstream said \\x01\\x1b[31m'}\n"
+    )
+    return run_eval(
+        load_config(
+            {
+                "prompts": [f"say {{{{word}}}}{_ILLEGAL}"],
+                "providers": ["echo", "file://boom.py"],
+                "tests": [
+                    {
+                        "description": f"bell{_ILLEGAL}",
+                        "vars": {"word": f"a{_ILLEGAL}b"},
+                        "assert": [{"type": "equals", "value": "never"}],
+                    },
+                    {"vars": {"word": "fine"}, "assert": [{"type": "contains", "value": "fine"}]},
+                ],
+            },
+            base_dir=tmp_path,
+        )
+    )
+
+
+def test_junit_xml_escapes_what_xml_forbids_and_validates(tmp_path: Path, hostile_summary) -> None:
+    import junitparser
+    import xmlschema
+
+    out = tmp_path / "junit.xml"
+    write_outputs(hostile_summary, [out])
+    text = out.read_text(encoding="utf-8")
+    assert not any(ch in text for ch in _ILLEGAL)
+    # Shown the way pytest's junitxml shows them.
+    assert "a#x01#x08#x0B#x1B#x7F#xFFFEb" in text
+    xmlschema.XMLSchema(Path(__file__).parents[1] / "data" / "junit.xsd").validate(str(out))
+    xml = junitparser.JUnitXml.fromfile(str(out))
+    suites = list(xml)
+    assert [s.tests for s in suites] == [2, 2]
+    outcomes = {
+        (suite.name.split("]")[0], case.name.split(" ")[0]): [type(r).__name__ for r in case.result]
+        for suite in suites
+        for case in suite
+    }
+    assert outcomes == {
+        ("[echo", "#0"): ["Failure"],
+        ("[echo", "#1"): [],
+        ("[file://boom.py", "#0"): ["Error"],
+        ("[file://boom.py", "#1"): ["Error"],
+    }
+    error = next(iter(suites[1])).result[0]
+    assert "upstream said #x01#x1B[31m" in (error.message or "")

@@ -80,6 +80,8 @@ class CallContext:
     repeat_index: int = 0
     test_idx: int = 0
     evaluation_id: str | None = None
+    #: The prompt column's index, for promptfoo's ``__evalStepId`` var.
+    prompt_idx: int = 0
 
 
 class Provider(abc.ABC):

@@ -90,8 +90,15 @@ def response_from_result(result: Any, where: str) -> ProviderResponse:
 
 def script_context(context: CallContext) -> dict[str, Any]:
     """The ``context`` argument promptfoo hands to scripts (non-serialisable keys removed)."""
+    # promptfoo 0.123 adds its per-call runtime vars to the vars a provider sees (not to
+    # the results' vars); they are also part of its python cache key (see PythonProvider).
+    runtime: dict[str, Any] = {"__evalId": context.evaluation_id} if context.evaluation_id else {}
+    runtime["__evalStepId"] = (
+        f"test-{context.test_idx}-prompt-{context.prompt_idx}-repeat-{context.repeat_index}"
+    )
+    runtime["__repeatIndex"] = context.repeat_index
     out: dict[str, Any] = {
-        "vars": dict(context.vars),
+        "vars": {**context.vars, **runtime},
         "prompt": {"raw": context.prompt_raw, "label": context.prompt_label},
         "test": dict(context.test),
         "repeatIndex": context.repeat_index,
@@ -169,8 +176,9 @@ class PythonProvider(Provider):
         """Call the script's function; a raised exception, a bad return or a timeout is a ProviderError."""
         where = f"{self.script.name}:{self.function_name}"
         ctx = _json_copy(script_context(context), "the call context")
-        # promptfoo keys its cache on the vars, which include the per-run __evalId:
-        # such calls never hit across runs, so they are not stored either.
+        # promptfoo keys its cache on the vars, which include the per-run __evalId and the
+        # per-call __evalStepId: within an eval such calls never hit, so they are not
+        # stored either (issue 15: a second run must call the script again, as promptfoo).
         use_cache = not context.no_cache and "__evalId" not in ctx["vars"]
         key = ""
         if use_cache:

@@ -41,7 +41,7 @@ def test_python_provider_receives_promptfoo_arguments(tmp_path: Path) -> None:
     response = _call(
         provider,
         "the prompt",
-        vars={"name": "Ada", "__evalId": "eval-1", "__evalStepId": "test-0-prompt-0-repeat-0"},
+        vars={"name": "Ada"},
         prompt_label="p",
         prompt_raw="the {{name}}",
         repeat_index=2,
@@ -52,10 +52,12 @@ def test_python_provider_receives_promptfoo_arguments(tmp_path: Path) -> None:
     assert prompt == "the prompt"
     assert options["config"] == {"temperature": 0.5, "basePath": str(tmp_path)}
     assert options["id"] == "python:prov.py"
+    # promptfoo 0.123's runtime vars, derived from the call as its evaluator does.
     assert context["vars"] == {
         "name": "Ada",
         "__evalId": "eval-1",
-        "__evalStepId": "test-0-prompt-0-repeat-0",
+        "__evalStepId": "test-7-prompt-0-repeat-2",
+        "__repeatIndex": 2,
     }
     assert context["prompt"] == {"raw": "the {{name}}", "label": "p"}
     assert (context["repeatIndex"], context["testIdx"], context["evaluationId"]) == (2, 7, "eval-1")
