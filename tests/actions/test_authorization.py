@@ -132,9 +132,7 @@ def test_force_and_emergency_need_an_approver_of_the_environment(
     two_in_prod: Path, kw: dict[str, object]
 ) -> None:
     before = snapshot(two_in_prod)
-    with pytest.raises(
-        PermissionDenied, match="mallory may not use (the emergency path|a forced restore) in prod"
-    ):
+    with pytest.raises(PermissionDenied, match="mallory may not use (the emergency path|a forced restore) in prod"):
         _rollback(two_in_prod, "mallory", **kw)
     assert snapshot(two_in_prod) == before
 
