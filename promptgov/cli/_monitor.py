@@ -24,8 +24,8 @@ LogsOpt = Annotated[
     list[Path],
     typer.Option(
         "--logs",
-        help="Production log file (JSON, JSONL, OTLP JSON, .gz); repeatable. "
-        "Default: the JSON/JSONL files directly in logs/.",
+        help="Production log file (JSON, JSONL, OTLP JSON or protobuf, console spans, .gz); "
+        "repeatable. Default: the JSON/JSONL/.binpb files directly in logs/.",
         show_default=False,
     ),
 ]

@@ -29,6 +29,7 @@ from scipy import stats as _st
 from scipy.spatial.distance import cosine
 
 from promptgov import stats
+from promptgov.errors import InvalidFile
 from promptgov.monitor import embeddings as _emb
 from promptgov.monitor.ingest import read_records
 from promptgov.monitor.policy import DriftPolicy
@@ -642,9 +643,17 @@ def check_drift_from_paths(
     Raises:
         NotFound: a log file does not exist.
         InputError: a path is a directory.
+        InvalidFile: the logs are not empty, yet not one record in them could be read.
     """
     policy = policy or DriftPolicy()
-    ingest = read_records(paths, prompt=prompt, version=version, sha256=sha256, env=env)
+    ingest = read_records(
+        paths,
+        prompt=prompt,
+        version=version,
+        sha256=sha256,
+        env=env,
+        identity_from=policy.identity_from,
+    )
     keep = _wants_texts(policy, embedder)
     text_n = policy.embedding_sample if keep else 0
     ref = WindowStats(sample_size=policy.sample_size, text_sample_size=text_n, seed=policy.seed)
@@ -680,6 +689,8 @@ def check_drift_from_paths(
                 after += 1
             elif between_first is None or when < between_first:
                 between_first = when
+    if (unreadable := ingest.unreadable()) is not None:
+        raise InvalidFile(unreadable)
     span = {
         "first": first.isoformat() if first else None,
         "last": last.isoformat() if last else None,

@@ -11,7 +11,14 @@ The format of each file is sniffed, not taken from its name:
 * JSONL — one JSON value per line: a record, ``{"records": [...]}``, or an OTLP export
   (``{"resourceSpans": [...]}``, as the OpenTelemetry collector's file exporter writes);
 * a JSON document — an array of records, ``{"records": [...]}`` or an OTLP JSON export.
-  A truncated array still yields every complete record before the cut.
+  A truncated array still yields every complete record before the cut;
+* JSON objects one after another — what the OpenTelemetry SDK's ``ConsoleSpanExporter``
+  prints (one pretty-printed object per span) or concatenated records;
+* binary — an OTLP protobuf ``ExportTraceServiceRequest``, alone or as the collector's
+  file exporter writes them (each prefixed by its 4-byte big-endian length).
+
+Spans are mapped onto records by :mod:`promptgov.monitor.spans`, which also finds the
+prompt identity of a model call on an ancestor span or the resource.
 
 Files ending in ``.gz`` are decompressed on the fly.
 """
@@ -24,7 +31,6 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
@@ -32,6 +38,18 @@ from pydantic import ValidationError
 
 from promptgov.errors import InputError, InvalidFile, NotFound
 from promptgov.monitor.records import ProductionRecord
+from promptgov.monitor.spans import (
+    IDENTITY_SOURCES,
+    IdentityResolver,
+    IdentitySource,
+    Span,
+    console_span,
+    is_console_span,
+    is_model_call,
+    otlp_json_spans,
+    otlp_protobuf_spans,
+    span_record,
+)
 
 __all__ = ["MAX_MALFORMED_DETAILS", "FileSummary", "IngestReport", "Malformed", "read_records"]
 
@@ -94,22 +112,33 @@ class IngestReport:
     malformed_count: int = 0
     #: Well-formed records left out because they belong elsewhere, keyed "prompt@version".
     skipped_other: Counter[str] = field(default_factory=Counter)
-    #: OpenTelemetry spans without any ``gen_ai.*`` attribute (HTTP, DB spans…).
+    #: OpenTelemetry spans that are not a GenAI model call (HTTP, DB, agent spans…).
     ignored_spans: int = 0
+    #: Model-call spans with no prompt identity on themselves, an ancestor or the resource.
+    unidentified_spans: int = 0
+    #: Where a span's prompt identity is looked for, in order (the drift policy's
+    #: ``identity_from``).
+    identity_from: tuple[IdentitySource, ...] = IDENTITY_SOURCES
     #: Well-formed records read, matching or not.
     read: int = 0
     #: Records yielded: well-formed and matching the filters.
     accepted: int = 0
     files: list[FileSummary] = field(default_factory=list)
     _started: bool = field(default=False, repr=False)
+    _resolver: IdentityResolver = field(default_factory=IdentityResolver, repr=False)
+    #: Model-call spans whose identity may sit on an ancestor not read yet.
+    _pending: list[tuple[Span, FileSummary, int]] = field(default_factory=list, repr=False)
 
     def __iter__(self) -> Iterator[ProductionRecord]:
         """Stream matching records from every file, in order; a second iteration is refused."""
         if self._started:
             raise InputError("these log records were already read; call read_records() again")
         self._started = True
+        self._resolver = IdentityResolver(self.identity_from)
         for path in self.paths:
             yield from self._read_file(path)
+            yield from self._settle(final=False)
+        yield from self._settle(final=True)
 
     @property
     def records(self) -> Iterator[ProductionRecord]:
@@ -131,7 +160,29 @@ class IngestReport:
             "malformed": [m._asdict() for m in self.malformed],
             "skipped_other": dict(self.skipped_other),
             "ignored_spans": self.ignored_spans,
+            "unidentified_spans": self.unidentified_spans,
         }
+
+    def unreadable(self) -> str | None:
+        """Why nothing in the logs could be used although they were not empty, else None.
+
+        Unreadable input is never the same answer as "no data yet": a caller turns this
+        into an error rather than an inconclusive check.
+        """
+        if self.read or not (self.malformed_count or self.ignored_spans):
+            return None
+        names = ", ".join(f.path for f in self.files[:3]) + (
+            f" and {len(self.files) - 3} more" if len(self.files) > 3 else ""
+        )
+        if self.malformed:
+            m = self.malformed[0]
+            why = f"{self.malformed_count} unreadable (first: {m.file} line {m.line}: {m.reason})"
+        else:
+            why = f"{self.ignored_spans} spans, none a GenAI model call"
+        return (
+            f"no production record could be read from {names}: {why}. Export GenAI spans "
+            "or promptgov records (docs/monitoring.md lists the formats read)."
+        )
 
     # -- one file ---------------------------------------------------------------------------
 
@@ -152,11 +203,15 @@ class IngestReport:
         summary = FileSummary(str(path), "empty")
         self.files.append(summary)
         with _open(path) as fh:
-            head = fh.read(_SNIFF_BYTES).lstrip(_BLANK)
+            raw = fh.read(_SNIFF_BYTES)
+            head = raw.lstrip(_BLANK)
             if not head:
                 return
             fh.seek(0)
-            if head[:1] == b"[" or (head[:1] == b"{" and not _first_line_complete(fh)):
+            if _binary(raw):
+                summary.format = "otlp-protobuf"
+                yield from self._read_protobuf(fh.read(), summary)
+            elif head[:1] == b"[" or (head[:1] == b"{" and not _first_line_complete(fh)):
                 summary.format = "json"
                 fh.seek(0)
                 yield from self._read_document(fh.read(), summary)
@@ -209,6 +264,10 @@ class IngestReport:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
+            if exc.msg == "Extra data":
+                summary.format = "json-stream"
+                yield from self._read_stream(text, start, summary)
+                return
             self._bad(summary, exc.lineno, f"not valid JSON ({exc.msg})")
             return
         except RecursionError:
@@ -254,15 +313,61 @@ class IngestReport:
                 self._bad(summary, line, "not valid JSON (expected ',' or ']'); the rest is unread")
                 return
 
+    def _read_stream(
+        self, text: str, start: int, summary: FileSummary
+    ) -> Iterator[ProductionRecord]:
+        """JSON values one after another (``ConsoleSpanExporter`` prints one per span)."""
+        decoder = json.JSONDecoder()
+        pos, line, n = start, 1 + text.count("\n", 0, start), len(text)
+        while pos < n:
+            try:
+                value, end = decoder.raw_decode(text, pos)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                at = exc.lineno if isinstance(exc, json.JSONDecodeError) else line
+                self._bad(summary, at, f"not valid JSON ({why}); the rest is unread")
+                return
+            yield from self._read_value(value, line, summary)
+            nxt = len(text) - len(text[end:].lstrip())
+            line += text.count("\n", pos, nxt)
+            pos = nxt
+
+    def _read_protobuf(self, data: bytes, summary: FileSummary) -> Iterator[ProductionRecord]:
+        """An OTLP protobuf export, or the collector's length-prefixed sequence of them."""
+        frames = [data] if data[:1] != b"\x00" else list(_length_prefixed(data))
+        for i, frame in enumerate(frames, 1):
+            if frame is None:
+                self._bad(summary, i, "OTLP protobuf: a length prefix runs past the end")
+                return
+            try:
+                spans = list(otlp_protobuf_spans(frame))
+            except ValueError as exc:
+                self._bad(
+                    summary,
+                    i,
+                    f"{exc}: the file is neither JSON, JSONL, console span output nor OTLP "
+                    "protobuf",
+                )
+                continue
+            yield from self._read_spans(spans, i, summary)
+
     def _read_value(
         self, value: Any, line: int, summary: FileSummary
     ) -> Iterator[ProductionRecord]:
-        """A decoded JSON object: a ``records`` container, an OTLP export or one record."""
+        """A decoded JSON object: a ``records`` container, an OTLP export, a console span or
+        one record."""
         if isinstance(value, list):
             for i, item in enumerate(value):
                 yield from self._read_one(item, line, summary, where=f"[{i}] ")
         elif isinstance(value, dict) and "resourceSpans" in value:
-            yield from self._read_otlp(value, line, summary)
+            yield from self._read_spans(otlp_json_spans(value), line, summary)
+        elif is_console_span(value):
+            try:
+                span = console_span(value)
+            except (TypeError, ValueError, AttributeError) as exc:
+                self._bad(summary, line, f"console span: {exc}")
+                return
+            yield from self._read_spans([span], line, summary)
         elif isinstance(value, dict) and "records" in value:
             items = value["records"]
             if not isinstance(items, list):
@@ -273,25 +378,58 @@ class IngestReport:
         else:
             yield from self._read_one(value, line, summary, where="")
 
-    def _read_otlp(
-        self, doc: Mapping[str, Any], line: int, summary: FileSummary
+    def _read_spans(
+        self, spans: Iterable[Span | None], line: int, summary: FileSummary
     ) -> Iterator[ProductionRecord]:
-        """OTLP JSON: every span with ``gen_ai.*`` attributes becomes a record."""
-        for span, resource in _otlp_spans(doc):
+        """Model-call spans become records once their prompt identity is known."""
+        for span in spans:
             if span is None:
                 self._bad(summary, line, "resourceSpans: not the OTLP JSON layout")
                 continue
-            attrs = _attributes(span.get("attributes"))
-            if not any(key.startswith("gen_ai.") for key in attrs):
+            self._resolver.see(span)
+            if not is_model_call(span):
                 self.ignored_spans += 1
                 continue
-            span_id = span.get("spanId") or "?"
-            try:
-                data = _span_record(span, attrs, resource)
-            except (TypeError, ValueError, OverflowError, OSError, RecursionError) as exc:
-                self._bad(summary, line, f"span {span_id}: {exc}")
+            identity = self._resolver.resolve(span, final=False)
+            if identity is False:
+                self._pending.append((span, summary, line))
                 continue
-            yield from self._read_one(data, line, summary, where=f"span {span_id}: ")
+            yield from self._span_to_record(span, identity, summary, line)
+
+    def _settle(self, *, final: bool) -> Iterator[ProductionRecord]:
+        """Records of held spans whose ancestors have been read (all of them when final)."""
+        pending, self._pending = self._pending, []
+        for span, summary, line in pending:
+            identity = self._resolver.resolve(span, final=final)
+            if identity is False:
+                self._pending.append((span, summary, line))
+                continue
+            yield from self._span_to_record(span, identity, summary, line)
+
+    def _span_to_record(
+        self, span: Span, identity: Mapping[str, Any] | None, summary: FileSummary, line: int
+    ) -> Iterator[ProductionRecord]:
+        """Validate one model-call span's record; a span naming no prompt is unreadable."""
+        where = f"span {span.span_id}: "
+        if identity is None:
+            self.unidentified_spans += 1
+            places = {"span": "the span", "ancestors": "a parent span", "resource": "the resource"}
+            where_set = [places[s] for s in self.identity_from]
+            self._bad(
+                summary,
+                line,
+                f"{where}no prompt identity: set promptgov.prompt.name and "
+                "promptgov.prompt.version on "
+                + (", ".join(where_set[:-1]) + " or " if len(where_set) > 1 else "")
+                + where_set[-1],
+            )
+            return
+        try:
+            data = span_record(span, identity)
+        except (TypeError, ValueError, OverflowError, OSError, RecursionError) as exc:
+            self._bad(summary, line, f"{where}{exc}")
+            return
+        yield from self._read_one(data, line, summary, where=where)
 
     def _read_one(
         self, value: Any, line: int, summary: FileSummary, *, where: str
@@ -344,6 +482,23 @@ def _open(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
+def _binary(raw: bytes) -> bool:
+    """Bytes no text log starts with (NUL or other control bytes): protobuf, not JSON."""
+    return any(b < 0x20 and b not in (0x09, 0x0A, 0x0D) for b in raw[:256])
+
+
+def _length_prefixed(data: bytes) -> Iterator[bytes | None]:
+    """Frames of ``<uint32 big-endian length><message>``; None marks a cut frame."""
+    pos = 0
+    while pos < len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if pos + 4 + size > len(data):
+            yield None
+            return
+        yield data[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+
+
 def _first_line_complete(fh: IO[bytes]) -> bool:
     """True when the first non-blank line parses as JSON alone: the file is JSONL."""
     for line in fh:
@@ -356,136 +511,6 @@ def _first_line_complete(fh: IO[bytes]) -> bool:
     return False
 
 
-# -- OpenTelemetry -------------------------------------------------------------------------
-
-
-def _any_value(value: Any) -> Any:
-    """Decode an OTLP ``AnyValue`` (int64 arrives as a string in OTLP JSON)."""
-    if not isinstance(value, Mapping):
-        return value
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        return int(value["intValue"])
-    if "doubleValue" in value:
-        return float(value["doubleValue"])
-    if "boolValue" in value:
-        return bool(value["boolValue"])
-    if "arrayValue" in value:
-        return [_any_value(v) for v in (value["arrayValue"] or {}).get("values", [])]
-    if "kvlistValue" in value:
-        return _attributes((value["kvlistValue"] or {}).get("values", []))
-    return None
-
-
-def _attributes(items: Any) -> dict[str, Any]:
-    """OTLP ``[{key, value}]`` attribute list → dict; anything else → empty."""
-    if not isinstance(items, list):
-        return {}
-    out: dict[str, Any] = {}
-    for item in items:
-        if isinstance(item, Mapping) and isinstance(item.get("key"), str):
-            try:
-                out[item["key"]] = _any_value(item.get("value"))
-            except (TypeError, ValueError):
-                out[item["key"]] = None
-    return out
-
-
-def _otlp_spans(
-    doc: Mapping[str, Any],
-) -> Iterator[tuple[Mapping[str, Any] | None, dict[str, Any]]]:
-    """(span, resource attributes) for every span; (None, {}) marks a broken container."""
-    resource_spans = doc.get("resourceSpans")
-    if not isinstance(resource_spans, list):
-        yield None, {}
-        return
-    for rs in resource_spans:
-        if not isinstance(rs, Mapping):
-            yield None, {}
-            continue
-        resource = _attributes((rs.get("resource") or {}).get("attributes"))
-        scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans", []))
-        for scope in scopes if isinstance(scopes, list) else [None]:
-            spans = scope.get("spans") if isinstance(scope, Mapping) else None
-            if not isinstance(spans, list):
-                yield None, {}
-                continue
-            for span in spans:
-                yield (span if isinstance(span, Mapping) else None), resource
-
-
-def _output_text(attrs: Mapping[str, Any], span: Mapping[str, Any]) -> str | None:
-    """The output text of a GenAI span, from whichever convention the exporter used."""
-    if isinstance(attrs.get("promptgov.output"), str):
-        return str(attrs["promptgov.output"])
-    messages = attrs.get("gen_ai.output.messages")
-    if isinstance(messages, str):
-        try:
-            messages = json.loads(messages)
-        except ValueError:
-            return messages
-    if isinstance(messages, list):
-        texts = [
-            str(part.get("content", ""))
-            for msg in messages
-            if isinstance(msg, Mapping)
-            for part in (msg.get("parts") or [])
-            if isinstance(part, Mapping) and part.get("type", "text") == "text"
-        ]
-        return "".join(texts)
-    if isinstance(attrs.get("gen_ai.completion"), str):
-        return str(attrs["gen_ai.completion"])
-    for event in span.get("events") or []:
-        if isinstance(event, Mapping):
-            completion = _attributes(event.get("attributes")).get("gen_ai.completion")
-            if isinstance(completion, str):
-                return completion
-    return None
-
-
-def _unix_nano(value: Any) -> int | None:
-    """OTLP times are uint64 nanoseconds, sent as strings in JSON."""
-    return None if value in (None, "", 0, "0") else int(value)
-
-
-def _span_record(
-    span: Mapping[str, Any], attrs: Mapping[str, Any], resource: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Map one GenAI span onto the record fields (validation happens afterwards)."""
-    start, end = _unix_nano(span.get("startTimeUnixNano")), _unix_nano(span.get("endTimeUnixNano"))
-    finish = attrs.get("gen_ai.response.finish_reasons")
-    variables = attrs.get("promptgov.prompt.variables")
-    if isinstance(variables, str):
-        variables = json.loads(variables)
-    data = {
-        "time": datetime.fromtimestamp(start / 1e9, UTC) if start else None,
-        "prompt": attrs.get("promptgov.prompt.name"),
-        "version": attrs.get("promptgov.prompt.version"),
-        "sha256": attrs.get("promptgov.prompt.sha256"),
-        "env": attrs.get("promptgov.env")
-        or resource.get("deployment.environment.name")
-        or resource.get("deployment.environment"),
-        "id": span.get("spanId"),
-        "model_requested": attrs.get("gen_ai.request.model"),
-        "model_returned": attrs.get("gen_ai.response.model"),
-        "variables": variables,
-        "variables_sha256": attrs.get("promptgov.prompt.variables_sha256"),
-        "output": _output_text(attrs, span),
-        "latency_ms": (end - start) / 1e6 if start and end else None,
-        "tokens_in": attrs.get(
-            "gen_ai.usage.input_tokens", attrs.get("gen_ai.usage.prompt_tokens")
-        ),
-        "tokens_out": attrs.get(
-            "gen_ai.usage.output_tokens", attrs.get("gen_ai.usage.completion_tokens")
-        ),
-        "cost": attrs.get("promptgov.cost"),
-        "finish_reason": finish[0] if isinstance(finish, list) and finish else finish,
-        "feedback_score": attrs.get("promptgov.feedback_score"),
-    }
-    return {k: v for k, v in data.items() if v is not None}
-
-
 def read_records(
     paths: Iterable[str | Path] | str | Path,
     *,
@@ -493,11 +518,13 @@ def read_records(
     version: str | None = None,
     sha256: str | None = None,
     env: str | None = None,
+    identity_from: tuple[IdentitySource, ...] = IDENTITY_SOURCES,
 ) -> IngestReport:
     """Prepare to stream the records of ``prompt`` (and ``version``/``sha256``/``env``) from logs.
 
     Nothing is read until the report is iterated. Records without an ``env`` are kept when
-    an ``env`` filter is given (many applications do not log it).
+    an ``env`` filter is given (many applications do not log it). ``identity_from`` says
+    where a model-call span's prompt identity is looked for, in order.
 
     Raises:
         NotFound: a path does not exist.
@@ -515,4 +542,11 @@ def read_records(
             raise NotFound(
                 f"log file {path} does not exist: check the path.", cli_hint="See --logs."
             )
-    return IngestReport(resolved, prompt=prompt, version=version, sha256=sha256, env=env)
+    return IngestReport(
+        resolved,
+        prompt=prompt,
+        version=version,
+        sha256=sha256,
+        env=env,
+        identity_from=tuple(identity_from),
+    )

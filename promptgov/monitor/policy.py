@@ -236,6 +236,13 @@ class DriftPolicy(TriggerPolicy):
         default=999, ge=99, description="Resamples of the embedding permutation test."
     )
     seed: int = Field(default=0, description="Seed for sampling and permutations (reproducible).")
+    identity_from: tuple[Literal["span", "ancestors", "resource"], ...] = Field(
+        default=("span", "ancestors", "resource"),
+        min_length=1,
+        description="Where an OpenTelemetry model-call span's prompt identity "
+        "(promptgov.prompt.name/version) is read, first match wins: the span, its ancestor "
+        "spans in the same trace (auto-instrumentation), the resource attributes.",
+    )
     thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
 
 

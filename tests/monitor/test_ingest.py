@@ -275,7 +275,10 @@ def test_otel_genai_spans_become_records(tmp_path: Path) -> None:
     assert r.id == "00f067aa0ba902b7"
     assert report.ignored_spans == 1
     assert report.malformed_count == 1
-    assert report.malformed[0].reason.startswith("span 00f067aa0ba902b9: prompt: Field required")
+    assert report.malformed[0].reason.startswith(
+        "span 00f067aa0ba902b9: no prompt identity: set promptgov.prompt.name and "
+        "promptgov.prompt.version on the span, a parent span or the resource"
+    )
 
 
 def test_otel_collector_jsonl_export_and_legacy_attributes(tmp_path: Path) -> None:

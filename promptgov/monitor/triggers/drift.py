@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["LOG_SUFFIXES", "Drift", "default_logs", "model_change"]
 
 #: Production log files picked up from ``logs/`` when no ``--logs`` is given.
-LOG_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+LOG_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".binpb", ".binpb.gz")
 #: Malformed production records listed in a trigger report (the drift report lists more).
 _MALFORMED_SHOWN = 20
 
