@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import lifecycle
+from ._mermaid import label
 from .model import ProjectConfig
 
 GENERATED_NOTE = (
@@ -90,13 +91,7 @@ def pipeline_doc(config: ProjectConfig, gate: dict[str, Any] | None = None) -> s
         "```mermaid",
         "flowchart LR",
     ]
-    lines.append("    registered([promptgov add]) --> gate_0{{eval gate}}")
-    for i, env in enumerate(config.environments):
-        appr = env.approvals
-        label = f"{appr.required} approval(s)" if appr.required else "no approval"
-        lines.append(f"    gate_{i}{{{{gate: {env.name}}}}} -->|{label}| {env.name}[{env.name}]")
-        if i + 1 < len(config.environments):
-            lines.append(f"    {env.name} --> gate_{i + 1}")
+    lines += _pipeline_chart(config)
     lines += [
         "```",
         "",
@@ -135,6 +130,36 @@ def pipeline_doc(config: ProjectConfig, gate: dict[str, Any] | None = None) -> s
     return "\n".join(lines)
 
 
+def _pipeline_chart(config: ProjectConfig) -> list[str]:
+    """The flowchart's lines; ids are generated, names appear only as escaped labels."""
+    lines = [f"    registered([{label('promptgov add')}]) --> gate_0"]
+    for i, env in enumerate(config.environments):
+        n = env.approvals.required
+        needs = f"{n} approval(s)" if n else "no approval"
+        lines.append(
+            f"    gate_{i}{{{{{label('gate: ' + env.name)}}}}} -->|{label(needs)}| "
+            f"env_{i}[{label(env.name)}]"
+        )
+        if i + 1 < len(config.environments):
+            lines.append(f"    env_{i} --> gate_{i + 1}")
+    return lines
+
+
+def _rollback_chart() -> list[str]:
+    """The rollback flow as a flowchart: the steps in order, and the undo on a failed re-run."""
+    lines = ["```mermaid", "flowchart TD"]
+    lines += [
+        f"    step_{i}[{label(f'{i}. {title}')}]" for i, (title, _) in enumerate(ROLLBACK_STEPS, 1)
+    ]
+    lines += [f"    step_{i} --> step_{i + 1}" for i in range(1, len(ROLLBACK_STEPS))]
+    lines += [
+        f"    step_3 -->|{label('gate fails, no --emergency')}| undone([{label('rollback undone')}])",
+        "```",
+        "",
+    ]
+    return lines
+
+
 def rollback_doc() -> str:
     """``docs/rollback-flow.md`` from the rollback action's steps and checklist."""
     out = ["# Prompt rollback flow", "", GENERATED_NOTE.rstrip("\n"), ""]
@@ -152,6 +177,7 @@ def rollback_doc() -> str:
         "",
         "## Procedure",
         "",
+        *_rollback_chart(),
     ]
     for i, (title, text) in enumerate(ROLLBACK_STEPS, 1):
         out += [f"{i}. **{title}.** {text}", ""]

@@ -7,6 +7,9 @@ Every status change of a :class:`~promptgov.model.VersionRecord` goes through
 
 from __future__ import annotations
 
+import re
+
+from . import _mermaid
 from .errors import Conflict
 from .model import GateVerdict
 from .model import LifecycleState as S
@@ -92,15 +95,18 @@ def release(current: S, *, serving: bool, version: str = "") -> S:
 
 
 def mermaid() -> str:
-    """The state machine as a Mermaid state diagram."""
-    lines = ["stateDiagram-v2", "    [*] --> candidate: promptgov add"]
+    """The state machine as a Mermaid state diagram (labels escaped: see ``_mermaid``)."""
+    lines = ["stateDiagram-v2"]
+    lines += [f"    state {_mermaid.label(state.value)} as {_node(state)}" for state in S]
+    lines.append(f"    [*] --> {_node(S.CANDIDATE)}: {_mermaid.escape('promptgov add')}")
     for (src, dst), why in TRANSITIONS.items():
         if src == dst:
             continue
-        lines.append(f"    {_node(src)} --> {_node(dst)}: {why}")
-    lines.append("    retired --> [*]")
+        lines.append(f"    {_node(src)} --> {_node(dst)}: {_mermaid.escape(why)}")
+    lines.append(f"    {_node(S.RETIRED)} --> [*]")
     return "\n".join(lines)
 
 
 def _node(state: S) -> str:
-    return state.value.replace("-", "_")
+    """The state's diagram id: generated, so no state name can be read as a keyword."""
+    return "s_" + re.sub(r"\W", "_", state.value)

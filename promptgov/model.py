@@ -657,6 +657,31 @@ class EvalPolicy(BaseModel):
     )
 
 
+class CIConfig(BaseModel):
+    """How the CI files ``init`` writes install promptgov (``ci:``, see docs/ci.md)."""
+
+    model_config = _FROZEN
+    install: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The pip requirement the CI jobs install, e.g. 'promptgov==0.1.0' or "
+        "'promptgov @ git+https://host/org/promptgov@v0.1.0'; unset: promptgov==<the version "
+        "that wrote the CI files>.",
+    )
+
+    @field_validator("install")
+    @classmethod
+    def _one_requirement(cls, v: str | None) -> str | None:
+        # One line, not a pip option: the spec is quoted into a shell command in CI.
+        if v is not None and (
+            not v.strip() or v.lstrip().startswith("-") or any(not c.isprintable() for c in v)
+        ):
+            raise ValueError(
+                f"ci.install must be one pip requirement on one line, not an option: {v!r}"
+            )
+        return v
+
+
 def _default_envs() -> list[EnvironmentConfig]:
     return [
         EnvironmentConfig(name="dev"),
@@ -693,6 +718,9 @@ class ProjectConfig(BaseModel):
         default_factory=EvalPolicy,
         description="Which model governed eval runs evaluate (see docs/governance.md).",
     )
+    ci: CIConfig = Field(
+        default_factory=CIConfig, description="How the CI files install promptgov (docs/ci.md)."
+    )
 
     @model_validator(mode="after")
     def _unique_envs(self) -> ProjectConfig:
@@ -718,6 +746,7 @@ class ProjectConfig(BaseModel):
 __all__ = [
     "Approval",
     "ApprovalPolicy",
+    "CIConfig",
     "ChangeLogEntry",
     "ChatMessage",
     "DeclaredModelPolicy",

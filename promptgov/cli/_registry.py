@@ -317,7 +317,7 @@ def schema(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 
 
 def docs(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
-    """Regenerate the lifecycle, promotion-pipeline and rollback-flow docs."""
+    """Regenerate the lifecycle, pipeline and rollback-flow docs and the CI install lines."""
     from ..actions.regenerate import regenerate_docs
 
     written = regenerate_docs(_registry(repo).repo)
