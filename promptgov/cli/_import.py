@@ -61,8 +61,13 @@ def import_(
     if not dry_run and result.prompts:
         first = result.prompts[0]
         console.print(
-            f"{result.config} is unchanged and still runs with promptfoo. "
-            f"Next: promptgov eval {first.name}@{first.version}",
+            f"{result.config} is unchanged and still runs with promptfoo.\n"
+            "The new suites and their names in promptgov.yml are a policy change; put them in "
+            "force, then evaluate:\n"
+            f"  promptgov policy propose --reason 'import {result.config}' --by {by}\n"
+            "  promptgov policy approve --by <an approver of the last environment>\n"
+            f"  promptgov policy apply --by {by}\n"
+            f"  promptgov eval {first.name}@{first.version}",
             markup=False,
         )
 
