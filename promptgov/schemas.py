@@ -102,6 +102,30 @@ FORMATS: dict[str, FileFormat] = {
 }
 
 
+_TARGET_PATTERNS = {
+    "name": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    "url": "^[^\\s]*://[^\\s]*$",
+    "secret_env": "^[A-Za-z_][A-Za-z0-9_]*$",
+}
+
+
+def _target_rules(schema: dict[str, Any]) -> None:
+    """What NotificationTarget's validators check, in JSON Schema."""
+    for field, pattern in _TARGET_PATTERNS.items():
+        prop = schema["properties"][field]
+        for branch in prop.get("anyOf", [prop]):
+            if branch.get("type") == "string":
+                branch["pattern"] = pattern
+    webhook = {"required": ["kind"], "properties": {"kind": {"const": "webhook"}}}
+    schema["allOf"] = [
+        {
+            "if": webhook,
+            "then": {"properties": {"url": {"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"}}},
+            "else": {"properties": {"secret_env": {"enum": [None, ""]}}},
+        }
+    ]
+
+
 @cache
 def config_file_model() -> type[BaseModel]:
     """``promptgov.yml`` as ``verify`` reads it: the project config with its
@@ -110,7 +134,12 @@ def config_file_model() -> type[BaseModel]:
     """
     from .model import ProjectConfig
     from .monitor.policy import TriggersPolicy
-    from .notify import NotificationTarget
+    from .notify import NotificationTarget as Checked
+
+    class NotificationTarget(Checked):
+        # NotificationTarget checks these in validators; restated for JSON Schema until
+        # the model states them itself. tests/test_schemas.py holds the two to one verdict.
+        model_config = ConfigDict(title="NotificationTarget", json_schema_extra=_target_rules)
 
     class ConfigFile(ProjectConfig):
         model_config = ConfigDict(title="ProjectConfig")

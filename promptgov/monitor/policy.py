@@ -127,14 +127,16 @@ class Severity(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Strict: "yes" is no bool and "5" no number, as for JSON Schema (issue 15); the
+    # enum fields opt out so YAML strings still name their members.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class TriggerPolicy(_Model):
     """Settings every trigger has."""
 
     enabled: bool = Field(default=True, description="Evaluate this trigger at all.")
-    action: Action = Field(default=Action.NOTIFY, description="notify, or rollback.")
+    action: Action = Field(default=Action.NOTIFY, strict=False, description="notify, or rollback.")
     consecutive_failures: int = Field(
         default=3,
         ge=1,
@@ -265,7 +267,7 @@ class ComplaintsPolicy(TriggerPolicy):
     )
     count: int = Field(default=3, ge=1, description="This many complaints fire the trigger…")
     severity: Severity = Field(
-        default=Severity.HIGH, description="…or a single one at least this severe."
+        default=Severity.HIGH, strict=False, description="…or a single one at least this severe."
     )
     consecutive_failures: int = Field(default=1, ge=1, description="Checks in a row.")
 
