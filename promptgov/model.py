@@ -15,10 +15,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_serializer,
     model_validator,
@@ -41,6 +43,81 @@ SEMVER_RE = re.compile(
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?\Z"
 )
 ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
+
+
+# RFC 3339 times as one regular expression that Python's ``re``, ECMAScript (what
+# check-jsonschema and most JSON Schema validators use) and the calendar all agree on: the
+# schemas carry it as ``pattern`` and the models check it before parsing, so a time one
+# side accepts the other accepts too (issue 15: schemas and parsers agree).
+_YEAR = r"(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9][0-9]|[1-9][0-9]{3})"
+_LEAP = r"(?:[0-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_DATE = (
+    rf"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    rf"|{_LEAP}-02-29)"
+)
+_CLOCK = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+_OFFSET = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+
+
+def time_pattern(*, offset_required: bool, space: bool = False) -> str:
+    """The regular expression (anchored, ECMAScript- and Python-compatible) of a time."""
+    sep = "[T ]" if space else "T"
+    offset = _OFFSET if offset_required else f"{_OFFSET}?"
+    return f"^{_DATE}{sep}{_CLOCK}{offset}$"
+
+
+def time_validator(*, offset_required: bool = True, space: bool = False) -> BeforeValidator:
+    """Refuse every spelling of a time that :func:`time_json_schema` refuses.
+
+    pydantic alone also takes Unix numbers, bare dates and ``t``/``z`` spellings, which a
+    schema validator refuses. A ``datetime`` object passes as it is (built in Python, or
+    read from an unquoted YAML timestamp) if it has an offset where one is required.
+    """
+    rx = re.compile(time_pattern(offset_required=offset_required, space=space))
+    example = "2026-03-02T09:01:09Z" if offset_required else "2026-03-02T09:01:09"
+
+    def check(value: Any) -> Any:
+        if isinstance(value, datetime):
+            if offset_required and value.tzinfo is None:
+                raise ValueError(f"the time {value.isoformat()} needs an offset, e.g. {example}")
+            return value
+        if isinstance(value, str) and rx.fullmatch(value):
+            return value
+        raise ValueError(f"expected an RFC 3339 time such as {example}, got {value!r}")
+
+    return BeforeValidator(check)
+
+
+def time_json_schema(*, offset_required: bool = True, space: bool = False) -> WithJsonSchema:
+    """The JSON Schema of the times :func:`time_validator` lets through."""
+    schema: dict[str, Any] = {
+        "type": "string",
+        "pattern": time_pattern(offset_required=offset_required, space=space),
+    }
+    if offset_required and not space:
+        schema["format"] = "date-time"
+    return WithJsonSchema(schema)
+
+
+#: A time with its offset (RFC 3339), as every governed file records it.
+Timestamp = Annotated[datetime, time_validator(), time_json_schema()]
+#: A content or card hash: 64 lowercase hex digits.
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+#: A prompt name as a mapping key: :func:`check_name` validates it, and the schema's
+#: ``propertyNames`` states the same rule for JSON Schema validators.
+PromptName = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^(?!.*\\.\\.)(?!(?:"
+            + "|".join(sorted(RESERVED_NAMES))
+            + ")(?:\\.|$))"
+            + NAME_RE.pattern.removeprefix("^").replace(r"\Z", "$"),
+        }
+    ),
+]
 
 
 def utcnow() -> datetime:
@@ -136,10 +213,19 @@ class ModelSpec(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens…")
 
 
+#: ``template`` xor ``messages``, as :meth:`PromptContent._one_template` checks it.
+_ONE_TEMPLATE: dict[str, Any] = {
+    "oneOf": [
+        {"required": ["template"], "properties": {"template": {"type": "string"}}},
+        {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
+    ]
+}
+
+
 class PromptContent(BaseModel):
     """What a version's hash covers: template, model parameters and declared variables."""
 
-    model_config = _FROZEN
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_ONE_TEMPLATE)
     template: str | None = Field(default=None, description="A plain-text template (Jinja2).")
     messages: list[ChatMessage] | None = Field(default=None, description="A chat template.")
     model: ModelSpec
@@ -205,7 +291,7 @@ class PromptCard(BaseModel):
 class PromptSource(BaseModel):
     """``prompts/<name>/prompt.yml``: the working copy an author edits."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_ONE_TEMPLATE)
     template: str | None = None
     messages: list[ChatMessage] | None = None
     model: ModelSpec
@@ -289,7 +375,7 @@ class EvalRunRef(BaseModel):
     output_sha256: str | None = Field(
         default=None, description="sha256 of the output file's bytes, checked on every read."
     )
-    at: datetime
+    at: Timestamp
     by: str
     successes: int
     failures: int
@@ -334,7 +420,7 @@ class GateResult(BaseModel):
     gate_sha256: str
     run_id: str
     baseline_version: str | None = None
-    at: datetime
+    at: Timestamp
     report: str | None = Field(default=None, description="Gate report path under logs/.")
 
 
@@ -344,7 +430,7 @@ class Approval(BaseModel):
     model_config = _FROZEN
     env: str
     by: str
-    at: datetime
+    at: Timestamp
     comment: str = ""
     accept_inconclusive: bool = False
 
@@ -355,7 +441,7 @@ class Quarantine(BaseModel):
     model_config = _FROZEN
     reason: str
     by: str
-    at: datetime
+    at: Timestamp
     source: Literal["rollback", "audit-flag", "complaint", "manual"] = "rollback"
 
 
@@ -365,11 +451,11 @@ class VersionRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     # Rust's regex (pydantic-core) ends text with ``$`` where Python's ``re`` needs ``\Z``.
     version: Annotated[str, Field(pattern=SEMVER_RE.pattern.replace(r"\Z", "$"), max_length=128)]
-    sha256: str
-    card_sha256: str
+    sha256: Sha256
+    card_sha256: Sha256
     parent: str | None = None
     author: str
-    created_at: datetime
+    created_at: Timestamp
     message: str = ""
     status: LifecycleState = LifecycleState.CANDIDATE
     eval_runs: list[EvalRunRef] = Field(default_factory=list)
@@ -387,13 +473,6 @@ class VersionRecord(BaseModel):
             raise ValueError(f"invalid semantic version {v!r}")
         return v
 
-    @field_validator("sha256", "card_sha256")
-    @classmethod
-    def _hex(cls, v: str) -> str:
-        if not re.fullmatch(r"[0-9a-f]{64}", v):
-            raise ValueError("must be a 64-character lowercase hex sha256")
-        return v
-
     def __repr__(self) -> str:
         return f"VersionRecord(version={self.version!r}, sha256={self.sha256[:12]!r}…)"
 
@@ -406,14 +485,14 @@ class PointerMove(BaseModel):
     version: str
     previous: str | None
     kind: MoveKind
-    at: datetime
+    at: Timestamp
     by: str
     reason: str
     approvers: list[str] = Field(default_factory=list)
     gate_verdict: GateVerdict | None = None
     evidence: list[str] = Field(default_factory=list)
     audit_seq: int | None = None
-    post_review_due: datetime | None = Field(
+    post_review_due: Timestamp | None = Field(
         default=None,
         description="Set on an emergency move: by when another approver must review it.",
     )
@@ -436,7 +515,7 @@ class PostReview(BaseModel):
     move_seq: int = Field(description="The reviewed move's ``seq`` in the env's history.")
     version: str = Field(description="The version the reviewed move put in place.")
     by: str
-    at: datetime
+    at: Timestamp
     reason: str
     evidence: list[str] = Field(default_factory=list)
     audit_seq: int | None = None
@@ -482,7 +561,7 @@ class RollbackRecord(BaseModel):
     reason: str
     authorized_by: str
     evidence: list[str] = Field(default_factory=list)
-    started_at: datetime
+    started_at: Timestamp
     status: RollbackStatus
     emergency: bool = False
     skip_evals: bool = False
@@ -513,7 +592,7 @@ class Publication(BaseModel):
     authorized_by: str
     audit_seq: int = Field(description="The audit entry the commit names (Promptgov-Audit-Seq).")
     rollback_id: str | None = None
-    recorded_at: datetime
+    recorded_at: Timestamp
 
 
 class PromptEntry(BaseModel):
@@ -558,7 +637,11 @@ class VersionRegistry(BaseModel):
     schema_: Literal["promptgov/version-registry/v1"] = Field(
         default="promptgov/version-registry/v1", alias="schema"
     )
-    prompts: dict[str, PromptEntry] = Field(default_factory=dict)
+    prompts: dict[PromptName, PromptEntry] = Field(
+        default_factory=dict,
+        # pydantic states the key rule as patternProperties: refuse every other key too.
+        json_schema_extra={"additionalProperties": False},
+    )
 
     @field_validator("prompts")
     @classmethod
@@ -573,7 +656,7 @@ class ChangeLogEntry(BaseModel):
 
     model_config = _FROZEN
     seq: int
-    time: datetime
+    time: Timestamp
     action: str
     prompt: str
     version: str
@@ -607,7 +690,7 @@ class EnvironmentConfig(BaseModel):
     """One environment in promotion order."""
 
     model_config = _FROZEN
-    name: str
+    name: Annotated[str, Field(pattern=ENV_RE.pattern.replace(r"\Z", "$"))]
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     allow_emergency: bool = True
     deploy_branch: str | None = Field(
@@ -695,7 +778,7 @@ class ProjectConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="allow")
     project: str = "prompts"
-    environments: list[EnvironmentConfig] = Field(default_factory=_default_envs)
+    environments: list[EnvironmentConfig] = Field(default_factory=_default_envs, min_length=1)
     groups: dict[str, list[str]] = Field(
         default_factory=dict, description="Named groups of people, referenced as '@group'."
     )
@@ -766,17 +849,23 @@ __all__ = [
     "PromptCard",
     "PromptContent",
     "PromptEntry",
+    "PromptName",
     "PromptSource",
     "Publication",
     "Quarantine",
     "RollbackRecord",
     "RollbackStatus",
+    "Sha256",
+    "Timestamp",
     "Variable",
     "VersionRecord",
     "VersionRegistry",
     "base_version",
     "check_name",
     "semver_key",
+    "time_json_schema",
+    "time_pattern",
+    "time_validator",
     "utcnow",
     "validate_model",
 ]

@@ -37,8 +37,11 @@ __all__ = [
 ]
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([wdhms])")
-_DURATION_FULL = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[wdhms]\s*)+$")
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?) *([wdhms])")
+#: The whole text of a duration, in ASCII digits and spaces so that the schema's pattern
+#: (ECMAScript) means the same (issue 15); the schema adds "a digit other than 0".
+_DURATION_TEXT = r"^ *(?:[0-9]+(?:\.[0-9]+)? *[wdhmsWDHMS] *)+$"
+_DURATION_FULL = re.compile(_DURATION_TEXT)
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
@@ -51,7 +54,7 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
         value = text
     elif isinstance(text, int | float) and not isinstance(text, bool):
         value = timedelta(seconds=text)
-    elif isinstance(text, str) and _DURATION_FULL.match(text.lower()):
+    elif isinstance(text, str) and _DURATION_FULL.fullmatch(text):
         seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text.lower()))
         value = timedelta(seconds=seconds)
     else:
@@ -82,7 +85,16 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?[wdhms])+$", "examples": ["24h"]}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": f"(?=.*[1-9]){_DURATION_TEXT}"},
+                # timedelta keeps whole microseconds: less than half of one rounds to zero
+                {"type": "number", "exclusiveMinimum": 5e-7},
+            ],
+            "examples": ["24h", "30m", "1d12h"],
+        }
+    ),
 ]
 """A timedelta written in YAML as ``24h``, ``30m``, ``7d``."""
 
@@ -115,14 +127,16 @@ class Severity(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Strict: "yes" is no bool and "5" no number, as for JSON Schema (issue 15); the
+    # enum fields opt out so YAML strings still name their members.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class TriggerPolicy(_Model):
     """Settings every trigger has."""
 
     enabled: bool = Field(default=True, description="Evaluate this trigger at all.")
-    action: Action = Field(default=Action.NOTIFY, description="notify, or rollback.")
+    action: Action = Field(default=Action.NOTIFY, strict=False, description="notify, or rollback.")
     consecutive_failures: int = Field(
         default=3,
         ge=1,
@@ -260,7 +274,7 @@ class ComplaintsPolicy(TriggerPolicy):
     )
     count: int = Field(default=3, ge=1, description="This many complaints fire the trigger…")
     severity: Severity = Field(
-        default=Severity.HIGH, description="…or a single one at least this severe."
+        default=Severity.HIGH, strict=False, description="…or a single one at least this severe."
     )
     consecutive_failures: int = Field(default=1, ge=1, description="Checks in a row.")
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from promptgov.model import time_json_schema, time_validator
+
 __all__ = ["RECORD_SCHEMA_ID", "ProductionRecord", "record_json_schema"]
 
 RECORD_SCHEMA_ID = "https://promptgov.dev/schemas/production-record.schema.json"
@@ -28,9 +30,12 @@ class ProductionRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", title="ProductionRecord")
 
-    time: Annotated[datetime, AfterValidator(_utc)] = Field(
-        description="When the call was made (ISO 8601; without an offset it is read as UTC)."
-    )
+    time: Annotated[
+        datetime,
+        time_validator(offset_required=False, space=True),
+        time_json_schema(offset_required=False, space=True),
+        AfterValidator(_utc),
+    ] = Field(description="When the call was made (ISO 8601; without an offset it is read as UTC).")
     prompt: str = Field(min_length=1, description="Name of the governed prompt served.")
     version: str = Field(min_length=1, description="Version of the prompt served.")
     sha256: str | None = Field(
@@ -54,15 +59,23 @@ class ProductionRecord(BaseModel):
         description="sha256 of the canonical JSON of the variables, when they may not be logged.",
     )
     output: str | None = Field(default=None, description="The model's output text.")
-    latency_ms: float | None = Field(default=None, ge=0, description="Wall time of the call.")
-    tokens_in: int | None = Field(default=None, ge=0, description="Input (prompt) tokens.")
-    tokens_out: int | None = Field(default=None, ge=0, description="Output (completion) tokens.")
-    cost: float | None = Field(default=None, ge=0, description="Cost of the call in USD.")
+    latency_ms: float | None = Field(
+        default=None, strict=True, ge=0, description="Wall time of the call."
+    )
+    tokens_in: int | None = Field(
+        default=None, strict=True, ge=0, description="Input (prompt) tokens."
+    )
+    tokens_out: int | None = Field(
+        default=None, strict=True, ge=0, description="Output (completion) tokens."
+    )
+    cost: float | None = Field(
+        default=None, strict=True, ge=0, description="Cost of the call in USD."
+    )
     finish_reason: str | None = Field(
         default=None, description="Why generation stopped: stop, length, content_filter, …"
     )
     feedback_score: float | None = Field(
-        default=None, description="Optional user feedback score for this output."
+        default=None, strict=True, description="Optional user feedback score for this output."
     )
 
     def __repr__(self) -> str:
