@@ -9,7 +9,15 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import InvalidFile
 from ..redact import redact_url
@@ -55,14 +63,15 @@ class NotificationTarget(BaseModel):
         default=None,
         description="Environment variable holding the HMAC secret that signs webhook bodies.",
     )
-    mention_owners: bool = Field(
+    # Strict: YAML's `no` as a string is not a boolean, as the JSON Schema says too.
+    mention_owners: StrictBool = Field(
         default=True, description="Mention the prompt card's owners in the message."
     )
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _TARGET_NAME.match(v):
+        if not _TARGET_NAME.fullmatch(v):
             raise ValueError("use letters, digits, '-', '_' or '.' (at most 64)")
         return v
 
