@@ -532,8 +532,10 @@ def _refuse_taken(registry: Registry, plans: list[ImportedPrompt]) -> None:
             pass
         else:
             raise Conflict(
-                f"{p.name} is already a governed prompt; nothing was imported. Name the "
-                f"imported prompt(s) with --name, or change {p.name} with 'promptgov add'."
+                f"{p.name} is already a governed prompt; nothing was imported. Import it "
+                f"under another name, or register the change as a new version of {p.name}.",
+                cli_hint=f"Name the imported prompt(s) with --name, or change {p.name} with "
+                "'promptgov add'.",
             )
         for rel in (p.working_copy, p.suite):
             if registry.repo.path(rel).exists():
