@@ -541,12 +541,14 @@ def _refuse_taken(registry: Registry, plans: list[ImportedPrompt]) -> None:
             if registry.repo.path(rel).exists():
                 raise Conflict(
                     f"{rel} already exists; nothing was imported. Import under another "
-                    "name (--name), or move the file."
+                    "name, or move the file.",
+                    cli_hint="Name the imported prompt(s) with --name.",
                 )
         if p.name in config.eval_suites:
             raise Conflict(
                 f"{CONFIG_FILE} already names an eval suite for {p.name}; nothing was "
-                "imported. Import under another name (--name)."
+                "imported. Import under another name.",
+                cli_hint="Name the imported prompt(s) with --name.",
             )
 
 
