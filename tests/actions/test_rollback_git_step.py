@@ -272,7 +272,8 @@ def test_a_pending_publication_that_came_from_a_commit_is_refused(repo: Path) ->
     assert res.exit_code == 2
     assert res.stderr == (
         f"error: {rel} is tracked by git, so it came from a commit, not from this work tree; it "
-        f"was not published. Run 'git rm --cached {rel}' and delete the file.\n"
+        "was not published. Untrack it in git and delete the file. "
+        f"Run 'git rm --cached {rel}' and delete the file.\n"
     )
     assert snapshot(repo) == before and _refs(repo) == refs
     ver = run_cli("verify", "--repo", repo)
