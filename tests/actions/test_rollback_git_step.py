@@ -185,7 +185,7 @@ def test_disk_full_when_the_git_step_settles_is_told_and_resumed(
     seq = rb.audit_seq
     assert proc.stderr == (
         f"error: git has the rollback of {PROMPT} in prod (audit #{seq}){state} (No space left "
-        "on device). Free space, then run 'promptgov rollback --resume'.\n"
+        "on device). Free space, then resume the rollback. Run 'promptgov rollback --resume'.\n"
     )
     res = run_cli(*RESUME, "--repo", repo)
     assert res.exit_code == 0, (res.stdout, res.stderr)
