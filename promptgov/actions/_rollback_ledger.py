@@ -84,6 +84,7 @@ def step(
                 f"{head} could not be written ({detail}); nothing was changed and {env} still "
                 f"serves {serving}. Free space, then run {first} again."
             )
+            hint = None
         else:
             message = (
                 f"{head} could not be written ({detail}); none of it was written and {env} "

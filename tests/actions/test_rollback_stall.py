@@ -315,7 +315,7 @@ def test_a_threaded_caller_is_bounded_too(repo: Path, sink: NotifySink, tmp_path
     with pytest.raises(CheckFailed) as err:
         rollback(registry(repo), PROMPT, options, by="bob")
     assert time.monotonic() - start < BOUND
-    assert err.value.message == STALLED.format(t=2).removeprefix("error: ").rstrip("\n")
+    assert err.value.cli_message == STALLED.format(t=2).removeprefix("error: ").rstrip("\n")
     assert _gone(int(pid_file.read_text()))
     assert _ledger(repo).status is RollbackStatus.RESTORED
 
