@@ -7,11 +7,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import promptgov
 from promptgov import Registry
-from promptgov.actions.rollback import RollbackOptions, rollback
-from promptgov.errors import InputError, NotFound, PromptGovError
+from promptgov.actions.monitor import monitor
+from promptgov.actions.promote import PromoteOptions, promote
+from promptgov.actions.rollback import RollbackOptions, UndoOptions, rollback, undo
+from promptgov.audit import AuditLog
+from promptgov.audit._checkpoint import load_private_key
+from promptgov.errors import (
+    CheckFailed,
+    Conflict,
+    GateFailed,
+    InputError,
+    NotFound,
+    PromptGovError,
+)
 from promptgov.repo import find_root
 from tests import flows
 from tests.conftest import run_cli
@@ -41,6 +53,39 @@ def _unknown_version(registered_repo: Path) -> None:
     Registry(registered_repo).get("support-reply@9.9.9")
 
 
+def _no_unfinished_rollback(root: Path) -> None:
+    undo(Registry(root), "support-reply", UndoOptions(reason="r", env="prod"), by="bob")
+
+
+def _ungated_promotion(root: Path) -> None:
+    promote(Registry(root), "support-reply@1.0.0", PromoteOptions(to="dev", reason="r"), by="bob")
+
+
+def _pointer_moved(root: Path) -> None:
+    flows.release(root, "1.0.0", ["dev"])
+    options = PromoteOptions(to="dev", reason="r", expect=None)
+    promote(Registry(root), "support-reply@1.0.0", options, by="bob")
+
+
+def _policy_drift(root: Path) -> None:
+    gate = root / "ci/eval-gate.yml"
+    gate.write_text(gate.read_text() + "\n# weakened\n")
+    _ungated_promotion(root)
+
+
+def _same_key_rotation(root: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    AuditLog(root).rotate_key(key, key, actor="bob", reason="r")
+
+
+def _missing_key_file(root: Path) -> None:
+    load_private_key(root / "no-such.pem")
+
+
+def _bad_interval(root: Path) -> None:
+    monitor(Registry(root), interval="soon", cycles=1)
+
+
 @pytest.mark.parametrize(
     ("call", "error", "hint"),
     [
@@ -48,6 +93,13 @@ def _unknown_version(registered_repo: Path) -> None:
         (_rollback_without_reason, InputError, "Pass --reason."),
         (_nothing_to_restore, NotFound, "Run 'promptgov rollback support-reply --env prod"),
         (_unknown_version, NotFound, "See 'promptgov history support-reply'."),
+        (_no_unfinished_rollback, NotFound, "See 'promptgov history support-reply'."),
+        (_ungated_promotion, GateFailed, "Run 'promptgov eval' then 'promptgov gate --env dev'."),
+        (_pointer_moved, Conflict, "See 'promptgov status support-reply'."),
+        (_policy_drift, CheckFailed, "Run 'promptgov policy propose'"),
+        (_same_key_rotation, InputError, "Create one with 'promptgov audit keygen'."),
+        (_missing_key_file, NotFound, "Create one with 'promptgov audit keygen'."),
+        (_bad_interval, InputError, "Check --interval."),
     ],
 )
 def test_a_python_callers_message_has_no_command_line_advice(
@@ -61,6 +113,7 @@ def test_a_python_callers_message_has_no_command_line_advice(
 
     assert not CLI_ADVICE.search(info.value.message), info.value.message
     assert not CLI_ADVICE.search(str(info.value))
+    assert "'promptgov " not in info.value.message
     assert info.value.cli_hint is not None and info.value.cli_hint.startswith(hint)
     assert info.value.cli_message == f"{info.value.message} {info.value.cli_hint}"
     assert "cli_hint" not in info.value.to_dict()

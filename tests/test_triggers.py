@@ -487,7 +487,7 @@ def test_cli_exit_codes_and_json(serving: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--window", "soon"], "error: --window: 'soon' is not a duration"),
+        (["--window", "soon"], "error: window: 'soon' is not a duration"),
         (["--logs", "missing.jsonl"], "error: log file missing.jsonl does not exist"),
         (["--env", "qa"], "error: unknown environment 'qa'"),
         (["--at", "yesterday"], "error: --at 'yesterday' is not a time"),

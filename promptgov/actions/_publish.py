@@ -106,7 +106,8 @@ def pending(repo: Repo, prompt: str | None = None) -> list[Publication]:
         if gitops.is_tracked(repo.root, rel):  # like the journal: it never leaves its machine
             raise UnsafePath(
                 f"{rel} is tracked by git, so it came from a commit, not from this work tree; "
-                f"it was not published. Run 'git rm --cached {rel}' and delete the file."
+                "it was not published. Untrack it in git and delete the file.",
+                cli_hint=f"Run 'git rm --cached {rel}' and delete the file.",
             )
         raw = None if path.is_symlink() else read_bytes(path)
         try:
@@ -159,7 +160,8 @@ def publish_all(repo: Repo, prompt: str | None = None) -> list[Published]:
             else f", but its pending-publication record could not be cleared ({detail})"
         )
         raise InputError(
-            f"git has the {names}{state}. Free space, then run 'promptgov rollback --resume'.",
+            f"git has the {names}{state}. Free space, then resume the rollback.",
+            cli_hint="Run 'promptgov rollback --resume'.",
             committed=committed,
         ) from exc
     return results

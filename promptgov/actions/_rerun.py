@@ -84,7 +84,8 @@ def run_suite_bounded(
             raise InputError(
                 f"the eval re-run of {ref} stopped without a result"
                 + (f" ({tail[-1].strip()})" if tail else "")
-                + "; fix the cause, then run 'promptgov rollback --resume'."
+                + "; fix the cause, then resume the rollback.",
+                cli_hint="Run 'promptgov rollback --resume'.",
             )
     if "error" in data:
         cls = getattr(errors, data["error"], None)

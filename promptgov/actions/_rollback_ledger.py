@@ -76,19 +76,22 @@ def step(
         if committed:
             message = (
                 f"{head} is committed but not fully written ({detail}). "
-                "Free space, then run 'promptgov rollback --resume' to finish it."
+                "Free space, then resume the rollback to finish it."
             )
+            hint: str | None = "Run 'promptgov rollback --resume'."
         elif first:
             message = (
                 f"{head} could not be written ({detail}); nothing was changed and {env} still "
                 f"serves {serving}. Free space, then run {first} again."
             )
+            hint = None
         else:
             message = (
                 f"{head} could not be written ({detail}); none of it was written and {env} "
-                f"serves {serving}. Free space, then run 'promptgov rollback --resume'."
+                f"serves {serving}. Free space, then resume the rollback."
             )
-        raise InputError(message, prompt=name, env=env, committed=committed) from exc
+            hint = "Run 'promptgov rollback --resume'."
+        raise InputError(message, cli_hint=hint, prompt=name, env=env, committed=committed) from exc
 
 
 def check_ledger(e: Edit, record: RollbackRecord) -> None:
@@ -98,7 +101,8 @@ def check_ledger(e: Edit, record: RollbackRecord) -> None:
         found = now.status.value if now is not None else "gone"
         raise Conflict(
             f"the rollback of {e.name} in {record.env} was settled meanwhile (it is {found}); "
-            f"this step wrote nothing. See 'promptgov history {e.name}'.",
+            "this step wrote nothing; its history shows what happened.",
+            cli_hint=f"See 'promptgov history {e.name}'.",
             prompt=e.name,
             env=record.env,
         )

@@ -147,8 +147,9 @@ def _on_promptfoo(
     if rewritten:
         raise InputError(
             f"{rel} does not answer {v.ref} with its declared model as written, and promptfoo "
-            "runs the suite as written. Nothing was run or recorded; use --engine native, or "
-            "add the declared model to the suite's providers."
+            "runs the suite as written. Nothing was run or recorded; use the native engine, "
+            "or add the declared model to the suite's providers.",
+            cli_hint="Use --engine native, or add the declared model to the suite's providers.",
         )
     return run_promptfoo(
         registry.repo.path(rel),

@@ -532,19 +532,23 @@ def _refuse_taken(registry: Registry, plans: list[ImportedPrompt]) -> None:
             pass
         else:
             raise Conflict(
-                f"{p.name} is already a governed prompt; nothing was imported. Name the "
-                f"imported prompt(s) with --name, or change {p.name} with 'promptgov add'."
+                f"{p.name} is already a governed prompt; nothing was imported. Import it "
+                f"under another name, or register the change as a new version of {p.name}.",
+                cli_hint=f"Name the imported prompt(s) with --name, or change {p.name} with "
+                "'promptgov add'.",
             )
         for rel in (p.working_copy, p.suite):
             if registry.repo.path(rel).exists():
                 raise Conflict(
                     f"{rel} already exists; nothing was imported. Import under another "
-                    "name (--name), or move the file."
+                    "name, or move the file.",
+                    cli_hint="Name the imported prompt(s) with --name.",
                 )
         if p.name in config.eval_suites:
             raise Conflict(
                 f"{CONFIG_FILE} already names an eval suite for {p.name}; nothing was "
-                "imported. Import under another name (--name)."
+                "imported. Import under another name.",
+                cli_hint="Name the imported prompt(s) with --name.",
             )
 
 

@@ -312,7 +312,7 @@ def monitor(
     try:
         every = parse_duration(interval).total_seconds()
     except ValueError as exc:
-        raise InputError(f"--interval: {exc}.") from None
+        raise InputError(f"interval: {exc}.", cli_hint="Check --interval.") from None
     run = MonitorRun()
     while cycles is None or run.cycles < cycles:
         started = time.monotonic()

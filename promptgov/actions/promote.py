@@ -100,6 +100,8 @@ class Refusal:
 
     kind: Literal["order", "quarantined", "gate", "inconclusive", "approvals"]
     text: str
+    #: What to run at the command line (the error's ``cli_hint``).
+    cli_hint: str | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -267,6 +269,7 @@ def _checks(
             f"cannot promote {name}@{rec.version} to {options.to}: "
             + "; ".join(r.text for r in refusals)
             + ".",
+            cli_hint=" ".join(r.cli_hint for r in refusals if r.cli_hint) or None,
             prompt=name,
             version=rec.version,
             env=options.to,
@@ -354,14 +357,16 @@ def _gate_refusals(
         return verdict, [
             Refusal(
                 "gate",
-                f"it has no gate verdict for {env} (run 'promptgov eval' then 'promptgov gate --env {env}')",
+                f"it has no gate verdict for {env} (evaluate it, then run its gate for {env})",
+                f"Run 'promptgov eval' then 'promptgov gate --env {env}'.",
             )
         ]
     if verdict is None:
         return verdict, [
             Refusal(
                 "gate",
-                f"{config.gate_file} changed since its gate verdict; re-run 'promptgov gate --env {env}'",
+                f"{config.gate_file} changed since its gate verdict; run its gate for {env} again",
+                f"Re-run 'promptgov gate --env {env}'.",
             )
         ]
     if verdict is GateVerdict.FAIL:
@@ -369,8 +374,10 @@ def _gate_refusals(
     if verdict is not GateVerdict.INCONCLUSIVE:
         return verdict, []
     who = accept_inconclusive_by
+    hint = None
     if who is None:
-        text = f"its gate verdict for {env} is inconclusive (an approver may pass --accept-inconclusive)"
+        text = f"its gate verdict for {env} is inconclusive (an approver may accept it)"
+        hint = "An approver may pass --accept-inconclusive."
     elif not allowed_approver(config, env, who):
         text = f"{who} is not an approver for {env} and cannot accept an inconclusive gate"
     elif same_person(who, rec.author) and not policy.approvals.allow_self_approval:
@@ -381,7 +388,7 @@ def _gate_refusals(
         )
     else:
         return verdict, []
-    return verdict, [Refusal("inconclusive", text)]
+    return verdict, [Refusal("inconclusive", text, hint)]
 
 
 def move_pointer(entry: PromptEntry, env: str, move: PointerMove) -> PromptEntry:

@@ -232,8 +232,8 @@ def _unfinished(entry: PromptEntry, name: str, env: str) -> RollbackRecord:
         if rb.env == env and not rb.status.is_terminal():
             return rb
     raise NotFound(
-        f"{name} has no unfinished rollback in {env}; nothing was changed. "
-        f"See 'promptgov history {name}'.",
+        f"{name} has no unfinished rollback in {env}; nothing was changed.",
+        cli_hint=f"See 'promptgov history {name}'.",
         prompt=name,
         env=env,
     )
@@ -268,7 +268,8 @@ def _settle(
         raise GateFailed(
             f"rollback of {name} in {record.env} undone: the restored {record.new_version} failed its "
             f"gate ({_gate_summary(result.gate)}); {record.env} serves {record.rollback_of} again. "
-            "Use --emergency to keep a restore that fails its gate.",
+            "Roll back as an emergency to keep a restore that fails its gate.",
+            cli_hint="Use --emergency to keep a restore that fails its gate.",
             prompt=name,
             env=record.env,
         )
@@ -585,8 +586,9 @@ def _stalled(
     with step(name, record.env, "step 3 (record of the stall)", serving=record.new_version):
         _advance(registry, name, record, error=exc.message)
     raise type(exc)(
-        f"{exc.message} The restore stands ({record.env} serves {record.new_version}): retry with "
-        f"'promptgov rollback --resume', or put {record.rollback_of} back with "
+        f"{exc.message} The restore stands ({record.env} serves {record.new_version}): resume "
+        f"the rollback to retry, or undo it to put {record.rollback_of} back.",
+        cli_hint=f"Retry with 'promptgov rollback --resume', or undo with "
         f"'promptgov rollback {name} --env {record.env} --undo'.",
         prompt=name,
         env=record.env,

@@ -501,7 +501,8 @@ class AuditLog:
         old_id, new_id = key_id(old_key.public_key()), key_id(new_key.public_key())
         if old_id == new_id:
             raise InputError(
-                "the new key is the old key; create one with 'promptgov audit keygen'."
+                "the new key is the old key; generate a new Ed25519 key.",
+                cli_hint="Create one with 'promptgov audit keygen'.",
             )
         with repo_lock(self.root):
             data = self.read()
@@ -512,8 +513,9 @@ class AuditLog:
                 )
             if not report.key_ids:
                 raise InputError(
-                    "no checkpoint key in force yet; sign a first checkpoint with "
-                    "'promptgov audit checkpoint --key FILE' instead of rotating."
+                    "no checkpoint key in force yet; sign a first checkpoint with the new "
+                    "key instead of rotating.",
+                    cli_hint="Run 'promptgov audit checkpoint --key FILE'.",
                 )
             new_checkpoint_check(report, old_key.public_key())
             txn = Transaction(self.root)
@@ -592,8 +594,9 @@ def _tail_head(path: Path, size: int) -> tuple[int, str]:
             raise ValueError("stored hash does not match")
     except (ValueError, KeyError, TypeError, UnicodeError) as exc:
         raise VerificationFailed(
-            f"the last entry of {LOG_FILE} is damaged ({exc}); run 'promptgov audit verify' "
-            "and restore the file from git."
+            f"the last entry of {LOG_FILE} is damaged ({exc}); verify the audit log and "
+            "restore the file from git.",
+            cli_hint="Run 'promptgov audit verify'.",
         ) from None
     return seq, digest
 
@@ -601,7 +604,8 @@ def _tail_head(path: Path, size: int) -> tuple[int, str]:
 def _torn_error(size: int) -> VerificationFailed:
     return VerificationFailed(
         f"{LOG_FILE} ends with a torn entry (the file is {size} bytes and its last entry is "
-        "incomplete); run 'promptgov audit repair' before writing."
+        "incomplete); repair the audit log before writing.",
+        cli_hint="Run 'promptgov audit repair'.",
     )
 
 

@@ -145,7 +145,8 @@ def load_private_key(source: Path | bytes, *, repo_root: Path | None = None) -> 
             data = source.read_bytes()
         except FileNotFoundError:
             raise NotFound(
-                f"key file {source} does not exist; create one with 'promptgov audit keygen'."
+                f"key file {source} does not exist; generate an Ed25519 key there.",
+                cli_hint="Create one with 'promptgov audit keygen'.",
             ) from None
         except OSError as exc:
             raise InputError(f"cannot read key file {source}: {exc.strerror or exc}.") from exc
@@ -161,12 +162,16 @@ def load_private_key(source: Path | bytes, *, repo_root: Path | None = None) -> 
         key = serialization.load_pem_private_key(data.strip() + b"\n", password=None)
     except (ValueError, TypeError) as exc:
         raise InputError(
-            f"{label} is not a PEM private key; use a key from 'promptgov audit keygen'."
+            f"{label} is not a PEM private key; use an Ed25519 key in PEM form.",
+            cli_hint="Use a key from 'promptgov audit keygen'.",
         ) from exc
     except Exception as exc:  # cryptography raises its own UnsupportedAlgorithm here
         raise InputError(f"{label} cannot be read as a private key ({exc}).") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise InputError(f"{label} is not an Ed25519 key; use a key from 'promptgov audit keygen'.")
+        raise InputError(
+            f"{label} is not an Ed25519 key; use an Ed25519 key.",
+            cli_hint="Use a key from 'promptgov audit keygen'.",
+        )
     return key
 
 
@@ -489,5 +494,6 @@ def new_checkpoint_check(report: AuditVerifyReport, signing: Ed25519PublicKey) -
     if report.key_ids and report.key_ids[-1] != kid:
         raise Conflict(
             f"key {kid} is not the log's checkpoint key ({report.key_ids[-1]}); sign with that "
-            "key, or replace it with 'promptgov audit rotate-key'."
+            "key, or rotate the log's key to it.",
+            cli_hint="Replace it with 'promptgov audit rotate-key'.",
         )

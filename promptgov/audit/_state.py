@@ -179,7 +179,8 @@ class StateIndex:
             ):
                 raise IntegrityError(
                     f"{_LOG_FILE} does not verify after entry {self.seq}: nothing is decided "
-                    "on state the chain cannot vouch for. Run 'promptgov audit verify'."
+                    "on state the chain cannot vouch for; verify the audit log.",
+                    cli_hint="Run 'promptgov audit verify'.",
                 )
             details = obj.get("details")
             state = details.get("state") if isinstance(details, dict) else None

@@ -102,7 +102,8 @@ def run_promptfoo(
     exe = find_promptfoo(env)
     if exe is None:
         raise NotFound(
-            "--engine promptfoo: no 'promptfoo' on PATH; install it or use --engine native"
+            "promptfoo engine: no 'promptfoo' on PATH; install it or use the native engine",
+            cli_hint="Or use --engine native.",
         )
     path = Path(config)
     if not path.is_file():

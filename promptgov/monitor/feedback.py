@@ -69,8 +69,9 @@ def complaints(
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             raise InvalidFile(
-                f"{rel} line {i}: {first['msg']}. Restore the file from git; it is written "
-                "only by 'promptgov report'."
+                f"{rel} line {i}: {first['msg']}. Restore the file from git; only recorded "
+                "complaints write it.",
+                cli_hint="It is written only by 'promptgov report'.",
             ) from None
         if env is not None and c.env != env:
             continue

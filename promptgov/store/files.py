@@ -329,7 +329,8 @@ def _load_journal(root: Path, journal: Path) -> list[_Op]:
     if is_tracked(root, rel):
         raise UnsafePath(
             f"{rel} is tracked by git, so it came from a commit, not from a crash here; it was "
-            f"not applied. Run 'git rm --cached {rel}', delete the file, and commit."
+            "not applied. Untrack it in git, delete the file, and commit.",
+            cli_hint=f"Run 'git rm --cached {rel}', delete the file, and commit.",
         )
     if journal.is_symlink():
         raise UnsafePath(f"{rel} is a symlink; it was not applied. Delete it and retry.")

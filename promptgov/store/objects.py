@@ -84,7 +84,8 @@ class ObjectStore:
         if data is None:
             raise IntegrityError(
                 f"{kind} object {sha[:12]}… is missing from {OBJECTS_DIR}; restore it from git "
-                "or a backup ('promptgov verify' lists every problem).",
+                "or a backup (verifying the repository lists every problem).",
+                cli_hint="'promptgov verify' lists every problem.",
                 sha256=sha,
             )
         actual = digest(domain, data)

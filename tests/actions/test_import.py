@@ -346,8 +346,9 @@ def test_a_name_already_governed_is_refused(tmp_path: Path) -> None:
     res = run_cli("import", "promptfooconfig.yaml", "--by", "bob", cwd=root)
     assert res.exit_code == 2
     assert res.stderr.strip() == (
-        "error: support-replies is already a governed prompt; nothing was imported. Name the "
-        "imported prompt(s) with --name, or change support-replies with 'promptgov add'."
+        "error: support-replies is already a governed prompt; nothing was imported. Import it "
+        "under another name, or register the change as a new version of support-replies. Name "
+        "the imported prompt(s) with --name, or change support-replies with 'promptgov add'."
     )
     assert snapshot(root) == before
     # Under another name it imports, beside the first.

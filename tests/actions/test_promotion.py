@@ -131,7 +131,8 @@ def test_promote_without_eval_is_refused(example_repo: Path) -> None:
     )
     assert (
         "cannot promote support-reply@1.0.0 to dev: it has no gate verdict for dev "
-        "(run 'promptgov eval' then 'promptgov gate --env dev')." in msg
+        "(evaluate it, then run its gate for dev). "
+        "Run 'promptgov eval' then 'promptgov gate --env dev'." in msg
     )
 
 
@@ -153,7 +154,8 @@ def test_promote_after_gate_file_changed_is_refused(evaluated_repo: Path) -> Non
     flows.change_policy(root, lambda r: _append(r / "ci/eval-gate.yml", "# tightened later\n"))
     msg = refused(root, "promote", REF, "--to", "dev", "--by", "alice", "--reason", "r", code=1)
     assert (
-        "ci/eval-gate.yml changed since its gate verdict; re-run 'promptgov gate --env dev'" in msg
+        "ci/eval-gate.yml changed since its gate verdict; run its gate for dev again. "
+        "Re-run 'promptgov gate --env dev'." in msg
     )
     # a fresh verdict under the new file lets it through
     check_gate(registry(root), REF, GateOptions(env="dev"))
@@ -438,7 +440,7 @@ def test_accept_inconclusive_by_an_approver_only(evaluated_repo: Path) -> None:
     msg = refused(root, *args, "--by", "bob", code=3)
     assert (
         "cannot promote support-reply@1.0.0 to prod: its gate verdict for prod is inconclusive "
-        "(an approver may pass --accept-inconclusive)." in msg
+        "(an approver may accept it). An approver may pass --accept-inconclusive." in msg
     )
     msg = refused(root, *args, "--by", "dave", "--accept-inconclusive", code=3)
     assert "dave is not an approver for prod and cannot accept an inconclusive gate" in msg

@@ -542,7 +542,10 @@ def test_failing_rerun_gate_undoes_the_rollback(repo: Path, sink: NotifySink) ->
         "error: rollback of support-reply in prod undone: "
         "the restored 1.0.0+rollback failed its gate (" in msg
     )
-    assert "prod serves 1.1.0 again. Use --emergency to keep a restore that fails its gate." in msg
+    assert (
+        "prod serves 1.1.0 again. Roll back as an emergency to keep a restore that fails its "
+        "gate. Use --emergency to keep a restore that fails its gate." in msg
+    )
     reg = registry(repo)
     assert prod(repo) == "1.1.0"
     bad = reg.record(PROMPT, "1.1.0")

@@ -63,7 +63,8 @@ def test_disk_full_before_the_commit_point_of_each_step(
         return
     assert proc.stderr == (
         f"{HEAD}{step} could not be written ({FULL}); none of it was written and prod serves "
-        "1.0.0+rollback. Free space, then run 'promptgov rollback --resume'.\n"
+        "1.0.0+rollback. Free space, then resume the rollback. "
+        "Run 'promptgov rollback --resume'.\n"
     )
     [rb] = registry(root).entry(PROMPT).rollbacks
     assert rb.status is left
@@ -90,8 +91,8 @@ def test_disk_full_after_the_commit_point_of_each_step(
     assert proc.returncode == 2, proc.stderr
     told = len(sink.received) - sent
     assert proc.stderr == (
-        f"{HEAD}{step} is committed but not fully written ({FULL}). Free space, then run "
-        "'promptgov rollback --resume' to finish it.\n"
+        f"{HEAD}{step} is committed but not fully written ({FULL}). Free space, then resume "
+        "the rollback to finish it. Run 'promptgov rollback --resume'.\n"
     )
     assert (root / ".promptgov/journal.json").exists()
     ver = run_cli("verify", "--repo", root)

@@ -185,7 +185,7 @@ def test_disk_full_when_the_git_step_settles_is_told_and_resumed(
     seq = rb.audit_seq
     assert proc.stderr == (
         f"error: git has the rollback of {PROMPT} in prod (audit #{seq}){state} (No space left "
-        "on device). Free space, then run 'promptgov rollback --resume'.\n"
+        "on device). Free space, then resume the rollback. Run 'promptgov rollback --resume'.\n"
     )
     res = run_cli(*RESUME, "--repo", repo)
     assert res.exit_code == 0, (res.stdout, res.stderr)
@@ -272,7 +272,8 @@ def test_a_pending_publication_that_came_from_a_commit_is_refused(repo: Path) ->
     assert res.exit_code == 2
     assert res.stderr == (
         f"error: {rel} is tracked by git, so it came from a commit, not from this work tree; it "
-        f"was not published. Run 'git rm --cached {rel}' and delete the file.\n"
+        "was not published. Untrack it in git and delete the file. "
+        f"Run 'git rm --cached {rel}' and delete the file.\n"
     )
     assert snapshot(repo) == before and _refs(repo) == refs
     ver = run_cli("verify", "--repo", repo)

@@ -38,8 +38,9 @@ STUB = "evals/model_stub.py"
 SIGNATURE = "def call_api(prompt, options, context):\n"
 STALLED = (
     "error: the eval re-run of support-reply@1.0.0+rollback did not finish within {t} s and was "
-    "stopped. The restore stands (prod serves 1.0.0+rollback): retry with 'promptgov rollback "
-    "--resume', or put 1.1.0 back with 'promptgov rollback support-reply --env prod --undo'.\n"
+    "stopped. The restore stands (prod serves 1.0.0+rollback): resume the rollback to retry, or "
+    "undo it to put 1.1.0 back. Retry with 'promptgov rollback --resume', or undo with "
+    "'promptgov rollback support-reply --env prod --undo'.\n"
 )
 #: Generous: the machine is shared; the default deadline would be 600 s.
 BOUND = 60.0
@@ -254,7 +255,8 @@ def test_a_stalled_rollback_that_wakes_after_its_undo_writes_nothing(
     assert proc.returncode == 2, err
     assert err == (
         "error: the rollback of support-reply in prod was settled meanwhile (it is undone); this "
-        "step wrote nothing. See 'promptgov history support-reply'.\n"
+        "step wrote nothing; its history shows what happened. "
+        "See 'promptgov history support-reply'.\n"
     )
     assert snapshot(repo) == after_undo
     assert _ledger(repo).status is RollbackStatus.UNDONE
@@ -272,8 +274,8 @@ def test_a_stalled_rollback_that_wakes_after_its_undo_writes_nothing(
         (
             "txn.apply.0",
             "error: rollback of support-reply in prod: undo is committed but not fully written "
-            "(No space left on device). Free space, then run 'promptgov rollback --resume' to "
-            "finish it.\n",
+            "(No space left on device). Free space, then resume the rollback to finish it. "
+            "Run 'promptgov rollback --resume'.\n",
         ),
     ],
 )
@@ -313,7 +315,7 @@ def test_a_threaded_caller_is_bounded_too(repo: Path, sink: NotifySink, tmp_path
     with pytest.raises(CheckFailed) as err:
         rollback(registry(repo), PROMPT, options, by="bob")
     assert time.monotonic() - start < BOUND
-    assert err.value.message == STALLED.format(t=2).removeprefix("error: ").rstrip("\n")
+    assert err.value.cli_message == STALLED.format(t=2).removeprefix("error: ").rstrip("\n")
     assert _gone(int(pid_file.read_text()))
     assert _ledger(repo).status is RollbackStatus.RESTORED
 

@@ -325,7 +325,7 @@ def test_monitor_cli_in_real_processes_rolls_back_on_the_third_bad_window(two: P
     assert serving(two) == "1.0.0+rollback"
     interval = run_proc("monitor", "--interval", "never", "--once", "--repo", two)
     assert interval.returncode == 2
-    assert interval.stderr.startswith("error: --interval: 'never' is not a duration")
+    assert interval.stderr.startswith("error: interval: 'never' is not a duration")
 
 
 def test_an_automatic_rollback_commits_its_settling_entry(two: Path) -> None:

@@ -134,7 +134,8 @@ class _PromptReader(_FileReader):
         if ext in JS_EXTS:
             raise InvalidFile(
                 f"{self.where}: {key}: JavaScript prompt functions ({raw}) need Node; "
-                "run with --engine promptfoo or port it to a file://x.py:fn function"
+                "run it with the promptfoo engine or port it to a file://x.py:fn function",
+                cli_hint="Run with --engine promptfoo.",
             )
         if ext == ".py":
             return [self._python_prompt(path, shown, function_name, label, config, key)]

@@ -50,7 +50,7 @@ class Drift:
         try:
             return pol.model_copy(update={"window": parse_duration(context.window)})
         except ValueError as exc:
-            raise InputError(f"--window: {exc}.") from None
+            raise InputError(f"window: {exc}.", cli_hint="Check --window.") from None
 
     def check(self, subject: Subject, context: CheckContext) -> TriggerResult:
         """One streaming pass over the logs into the two windows, then every drift check."""

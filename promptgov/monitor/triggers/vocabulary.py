@@ -87,7 +87,8 @@ class Subject:
         if state.current is None:
             raise NotFound(
                 f"{name} is not deployed to {env}; there is nothing to check. Promote a version "
-                f"first, or pass --env.",
+                "first, or check another environment.",
+                cli_hint="Promote a version first, or pass --env.",
                 prompt=name,
                 env=env,
             )
