@@ -10,6 +10,7 @@ the first step, byte-identical); and the next command must finish the rollback.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,19 @@ HEAD = "error: rollback of support-reply in prod: "
 FULL = "No space left on device"
 
 
+def _roll_back_on_a_full_disk(
+    template: Path, sink: NotifySink, tmp_path: Path, point: str
+) -> tuple[Path, subprocess.CompletedProcess[str], int]:
+    """A copy of ``template`` rolled back with the disk full at ``point``: the copy, the
+    refused process and how many notifications it sent."""
+    root = tmp_path / "repo"
+    shutil.copytree(template, root)
+    sent = len(sink.received)
+    proc = run_proc(*ROLLBACK, "--repo", root, env={"PROMPTGOV_FAULT": f"enospc:{point}"})
+    assert proc.returncode == 2, proc.stderr
+    return root, proc, len(sink.received) - sent
+
+
 @pytest.mark.parametrize(("n", "step", "left"), STEPS, ids=[s[1] for s in STEPS])
 def test_disk_full_before_the_commit_point_of_each_step(
     n: int,
@@ -41,14 +55,9 @@ def test_disk_full_before_the_commit_point_of_each_step(
     sink: NotifySink,
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "repo"
-    shutil.copytree(template, root)
-    sent = len(sink.received)
-    proc = run_proc(
-        *ROLLBACK, "--repo", root, env={"PROMPTGOV_FAULT": f"enospc:txn.before-journal@{n}"}
+    root, proc, told = _roll_back_on_a_full_disk(
+        template, sink, tmp_path, f"txn.before-journal@{n}"
     )
-    assert proc.returncode == 2, proc.stderr
-    told = len(sink.received) - sent
     assert told == (1 if n == 4 else 0)  # step 5 writes after the owners were told
     assert not (root / ".promptgov/journal.json").exists()
     if left is None:
@@ -84,12 +93,7 @@ def test_disk_full_after_the_commit_point_of_each_step(
     sink: NotifySink,
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "repo"
-    shutil.copytree(template, root)
-    sent = len(sink.received)
-    proc = run_proc(*ROLLBACK, "--repo", root, env={"PROMPTGOV_FAULT": f"enospc:txn.apply.0@{n}"})
-    assert proc.returncode == 2, proc.stderr
-    told = len(sink.received) - sent
+    root, proc, told = _roll_back_on_a_full_disk(template, sink, tmp_path, f"txn.apply.0@{n}")
     assert proc.stderr == (
         f"{HEAD}{step} is committed but not fully written ({FULL}). Free space, then resume "
         "the rollback to finish it. Run 'promptgov rollback --resume'.\n"
