@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .audit._sink import ChainSink
-from .errors import NotFound, UnsafePath
+from .errors import IntegrityError, NotFound, UnsafePath
 from .model import (
     ChangeLogEntry,
     ProjectConfig,
@@ -24,7 +24,7 @@ from .model import (
 )
 from .store import Edit, Store
 from .store.files import load_yaml, safe_join
-from .store.paths import CONFIG_FILE, PROMPTS_DIR
+from .store.paths import AUDIT_FILE, CONFIG_FILE, PROMPTS_DIR, REGISTRY_FILE
 from .store.registry_file import Prompts
 
 
@@ -42,6 +42,14 @@ def find_root(start: Path | None = None) -> Path:
             )
         if (here / CONFIG_FILE).is_file():
             return here
+        held = [rel for rel in (AUDIT_FILE, REGISTRY_FILE) if (here / rel).exists()]
+        if held:
+            # Advising `init` here would start a new record over the old one.
+            raise IntegrityError(
+                f"{CONFIG_FILE} is missing from {start}, which holds {' and '.join(held)}; "
+                "restore it from git.",
+                path=CONFIG_FILE,
+            )
         raise NotFound(
             f"{start} is not a governed repository (no {CONFIG_FILE}).",
             cli_hint=f"Run 'promptgov init {start}' first.",

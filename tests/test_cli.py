@@ -1,4 +1,4 @@
-"""Scripting basics of the command line: the version, and a filter that matches nothing."""
+"""Scripting basics of the command line: the version, messages, and a filter that matches nothing."""
 
 from __future__ import annotations
 
@@ -25,6 +25,24 @@ def test_audit_show_of_an_action_no_entry_has_is_an_error(example_repo: Path) ->
     assert "no audit entry has action 'bogus'; actions in this log: init." in res.stderr
     ok = run_cli("audit", "show", "--action", "init", "--repo", example_repo)
     assert ok.exit_code == 0 and "init" in ok.stdout
+
+
+def test_messages_with_brackets_are_printed_as_they_are(example_repo: Path) -> None:
+    """An error quoting a pattern keeps its ``[a-z]``: it is text, never a style tag."""
+    config = example_repo / "promptgov.yml"
+    config.write_text(config.read_text().replace("- name: prod", "- name: Prod"))
+    res = run_cli("status", "--repo", example_repo)
+    assert res.exit_code == 2
+    assert "should match pattern '^[a-z][a-z0-9_-]{0,31}$'" in res.stderr, res.stderr
+
+
+def test_a_config_deleted_from_a_governed_repository_is_not_met_with_init(
+    example_repo: Path,
+) -> None:
+    (example_repo / "promptgov.yml").unlink()
+    res = run_cli("verify", "--repo", example_repo)
+    assert res.exit_code == 1 and "promptgov.yml is missing from" in res.stderr, res.stderr
+    assert "restore it from git" in res.stderr and "init" not in res.stderr
 
 
 def test_a_recorded_run_on_real_promptfoo_evaluates_the_version_and_names_the_engine(

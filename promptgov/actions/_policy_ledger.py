@@ -22,6 +22,7 @@ from ..audit._state import chained_records, committed_policy
 from ..errors import InvalidFile, PromptGovError
 from ..hashing import canonical_json
 from ..model import ProjectConfig, identity_key
+from ..store.objects import FILE_KIND, object_path
 from ..store.paths import AUDIT_FILE
 from ._policy import allowed_approver, same_person
 from ._policy_files import Digests, describe, drift, recorded_bytes, recorded_config
@@ -308,13 +309,15 @@ def _judge(repo: Repo, ledger: Ledger, rec: Recorded) -> list[Finding]:
 
 
 def _kept(repo: Repo, rec: Recorded) -> list[Finding]:
-    """Each file of a recorded policy is still readable from the object store."""
+    """Each file of a recorded policy is still readable from the object store, named by
+    the object's own path so a missing or edited copy points at the file to restore."""
     out: list[Finding] = []
     for rel, sha in sorted(rec.policy.items()):
         try:
             recorded_bytes(repo, rel, sha)
         except PromptGovError as exc:
-            out.append((AUDIT_FILE, f"entry #{rec.seq} ({rec.action}): {exc.message}"))
+            where = object_path(sha, FILE_KIND) if sha is not None else AUDIT_FILE
+            out.append((where, f"entry #{rec.seq} ({rec.action}): {exc.message}"))
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from ..errors import PromptGovError  # noqa: E402
-from ._common import err_console  # noqa: E402
+from ._common import err_console, escape  # noqa: E402
 
 app = typer.Typer(
     name="promptgov",
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     except PromptGovError as exc:
         if debug:
             raise
-        err_console.print(f"[red]error:[/red] {exc.cli_message}", markup=True)
+        err_console.print(f"[red]error:[/red] {escape(exc.cli_message)}", markup=True)
         if "--json" in args and not JSON_PRINTED[0]:
             # A script reading stdout learns of a refusal too, not only from the exit code;
             # a command that printed its report (a failed check) already said it there.
@@ -153,18 +153,16 @@ def _warn_pending(args: list[str]) -> None:
         return
     for name, count in pending:
         err_console.print(
-            f"[yellow]warning:[/yellow] {count} rollback(s) of {name} are unfinished; "
+            f"[yellow]warning:[/yellow] {count} rollback(s) of {escape(name)} are unfinished; "
             "finish them with 'promptgov rollback --resume'.",
             markup=True,
         )
     if overdue:
-        from rich.markup import escape
-
         for due in overdue:
             err_console.print(f"[yellow]warning:[/yellow] {escape(due.warning)}", markup=True)
     if unregistered:
         err_console.print(
-            f"[yellow]warning:[/yellow] {unregistered}: 'promptgov merge-driver install'.",
+            f"[yellow]warning:[/yellow] {escape(unregistered)}: 'promptgov merge-driver install'.",
             markup=True,
         )
     if unpublished:

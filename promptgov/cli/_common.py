@@ -31,6 +31,14 @@ class _LazyConsole:
         return getattr(self._console, name)
 
 
+def escape(text: str) -> str:
+    """``text`` shown as itself inside rich markup (``[a-z]`` would be read as a tag);
+    rich is imported on first use, as the consoles are."""
+    from rich.markup import escape as _escape
+
+    return _escape(text)
+
+
 console: Any = _LazyConsole(highlight=False, soft_wrap=True)
 err_console: Any = _LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import PromptGovError
-from ._common import JsonOpt, RepoOpt, emit_json, err_console, repo_path
+from ._common import JsonOpt, RepoOpt, emit_json, err_console, escape, repo_path
 
 #: promptfoo exits 1 when the config cannot be used (not 2 as promptgov's InputError).
 CONFIG_ERROR_EXIT = 1
@@ -125,7 +125,7 @@ def eval_command(
     try:
         summary, outputs = _run(config, output, no_cache, max_concurrency, repeat, engine)
     except PromptGovError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}", markup=True)
+        err_console.print(f"[red]error:[/red] {escape(exc.message)}", markup=True)
         sys.exit(CONFIG_ERROR_EXIT)
     code = summary.exit_code()
     if json_out:

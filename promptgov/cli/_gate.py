@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, print_table, repo_path, span
+from ._common import JsonOpt, RepoOpt, console, emit_json, escape, print_table, repo_path, span
 
 EnvOpt = Annotated[str, typer.Option("--env", help="Target environment.")]
 
@@ -23,9 +23,9 @@ def print_gate(report: Any) -> None:
     """Render a gate report: each check, threshold, measured value and baseline."""
     colour = {"pass": "green", "fail": "red", "inconclusive": "yellow"}[report.verdict.value]
     console.print(
-        f"Gate for {report.subject} → {report.env}: [{colour}]{report.verdict.value.upper()}[/{colour}] "
+        f"Gate for {escape(report.subject)} → {escape(report.env)}: [{colour}]{report.verdict.value.upper()}[/{colour}] "
         f"({report.samples} results"
-        + (f"; baseline {report.baseline_label}" if report.baseline_label else "")
+        + (f"; baseline {escape(report.baseline_label)}" if report.baseline_label else "")
         + ")",
         markup=True,
     )
@@ -37,10 +37,12 @@ def print_gate(report: Any) -> None:
         ],
     )
     if report.newly_failing:
-        console.print("[red]newly failing:[/red] " + ", ".join(report.newly_failing), markup=True)
+        console.print(
+            "[red]newly failing:[/red] " + escape(", ".join(report.newly_failing)), markup=True
+        )
     if report.newly_passing:
         console.print(
-            "[green]newly passing:[/green] " + ", ".join(report.newly_passing), markup=True
+            "[green]newly passing:[/green] " + escape(", ".join(report.newly_passing)), markup=True
         )
 
 
@@ -183,7 +185,7 @@ def promote(
         f"Promoted {res.prompt} {m.previous or '∅'} → {m.version} in {res.env} ({m.kind.value}, audit #{res.audit_seq})"
     )
     for w in res.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+        console.print(f"[yellow]warning:[/yellow] {escape(w)}", markup=True)
 
 
 def review(

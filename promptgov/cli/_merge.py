@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, err_console, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, err_console, escape, repo_path
 
 merge_app = typer.Typer(
     help="The git merge driver that keeps one audit chain when clones pull each other.",
@@ -39,7 +39,7 @@ def install(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         return
     console.print(f"merge driver registered: {result.driver}")
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}", markup=True)
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", markup=True)
 
 
 @merge_app.command("run")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, escape, repo_path
 
 if TYPE_CHECKING:
     from ..actions.monitor import MonitorCycle, TriggerReport
@@ -75,12 +75,12 @@ def _at(value: str | None) -> datetime | None:
 def print_report(report: TriggerReport) -> None:
     """Per trigger: status, what was measured against what, samples, evidence; then actions."""
     console.print(
-        f"[bold]{report.prompt}[/bold] in {report.env} serving {report.version} — checked "
+        f"[bold]{escape(report.prompt)}[/bold] in {escape(report.env)} serving {escape(report.version)} — checked "
         f"{report.checked_at:%Y-%m-%d %H:%M:%S}Z: [bold]{report.status.value}[/bold]",
         markup=True,
     )
     for r in report.results:
-        streak = f" [{r.streak} of {r.consecutive_failures} in a row]" if r.streak else ""
+        streak = escape(f" [{r.streak} of {r.consecutive_failures} in a row]") if r.streak else ""
         label, colour = _MARK[r.status.value]
         console.print(f"  [{colour}]{label:<20}[/{colour}] {r.trigger.value}{streak}", markup=True)
         console.print(f"      {r.summary}", markup=False)
@@ -106,7 +106,9 @@ def print_report(report: TriggerReport) -> None:
         console.print(f"Trigger report: {report.report}", markup=False)
     for a in report.actions:
         mark = "[green]✔[/green]" if a.ok else "[red]✘[/red]"
-        console.print(f"{mark} {a.kind} ({', '.join(a.triggers)}): {a.detail}", markup=True)
+        console.print(
+            f"{mark} " + escape(f"{a.kind} ({', '.join(a.triggers)}): {a.detail}"), markup=True
+        )
 
 
 def print_cycle(cycle: MonitorCycle, *, json_: bool) -> None:
@@ -118,7 +120,9 @@ def print_cycle(cycle: MonitorCycle, *, json_: bool) -> None:
         console.print(f"No prompt is deployed to {cycle.env}.")
     for item in cycle:
         if item.report is None:
-            console.print(f"[red]error:[/red] {item.prompt}: {item.error}", markup=True)
+            console.print(
+                f"[red]error:[/red] {escape(item.prompt)}: {escape(str(item.error))}", markup=True
+            )
         else:
             print_report(item.report)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, escape, repo_path
 
 notify_app = typer.Typer(
     help="Add notification targets, send test notifications, retry failed deliveries.",
@@ -26,7 +26,9 @@ def _report(results: list[Any], json_: bool, empty: str) -> None:
     elif not results:
         console.print(empty)
     for r in results if not json_ else []:
-        console.print(("[green]✔[/green] " if r.ok else "[red]✘[/red] ") + str(r), markup=True)
+        console.print(
+            ("[green]✔[/green] " if r.ok else "[red]✘[/red] ") + escape(str(r)), markup=True
+        )
     if any(not r.ok for r in results):
         raise typer.Exit(1)
 
@@ -87,7 +89,9 @@ def test(
         if not sent.results and not sent.skipped:
             console.print("no notification targets configured in promptgov.yml")
         for r in sent.results:
-            console.print(("[green]✔[/green] " if r.ok else "[red]✘[/red] ") + str(r), markup=True)
+            console.print(
+                ("[green]✔[/green] " if r.ok else "[red]✘[/red] ") + escape(str(r)), markup=True
+            )
         if sent.skipped:
             console.print(
                 f"skipped (not subscribed to test messages): {', '.join(sent.skipped)}; "

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, escape, repo_path
 
 policy_app = typer.Typer(
     help="Change the governed policy (promptgov.yml, the gate file, the eval suites) through "
@@ -32,13 +32,16 @@ def _repo(repo: Path | None) -> Any:
 def _print_proposal(p: Any) -> None:
     state = "[green]ready to apply[/green]" if p.ready else "[yellow]not ready[/yellow]"
     console.print(
-        f"Proposal #{p.seq} by {p.by}: {p.reason} ({', '.join(p.files) or 'no files'})\n"
-        f"  approvals: {len(p.approvers)} of {p.required} ({', '.join(p.approvers) or 'none'}); "
-        f"rule: {p.rule} — {state}",
+        escape(
+            f"Proposal #{p.seq} by {p.by}: {p.reason} ({', '.join(p.files) or 'no files'})\n"
+            f"  approvals: {len(p.approvers)} of {p.required} "
+            f"({', '.join(p.approvers) or 'none'}); rule: {p.rule} — "
+        )
+        + state,
         markup=True,
     )
     if p.blocker:
-        console.print(f"  [yellow]blocked:[/yellow] {p.blocker}", markup=True)
+        console.print(f"  [yellow]blocked:[/yellow] {escape(p.blocker)}", markup=True)
 
 
 @policy_app.command("status")

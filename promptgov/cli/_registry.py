@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, print_table, repo_path, span
+from ._common import JsonOpt, RepoOpt, console, emit_json, escape, print_table, repo_path, span
 
 
 def _registry(repo: Path | None) -> Any:
@@ -285,7 +285,6 @@ def verify(
     json_: JsonOpt = False,
 ) -> None:
     """Re-hash every version and check every file (exit 1 on any problem)."""
-    from rich.markup import escape
 
     from ..actions.verify import verify as do_verify
 
@@ -294,7 +293,7 @@ def verify(
         emit_json(report.to_dict())
     else:
         for p in report.problems:
-            console.print(f"[red]✗[/red] {p}", markup=True)
+            console.print(f"[red]✗[/red] {escape(str(p))}", markup=True)
         for p in report.warnings:
             console.print("[yellow]![/yellow] " + escape(str(p)), markup=True)
         summary = ", ".join(f"{v} {k}" for k, v in report.checked.items())

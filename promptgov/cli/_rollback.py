@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from ..actions._rerun import DEFAULT_EVAL_TIMEOUT
-from ._common import JsonOpt, RepoOpt, console, emit_json, repo_path
+from ._common import JsonOpt, RepoOpt, console, emit_json, escape, repo_path
 
 
 def print_result(res: Any) -> None:
@@ -16,7 +16,7 @@ def print_result(res: Any) -> None:
     for c in plan.candidates:
         mark = "[green]✓[/green]" if c.eligible else "[yellow]skip[/yellow]"
         console.print(
-            f"  {mark} {c.version}" + ("" if c.eligible else f": {'; '.join(c.reasons)}"),
+            f"  {mark} " + escape(c.version + ("" if c.eligible else f": {'; '.join(c.reasons)}")),
             markup=True,
         )
     if res.dry_run:
@@ -45,9 +45,12 @@ def print_result(res: Any) -> None:
     console.print("\n[bold]Rollback checklist[/bold]", markup=True)
     for line in res.checklist:
         mark = "[green]✔[/green]" if line.ok else "[red]✘[/red]"
-        console.print(f"  {mark} {line.task:<26} {line.reference:<36} {line.detail}", markup=True)
+        console.print(
+            f"  {mark} " + escape(f"{line.task:<26} {line.reference:<36} {line.detail}"),
+            markup=True,
+        )
     for w in res.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+        console.print(f"[yellow]warning:[/yellow] {escape(w)}", markup=True)
     _print_kept(res)
 
 
@@ -71,14 +74,14 @@ def print_resumed(res: Any) -> None:
         pub = p.publication
         what = f"{pub.action} of {pub.prompt} in {pub.env} (audit #{pub.audit_seq})"
         if not p.done:
-            console.print(f"[yellow]Not yet in git:[/yellow] {what}", markup=True)
+            console.print(f"[yellow]Not yet in git:[/yellow] {escape(what)}", markup=True)
             continue
         where = [f"commit {p.commit[:12]}" if p.commit else "already committed"]
         where += [f"deploy branch {p.branch}"] if p.branch else []
         where += [f"tag {p.tag}"] if p.tag else []
         console.print(f"Published {what} to git: {', '.join(where)}.")
     for w in (w for p in res.published for w in p.warnings):
-        console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+        console.print(f"[yellow]warning:[/yellow] {escape(w)}", markup=True)
 
 
 def rollback(
@@ -201,7 +204,7 @@ def print_undone(res: Any) -> None:
         f"({rb.new_version} no longer serves; audit entry #{rb.audit_seq})."
     )
     for w in res.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", markup=True)
+        console.print(f"[yellow]warning:[/yellow] {escape(w)}", markup=True)
     _print_kept(res)
 
 
