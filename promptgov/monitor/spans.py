@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 __all__ = [
     "IDENTITY_SOURCES",
+    "Event",
     "IdentityResolver",
     "IdentitySource",
     "Span",
@@ -200,6 +201,13 @@ def otlp_protobuf_spans(data: bytes) -> Iterator[Span]:
         raise ValueError(f"not an OTLP protobuf trace export ({exc})") from None
     if data and not request.resource_spans:  # protobuf reads most bytes as unknown fields
         raise ValueError("not an OTLP protobuf trace export (no resource spans)")
+    if any(  # a logs export parses as spans whose ids are not ids
+        len(s.trace_id) != 16 or len(s.span_id) != 8
+        for rs in request.resource_spans
+        for scope in rs.scope_spans
+        for s in scope.spans
+    ):
+        raise ValueError("not an OTLP protobuf trace export (spans without trace or span ids)")
     for rs in request.resource_spans:
         resource = _proto_attributes(rs.resource.attributes)
         for scope in rs.scope_spans:
@@ -399,15 +407,23 @@ def output_text(attrs: Mapping[str, Any], events: Sequence[Event]) -> str | None
     if isinstance(attrs.get("gen_ai.completion.0.content"), str):  # OpenLLMetry's flat form
         return str(attrs["gen_ai.completion.0.content"])
     choices = [e for e in events if e.name == "gen_ai.choice"]
-    choices.sort(key=lambda e: e.attributes.get("index", 0) or 0)
+    choices.sort(key=_choice_index)
     for event in choices:
         if (text := _choice_text(event.attributes)) is not None:
             return text
-    for event in events:
-        completion = event.attributes.get("gen_ai.completion")
-        if completion is not None and (text := _messages_text(completion)) is not None:
-            return text
+    for event in events:  # gen_ai.client.inference.operation.details, gen_ai.content.completion
+        for key in ("gen_ai.output.messages", "gen_ai.completion"):
+            value = event.attributes.get(key)
+            if value is not None and (text := _messages_text(value)) is not None:
+                return text
     return None
+
+
+def _choice_index(event: Event) -> int:
+    """A choice's ``index``, on the event or (log records) in its body; first when unset."""
+    body = _maybe_json(event.attributes.get("body"))
+    index = body.get("index") if isinstance(body, Mapping) else event.attributes.get("index")
+    return index if isinstance(index, int) else 0
 
 
 def _finish_reason(attrs: Mapping[str, Any], events: Sequence[Event]) -> Any:
