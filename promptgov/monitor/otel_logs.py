@@ -26,6 +26,7 @@ from promptgov.monitor.spans import (
     _hex_id,
     _proto_attributes,
     _proto_value,
+    otlp_json_items,
 )
 
 __all__ = [
@@ -75,27 +76,20 @@ def _plain_id(value: Any) -> str | None:
 
 def otlp_json_logs(doc: Mapping[str, Any]) -> Iterator[LogEvent | None]:
     """Every log record of an OTLP JSON logs export; None marks a part not in that layout."""
-    resource_logs = doc.get("resourceLogs")
-    if not isinstance(resource_logs, list):
-        yield None
-        return
-    for rl in resource_logs:
-        scopes = rl.get("scopeLogs") if isinstance(rl, Mapping) else None
-        for scope in scopes if isinstance(scopes, list) else [None]:
-            records = scope.get("logRecords") if isinstance(scope, Mapping) else None
-            if not isinstance(records, list):
-                yield None
-                continue
-            for r in records:
-                if not isinstance(r, Mapping):
-                    yield None
-                    continue
-                body = _any_value(r["body"]) if isinstance(r.get("body"), Mapping) else None
-                yield LogEvent(
-                    _plain_id(r.get("traceId")),
-                    _plain_id(r.get("spanId")),
-                    _event(r.get("eventName"), _attributes(r.get("attributes")), body),
-                )
+    for found in otlp_json_items(doc, "resourceLogs", ("scopeLogs",), "logRecords"):
+        if found is None:
+            yield None
+            continue
+        r = found[1]
+        try:
+            body = _any_value(r["body"]) if isinstance(r.get("body"), Mapping) else None
+        except (TypeError, ValueError):
+            body = None
+        yield LogEvent(
+            _plain_id(r.get("traceId")),
+            _plain_id(r.get("spanId")),
+            _event(r.get("eventName"), _attributes(r.get("attributes")), body),
+        )
 
 
 def otlp_protobuf_logs(data: bytes) -> Iterator[LogEvent]:

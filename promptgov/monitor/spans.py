@@ -30,6 +30,7 @@ __all__ = [
     "Span",
     "console_span",
     "is_model_call",
+    "otlp_json_items",
     "otlp_json_spans",
     "otlp_protobuf_spans",
     "span_record",
@@ -142,25 +143,38 @@ def _otlp_json_span(span: Mapping[str, Any], resource: Mapping[str, Any]) -> Spa
     )
 
 
-def otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[Span | None]:
-    """Every span of an OTLP JSON export; None marks a part not in the OTLP layout."""
-    resource_spans = doc.get("resourceSpans")
-    if not isinstance(resource_spans, list):
+def otlp_json_items(
+    doc: Mapping[str, Any], top: str, scopes: tuple[str, ...], items: str
+) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]] | None]:
+    """``(resource attributes, item)`` for each item of an OTLP JSON export (spans under
+    ``resourceSpans[].scopeSpans[].spans``, log records under ``resourceLogs[]…``); None
+    marks a part not in that layout."""
+    resources = doc.get(top)
+    if not isinstance(resources, list):
         yield None
         return
-    for rs in resource_spans:
+    for rs in resources:
         if not isinstance(rs, Mapping):
             yield None
             continue
-        resource = _attributes((rs.get("resource") or {}).get("attributes"))
-        scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans", []))
-        for scope in scopes if isinstance(scopes, list) else [None]:
-            spans = scope.get("spans") if isinstance(scope, Mapping) else None
-            if not isinstance(spans, list):
+        res = rs.get("resource")
+        resource = _attributes(res.get("attributes") if isinstance(res, Mapping) else None)
+        found: Any = next((rs[k] for k in scopes if k in rs), [])
+        for scope in found if isinstance(found, list) else [None]:
+            listed = scope.get(items) if isinstance(scope, Mapping) else None
+            if not isinstance(listed, list):
                 yield None
                 continue
-            for span in spans:
-                yield _otlp_json_span(span, resource) if isinstance(span, Mapping) else None
+            for item in listed:
+                yield (resource, item) if isinstance(item, Mapping) else None
+
+
+def otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[Span | None]:
+    """Every span of an OTLP JSON export; None marks a part not in the OTLP layout."""
+    for found in otlp_json_items(
+        doc, "resourceSpans", ("scopeSpans", "instrumentationLibrarySpans"), "spans"
+    ):
+        yield None if found is None else _otlp_json_span(found[1], found[0])
 
 
 # -- OTLP protobuf ---------------------------------------------------------------------------

@@ -45,12 +45,14 @@ from tests.stub_servers import stub_server
 IDENTITY = {"promptgov.prompt.name": "support-reply", "promptgov.prompt.version": "1.0.0"}
 
 
-class _Spans(SpanExporter):
+class SpanSink(SpanExporter):
+    """Keeps every finished span, for the real OTLP protobuf encoder."""
+
     def __init__(self) -> None:
-        self.items: list[ReadableSpan] = []
+        self.spans: list[ReadableSpan] = []
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.items.extend(spans)
+        self.spans.extend(spans)
         return SpanExportResult.SUCCESS
 
 
@@ -72,7 +74,7 @@ class _Logs(LogRecordExporter):
 def run(out: Path, reply: str, count: int) -> None:
     """``count`` calls answered with ``reply``; spans.json, logs.json, spans.binpb, logs.binpb."""
     resource = Resource.create({"service.name": "support", "deployment.environment.name": "prod"})
-    spans, logs = _Spans(), _Logs()
+    spans, logs = SpanSink(), _Logs()
     with (out / "spans.json").open("w") as span_out, (out / "logs.json").open("w") as log_out:
         tracing = TracerProvider(resource=resource)
         tracing.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=span_out)))
@@ -96,7 +98,7 @@ def run(out: Path, reply: str, count: int) -> None:
         instrumentor.uninstrument()
         tracing.shutdown()
         logging.shutdown()
-    (out / "spans.binpb").write_bytes(encode_spans(spans.items).SerializeToString())
+    (out / "spans.binpb").write_bytes(encode_spans(spans.spans).SerializeToString())
     (out / "logs.binpb").write_bytes(encode_logs(logs.items).SerializeToString())
 
 
