@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -75,6 +76,8 @@ MAX_MALFORMED_DETAILS = 1000
 _MAX_OTHER_KEYS = 1000
 _OTHER_KEY = "(other prompts)"
 _SNIFF_BYTES = 1 << 12
+#: Whitespace between concatenated JSON values, skipped without copying the rest of the text.
+_SPACE = re.compile(r"\s*")
 _BLANK = b"\xef\xbb\xbf \t\r\n"
 # The bound core validator: the model classmethod adds ~1 µs of Python per line.
 _validate_json = ProductionRecord.__pydantic_validator__.validate_json
@@ -395,7 +398,8 @@ class IngestReport:
                 self._bad(summary, at, f"not valid JSON ({why}); the rest is unread")
                 return
             yield from self._read_value(value, line, summary)
-            nxt = len(text) - len(text[end:].lstrip())
+            space = _SPACE.match(text, end)  # \s* always matches
+            nxt = space.end() if space else end
             line += text.count("\n", pos, nxt)
             pos = nxt
 
