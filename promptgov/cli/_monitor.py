@@ -24,8 +24,9 @@ LogsOpt = Annotated[
     list[Path],
     typer.Option(
         "--logs",
-        help="Production log file (JSON, JSONL, OTLP JSON or protobuf, console spans, .gz); "
-        "repeatable. Default: the JSON/JSONL/.binpb files directly in logs/.",
+        help="Production log file (JSON, JSONL, OTLP JSON or protobuf spans or log records, "
+        "console span or log output, .gz); repeatable; span and log-record files are joined. "
+        "Default: the JSON/JSONL/.binpb files directly in logs/.",
         show_default=False,
     ),
 ]
@@ -98,6 +99,8 @@ def print_report(report: TriggerReport) -> None:
                 f"{sum(logs['skipped_other'].values())} for other prompts or versions",
                 markup=False,
             )
+        for warning in (logs or {}).get("warnings", []):
+            console.print(f"      warning: {warning}", markup=False)
     if report.last_known_good:
         console.print(f"Last known good: {report.last_known_good}", markup=False)
     elif report.no_last_known_good:

@@ -174,6 +174,7 @@ class DriftReport:
                 f"{ing['malformed_count']} malformed, {sum(ing['skipped_other'].values())} "
                 f"for other prompts or versions, {ing['ignored_spans']} non-GenAI spans ignored",
             ]
+            lines += [f"- warning: {w}" for w in ing.get("warnings", [])]
             lines += [
                 f"- malformed: `{m['file']}` line {m['line']}: {m['reason']}"
                 for m in ing["malformed"][:20]

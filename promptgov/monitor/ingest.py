@@ -20,6 +20,13 @@ The format of each file is sniffed, not taken from its name:
 Spans are mapped onto records by :mod:`promptgov.monitor.spans`, which also finds the
 prompt identity of a model call on an ancestor span or the resource.
 
+OpenTelemetry *log records* (:mod:`promptgov.monitor.otel_logs`: OTLP JSON or protobuf logs,
+``ConsoleLogExporter`` output) are read from the same paths: GenAI instrumentations send a
+call's output as log records in the span's context. Files holding log records are read
+first and their ``gen_ai.*`` records kept by (trace id, span id), so each model-call span
+finds its content whichever file and order it came in; records that join no model-call span
+are counted (``unjoined_log_records``), never dropped silently.
+
 Files ending in ``.gz`` are decompressed on the fly.
 """
 
@@ -27,19 +34,29 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
 from pydantic import ValidationError
 
 from promptgov.errors import InputError, InvalidFile, NotFound
+from promptgov.monitor.otel_logs import (
+    LogEvent,
+    console_log,
+    is_console_log,
+    is_genai_event,
+    otlp_json_logs,
+    otlp_protobuf_logs,
+)
 from promptgov.monitor.records import ProductionRecord
 from promptgov.monitor.spans import (
     IDENTITY_SOURCES,
+    Event,
     IdentityResolver,
     IdentitySource,
     Span,
@@ -59,6 +76,8 @@ MAX_MALFORMED_DETAILS = 1000
 _MAX_OTHER_KEYS = 1000
 _OTHER_KEY = "(other prompts)"
 _SNIFF_BYTES = 1 << 12
+#: Whitespace between concatenated JSON values, skipped without copying the rest of the text.
+_SPACE = re.compile(r"\s*")
 _BLANK = b"\xef\xbb\xbf \t\r\n"
 # The bound core validator: the model classmethod adds ~1 µs of Python per line.
 _validate_json = ProductionRecord.__pydantic_validator__.validate_json
@@ -116,6 +135,13 @@ class IngestReport:
     ignored_spans: int = 0
     #: Model-call spans with no prompt identity on themselves, an ancestor or the resource.
     unidentified_spans: int = 0
+    #: OpenTelemetry log records read, and those that are not GenAI events (app logs).
+    log_records: int = 0
+    ignored_log_records: int = 0
+    #: GenAI log records whose span is not a model-call span read here (or that name none).
+    unjoined_log_records: int = 0
+    #: Model-call spans with no output text on themselves or in a joined log record.
+    spans_without_output: int = 0
     #: Where a span's prompt identity is looked for, in order (the drift policy's
     #: ``identity_from``).
     identity_from: tuple[IdentitySource, ...] = IDENTITY_SOURCES
@@ -128,17 +154,31 @@ class IngestReport:
     _resolver: IdentityResolver = field(default_factory=IdentityResolver, repr=False)
     #: Model-call spans whose identity may sit on an ancestor not read yet.
     _pending: list[tuple[Span, FileSummary, int]] = field(default_factory=list, repr=False)
+    #: GenAI log records by (trace id, span id), until their span takes them.
+    _log_events: dict[tuple[str, str], list[Event]] = field(default_factory=dict, repr=False)
+    #: While the files holding log records are read, every model-call span waits.
+    _holding: bool = field(default=False, repr=False)
 
     def __iter__(self) -> Iterator[ProductionRecord]:
-        """Stream matching records from every file, in order; a second iteration is refused."""
+        """Stream matching records from every file, log-record files first; a second
+        iteration is refused."""
         if self._started:
             raise InputError("these log records were already read; call read_records() again")
         self._started = True
         self._resolver = IdentityResolver(self.identity_from)
-        for path in self.paths:
+        with_logs = [p for p in self.paths if _holds_log_records(p)]
+        self._holding = True
+        for path in with_logs:
             yield from self._read_file(path)
-            yield from self._settle(final=False)
+        self._holding = False
+        yield from self._settle(final=False)
+        for path in self.paths:
+            if path not in with_logs:
+                yield from self._read_file(path)
+                yield from self._settle(final=False)
         yield from self._settle(final=True)
+        self.unjoined_log_records += sum(len(v) for v in self._log_events.values())
+        self._log_events.clear()
 
     @property
     def records(self) -> Iterator[ProductionRecord]:
@@ -161,7 +201,28 @@ class IngestReport:
             "skipped_other": dict(self.skipped_other),
             "ignored_spans": self.ignored_spans,
             "unidentified_spans": self.unidentified_spans,
+            "log_records": self.log_records,
+            "ignored_log_records": self.ignored_log_records,
+            "unjoined_log_records": self.unjoined_log_records,
+            "spans_without_output": self.spans_without_output,
+            "warnings": self.warnings(),
         }
+
+    def warnings(self) -> list[str]:
+        """What was read but not used for a reason the user can fix (shown with results)."""
+        out = []
+        if self.unjoined_log_records:
+            out.append(
+                f"{self.unjoined_log_records} GenAI log records belong to no model-call span "
+                "read: pass the span files exported with them (--logs)"
+            )
+        if self.spans_without_output:
+            out.append(
+                f"{self.spans_without_output} model-call spans carry no output text, so "
+                "output checks skip them: pass the log records exported with them (--logs), "
+                "or enable content capture in the instrumentation"
+            )
+        return out
 
     def unreadable(self) -> str | None:
         """Why nothing in the logs could be used although they were not empty, else None.
@@ -169,7 +230,7 @@ class IngestReport:
         Unreadable input is never the same answer as "no data yet": a caller turns this
         into an error rather than an inconclusive check.
         """
-        if self.read or not (self.malformed_count or self.ignored_spans):
+        if self.read or not (self.malformed_count or self.ignored_spans or self.log_records):
             return None
         names = ", ".join(f.path for f in self.files[:3]) + (
             f" and {len(self.files) - 3} more" if len(self.files) > 3 else ""
@@ -177,8 +238,13 @@ class IngestReport:
         if self.malformed:
             m = self.malformed[0]
             why = f"{self.malformed_count} unreadable (first: {m.file} line {m.line}: {m.reason})"
-        else:
+        elif self.ignored_spans:
             why = f"{self.ignored_spans} spans, none a GenAI model call"
+        else:
+            why = (
+                f"{self.log_records} log records ({self.unjoined_log_records} GenAI) and no "
+                "model-call span they belong to; pass the span files too"
+            )
         return (
             f"no production record could be read from {names}: {why}. Export GenAI spans "
             "or promptgov records (docs/monitoring.md lists the formats read)."
@@ -243,7 +309,11 @@ class IngestReport:
         except (ValueError, RecursionError):
             self._bad(summary, lineno, _reason(exc))
             return
-        if isinstance(value, dict) and ("resourceSpans" in value or "records" in value):
+        if isinstance(value, dict) and (
+            any(k in value for k in ("resourceSpans", "resourceLogs", "records"))
+            or is_console_span(value)
+            or is_console_log(value)
+        ):
             yield from self._read_value(value, lineno, summary)
         else:
             self._bad(summary, lineno, _reason(exc))
@@ -328,7 +398,8 @@ class IngestReport:
                 self._bad(summary, at, f"not valid JSON ({why}); the rest is unread")
                 return
             yield from self._read_value(value, line, summary)
-            nxt = len(text) - len(text[end:].lstrip())
+            space = _SPACE.match(text, end)  # \s* always matches
+            nxt = space.end() if space else end
             line += text.count("\n", pos, nxt)
             pos = nxt
 
@@ -342,12 +413,18 @@ class IngestReport:
             try:
                 spans = list(otlp_protobuf_spans(frame))
             except ValueError as exc:
-                self._bad(
-                    summary,
-                    i,
-                    f"{exc}: the file is neither JSON, JSONL, console span output nor OTLP "
-                    "protobuf",
-                )
+                try:
+                    logs = list(otlp_protobuf_logs(frame))
+                except ValueError:
+                    self._bad(
+                        summary,
+                        i,
+                        f"{exc}: the file is neither JSON, JSONL, console span output nor "
+                        "OTLP protobuf spans or logs",
+                    )
+                    continue
+                summary.format = "otlp-protobuf-logs"
+                yield from self._read_logs(logs, i, summary)
                 continue
             yield from self._read_spans(spans, i, summary)
 
@@ -361,6 +438,10 @@ class IngestReport:
                 yield from self._read_one(item, line, summary, where=f"[{i}] ")
         elif isinstance(value, dict) and "resourceSpans" in value:
             yield from self._read_spans(otlp_json_spans(value), line, summary)
+        elif isinstance(value, dict) and "resourceLogs" in value:
+            yield from self._read_logs(otlp_json_logs(value), line, summary)
+        elif is_console_log(value):
+            yield from self._read_logs([console_log(value)], line, summary)
         elif is_console_span(value):
             try:
                 span = console_span(value)
@@ -391,13 +472,35 @@ class IngestReport:
                 self.ignored_spans += 1
                 continue
             identity = self._resolver.resolve(span, final=False)
-            if identity is False:
+            if identity is False or self._holding:
                 self._pending.append((span, summary, line))
                 continue
             yield from self._span_to_record(span, identity, summary, line)
 
+    def _read_logs(
+        self, logs: Iterable[LogEvent | None], line: int, summary: FileSummary
+    ) -> Iterator[ProductionRecord]:
+        """Keep each GenAI log record for its span; the rest are counted, not used.
+
+        A generator like the other readers (it yields nothing) so every layout dispatches
+        the same way."""
+        for log in logs:
+            if log is None:
+                self._bad(summary, line, "resourceLogs: not the OTLP JSON layout")
+                continue
+            self.log_records += 1
+            if not is_genai_event(log.event):
+                self.ignored_log_records += 1
+            elif log.key is None:
+                self.unjoined_log_records += 1
+            else:
+                self._log_events.setdefault(log.key, []).append(log.event)
+        yield from ()
+
     def _settle(self, *, final: bool) -> Iterator[ProductionRecord]:
         """Records of held spans whose ancestors have been read (all of them when final)."""
+        if self._holding:
+            return
         pending, self._pending = self._pending, []
         for span, summary, line in pending:
             identity = self._resolver.resolve(span, final=final)
@@ -424,11 +527,16 @@ class IngestReport:
                 + where_set[-1],
             )
             return
+        joined = self._log_events.pop((span.trace_id, span.span_id), None)
+        if joined:
+            span = replace(span, events=[*span.events, *joined])
         try:
             data = span_record(span, identity)
         except (TypeError, ValueError, OverflowError, OSError, RecursionError) as exc:
             self._bad(summary, line, f"{where}{exc}")
             return
+        if "output" not in data:
+            self.spans_without_output += 1
         yield from self._read_one(data, line, summary, where=where)
 
     def _read_one(
@@ -497,6 +605,35 @@ def _length_prefixed(data: bytes) -> Iterator[bytes | None]:
             return
         yield data[pos + 4 : pos + 4 + size]
         pos += 4 + size
+
+
+#: What the head of a file holding OpenTelemetry log records contains.
+_LOG_MARKERS = (b'"resourceLogs"', b'"observed_timestamp"')
+
+
+def _holds_log_records(path: Path) -> bool:
+    """Whether ``path`` holds OpenTelemetry log records (read first, for the join): OTLP
+    JSON logs or console log output near its start, or protobuf that is a logs export."""
+    try:
+        with _open(path) as fh:
+            raw = fh.read(_SNIFF_BYTES)
+            if not _binary(raw):
+                return any(marker in raw for marker in _LOG_MARKERS)
+            data = raw + fh.read()
+    except (OSError, EOFError, zlib.error):
+        return False  # the read proper reports it
+    frame = data if data[:1] != b"\x00" else next(iter(_length_prefixed(data)), None)
+    if not frame:
+        return False
+    try:
+        next(otlp_protobuf_spans(frame), None)
+    except ValueError:
+        try:
+            next(otlp_protobuf_logs(frame), None)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def _first_line_complete(fh: IO[bytes]) -> bool:

@@ -24,11 +24,13 @@ from typing import Any, Literal
 
 __all__ = [
     "IDENTITY_SOURCES",
+    "Event",
     "IdentityResolver",
     "IdentitySource",
     "Span",
     "console_span",
     "is_model_call",
+    "otlp_json_items",
     "otlp_json_spans",
     "otlp_protobuf_spans",
     "span_record",
@@ -141,25 +143,38 @@ def _otlp_json_span(span: Mapping[str, Any], resource: Mapping[str, Any]) -> Spa
     )
 
 
-def otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[Span | None]:
-    """Every span of an OTLP JSON export; None marks a part not in the OTLP layout."""
-    resource_spans = doc.get("resourceSpans")
-    if not isinstance(resource_spans, list):
+def otlp_json_items(
+    doc: Mapping[str, Any], top: str, scopes: tuple[str, ...], items: str
+) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]] | None]:
+    """``(resource attributes, item)`` for each item of an OTLP JSON export (spans under
+    ``resourceSpans[].scopeSpans[].spans``, log records under ``resourceLogs[]…``); None
+    marks a part not in that layout."""
+    resources = doc.get(top)
+    if not isinstance(resources, list):
         yield None
         return
-    for rs in resource_spans:
+    for rs in resources:
         if not isinstance(rs, Mapping):
             yield None
             continue
-        resource = _attributes((rs.get("resource") or {}).get("attributes"))
-        scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans", []))
-        for scope in scopes if isinstance(scopes, list) else [None]:
-            spans = scope.get("spans") if isinstance(scope, Mapping) else None
-            if not isinstance(spans, list):
+        res = rs.get("resource")
+        resource = _attributes(res.get("attributes") if isinstance(res, Mapping) else None)
+        found: Any = next((rs[k] for k in scopes if k in rs), [])
+        for scope in found if isinstance(found, list) else [None]:
+            listed = scope.get(items) if isinstance(scope, Mapping) else None
+            if not isinstance(listed, list):
                 yield None
                 continue
-            for span in spans:
-                yield _otlp_json_span(span, resource) if isinstance(span, Mapping) else None
+            for item in listed:
+                yield (resource, item) if isinstance(item, Mapping) else None
+
+
+def otlp_json_spans(doc: Mapping[str, Any]) -> Iterator[Span | None]:
+    """Every span of an OTLP JSON export; None marks a part not in the OTLP layout."""
+    for found in otlp_json_items(
+        doc, "resourceSpans", ("scopeSpans", "instrumentationLibrarySpans"), "spans"
+    ):
+        yield None if found is None else _otlp_json_span(found[1], found[0])
 
 
 # -- OTLP protobuf ---------------------------------------------------------------------------
@@ -200,6 +215,13 @@ def otlp_protobuf_spans(data: bytes) -> Iterator[Span]:
         raise ValueError(f"not an OTLP protobuf trace export ({exc})") from None
     if data and not request.resource_spans:  # protobuf reads most bytes as unknown fields
         raise ValueError("not an OTLP protobuf trace export (no resource spans)")
+    if any(  # a logs export parses as spans whose ids are not ids
+        len(s.trace_id) != 16 or len(s.span_id) != 8
+        for rs in request.resource_spans
+        for scope in rs.scope_spans
+        for s in scope.spans
+    ):
+        raise ValueError("not an OTLP protobuf trace export (spans without trace or span ids)")
     for rs in request.resource_spans:
         resource = _proto_attributes(rs.resource.attributes)
         for scope in rs.scope_spans:
@@ -399,15 +421,23 @@ def output_text(attrs: Mapping[str, Any], events: Sequence[Event]) -> str | None
     if isinstance(attrs.get("gen_ai.completion.0.content"), str):  # OpenLLMetry's flat form
         return str(attrs["gen_ai.completion.0.content"])
     choices = [e for e in events if e.name == "gen_ai.choice"]
-    choices.sort(key=lambda e: e.attributes.get("index", 0) or 0)
+    choices.sort(key=_choice_index)
     for event in choices:
         if (text := _choice_text(event.attributes)) is not None:
             return text
-    for event in events:
-        completion = event.attributes.get("gen_ai.completion")
-        if completion is not None and (text := _messages_text(completion)) is not None:
-            return text
+    for event in events:  # gen_ai.client.inference.operation.details, gen_ai.content.completion
+        for key in ("gen_ai.output.messages", "gen_ai.completion"):
+            value = event.attributes.get(key)
+            if value is not None and (text := _messages_text(value)) is not None:
+                return text
     return None
+
+
+def _choice_index(event: Event) -> int:
+    """A choice's ``index``, on the event or (log records) in its body; first when unset."""
+    body = _maybe_json(event.attributes.get("body"))
+    index = body.get("index") if isinstance(body, Mapping) else event.attributes.get("index")
+    return index if isinstance(index, int) else 0
 
 
 def _finish_reason(attrs: Mapping[str, Any], events: Sequence[Event]) -> Any:

@@ -98,6 +98,49 @@ def hostile_summary(tmp_path: Path):
     )
 
 
+#: The Jenkins xUnit plugin's JUnit schema, vendored (tests/data/README.md).
+JUNIT_XSD = Path(__file__).parents[1] / "data" / "junit-10.xsd"
+
+
+def test_the_vendored_junit_schema_accepts_what_pytest_and_junitparser_write(
+    tmp_path: Path,
+) -> None:
+    """The schema is the consumers' rule, not promptgov's: the reference writers pass it."""
+    import subprocess
+    import sys
+
+    import junitparser
+    import xmlschema
+
+    schema = xmlschema.XMLSchema(JUNIT_XSD)
+    (tmp_path / "test_sample.py").write_text(
+        "import pytest\n"
+        "def test_ok(): print('out\\x01')\n"
+        "def test_bad(): assert 1 == 2\n"
+        "def test_skip(): pytest.skip('later')\n"
+        "@pytest.fixture\n"
+        "def broken(): raise RuntimeError('boom')\n"
+        "def test_error(broken): pass\n"
+    )
+    written = tmp_path / "pytest.xml"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+        + ["-o", "junit_family=xunit2", f"--junitxml={written}", "test_sample.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
+    schema.validate(str(written))
+    case = junitparser.TestCase("answers", "promptgov.eval", 0.25)
+    case.result = [junitparser.Failure("expected 'never'", "assertion")]
+    suite = junitparser.TestSuite("[echo] say {{word}}")
+    suite.add_testcase(case)
+    xml = junitparser.JUnitXml()
+    xml.add_testsuite(suite)
+    xml.write(str(tmp_path / "junitparser.xml"))
+    schema.validate(str(tmp_path / "junitparser.xml"))
+
+
 def test_junit_xml_escapes_what_xml_forbids_and_validates(tmp_path: Path, hostile_summary) -> None:
     import junitparser
     import xmlschema
@@ -108,7 +151,7 @@ def test_junit_xml_escapes_what_xml_forbids_and_validates(tmp_path: Path, hostil
     assert not any(ch in text for ch in _ILLEGAL)
     # Shown the way pytest's junitxml shows them.
     assert "a#x01#x08#x0B#x1B#x7F#xFFFEb" in text
-    xmlschema.XMLSchema(Path(__file__).parents[1] / "data" / "junit.xsd").validate(str(out))
+    xmlschema.XMLSchema(JUNIT_XSD).validate(str(out))
     xml = junitparser.JUnitXml.fromfile(str(out))
     suites = list(xml)
     assert [s.tests for s in suites] == [2, 2]

@@ -25,13 +25,11 @@ from typing import Any
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
 )
 from opentelemetry.trace import SpanKind
 
@@ -39,21 +37,11 @@ from promptgov.errors import InvalidFile
 from promptgov.monitor import DriftPolicy, TimeWindow, check_drift_from_paths, read_records
 from tests import flows
 from tests.conftest import run_cli, snapshot
+from tests.monitor.openai_v2_app import SpanSink
 from tests.test_triggers import cases, release_imported
 
 IDENTITY = {"promptgov.prompt.name": "support-reply", "promptgov.prompt.version": "1.0.0"}
 REFUSAL = "I'm sorry, but I can't help with that request."
-
-
-class _Collect(SpanExporter):
-    """Keeps every finished span, for the real OTLP protobuf encoder."""
-
-    def __init__(self) -> None:
-        self.spans: list[ReadableSpan] = []
-
-    def export(self, spans: Any) -> SpanExportResult:
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
 
 
 def _messages(text: str) -> str:
@@ -143,7 +131,7 @@ def console_log(path: Path, texts: list[str], carry: Carrier = output_messages, 
 
 def protobuf_log(path: Path, texts: list[str], carry: Carrier = output_messages) -> Path:
     """One ``ExportTraceServiceRequest`` from the real OTLP encoder."""
-    provider, sink = _provider(), _Collect()
+    provider, sink = _provider(), SpanSink()
     provider.add_span_processor(SimpleSpanProcessor(sink))
     traffic(provider, texts, carry)
     provider.shutdown()

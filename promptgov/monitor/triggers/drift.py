@@ -138,6 +138,7 @@ class Drift:
                     "malformed_count": ingest.get("malformed_count", 0),
                     "malformed": ingest.get("malformed", [])[:_MALFORMED_SHOWN],
                     "skipped_other": ingest.get("skipped_other", {}),
+                    "warnings": ingest.get("warnings", []),
                 },
             },
             files={
