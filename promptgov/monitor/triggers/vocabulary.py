@@ -86,8 +86,7 @@ class Subject:
         state = entry.environments.get(env, Environment())
         if state.current is None:
             raise NotFound(
-                f"{name} is not deployed to {env}; there is nothing to check. Promote a version "
-                "first, or check another environment.",
+                f"{name} is not deployed to {env}; there is nothing to check.",
                 cli_hint="Promote a version first, or pass --env.",
                 prompt=name,
                 env=env,
