@@ -120,8 +120,8 @@ def test_junit_xml_escapes_what_xml_forbids_and_validates(tmp_path: Path, hostil
     assert outcomes == {
         ("[echo", "#0"): ["Failure"],
         ("[echo", "#1"): [],
-        ("[file://boom.py", "#0"): ["Error"],
-        ("[file://boom.py", "#1"): ["Error"],
+        ("[python:boom.py:default", "#0"): ["Error"],
+        ("[python:boom.py:default", "#1"): ["Error"],
     }
     error = next(iter(suites[1])).result[0]
     assert "upstream said #x01#x1B[31m" in (error.message or "")
