@@ -173,6 +173,7 @@ def _governed(
             no_cache=no_cache,
             repeat=repeat,
             progress=progress.update,
+            event_source="cli",
         )
         suite_rel = registry.repo.rel(suite) if suite is not None else None
         outcome = run_version_eval(

@@ -7,6 +7,7 @@ and the CLI turns into an exit code.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import enum
 import math
@@ -99,13 +100,7 @@ def grading_usage(tokens: TokenUsage | None) -> TokenUsage:
         return TokenUsage(num_requests=1)
     fresh = tokens.total > 0 or tokens.prompt + tokens.completion > 0
     requests = (1 if fresh else 0) if tokens.num_requests == 0 else tokens.num_requests
-    return TokenUsage(
-        total=tokens.total,
-        prompt=tokens.prompt,
-        completion=tokens.completion,
-        cached=tokens.cached,
-        num_requests=requests,
-    )
+    return dataclasses.replace(tokens, num_requests=requests)
 
 
 def add_usage(target: TokenUsage, more: TokenUsage) -> None:

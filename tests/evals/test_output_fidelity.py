@@ -76,6 +76,28 @@ CASES: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
             ],
         },
     ),
+    "repeat-concurrency-metrics": (
+        {},
+        {
+            "description": "repeat",
+            "evaluateOptions": {"maxConcurrency": 2, "repeat": 2},
+            "prompts": ["Say {{w}}", "Echo {{w}}"],
+            "providers": ["echo"],
+            "tests": [
+                {
+                    "vars": {"w": 'hello, "world"'},
+                    "assert": [
+                        {"type": "contains", "value": "hello", "metric": "greet"},
+                        {"type": "icontains", "value": "WORLD", "metric": "Accuracy"},
+                    ],
+                },
+                {
+                    "vars": {"w": "+1"},
+                    "assert": [{"type": "equals", "value": "Say +1", "metric": "exact"}],
+                },
+            ],
+        },
+    ),
 }
 
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
