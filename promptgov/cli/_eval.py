@@ -173,6 +173,7 @@ def _governed(
             no_cache=no_cache,
             repeat=repeat,
             progress=progress.update,
+            event_source="cli",
         )
         suite_rel = registry.repo.rel(suite) if suite is not None else None
         outcome = run_version_eval(
@@ -233,8 +234,11 @@ def _run(
                 no_cache=no_cache,
                 repeat=repeat,
                 progress=progress.update,
+                event_source="cli",
             )
             summary = run_eval(cfg, options)
+    if output:
+        summary.record_output_paths([str(p) for p in output])
     write_outputs(summary, outputs)
     if any(p.suffix.lower() == ".md" for p in outputs):
         write_step_summary(summary)

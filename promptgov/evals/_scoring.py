@@ -16,7 +16,14 @@ from ._steps import Column
 from .assertions.interface import GradingResult
 from .config import EvalConfig
 from .js import _mathexpr
-from .results import EvalResult, FailureReason, PromptColumn, PromptMetrics, add_usage
+from .providers.interface import TokenUsage
+from .results import (
+    EvalResult,
+    FailureReason,
+    PromptColumn,
+    PromptMetrics,
+    add_usage,
+)
 from .templating import TemplateError, js_str, render
 
 __all__ = ["Aggregate", "render_metric", "summarise"]
@@ -77,12 +84,18 @@ class Aggregate:
             k: (v / self.named_weights[k] if self.named_weights.get(k, 0) > 0 else 0.0)
             for k, v in self.named.items()
         }
+        # promptfoo's AssertionsResult sums its components' tokensUsed (zeros if none).
+        tokens = TokenUsage()
+        for comp in self.components.values():
+            if comp.tokens_used is not None:
+                add_usage(tokens, comp.tokens_used)
         return (
             GradingResult(
                 passed=passed,
                 score=score,
                 reason=reason,
                 named_scores=named,
+                tokens_used=tokens,
                 component_results=flat,
             ),
             dict(self.named_weights),
@@ -117,7 +130,10 @@ def summarise(
 ) -> list[PromptColumn]:
     prompts = [
         PromptColumn(
-            id=c.prompt.prompt_id, raw=c.prompt.raw, label=c.prompt.label, provider=c.entry.key
+            id=c.prompt.prompt_id,
+            raw=c.prompt.raw,
+            label=c.prompt.label,
+            provider=c.entry.reported_key,
         )
         for c in columns
     ]
@@ -152,6 +168,7 @@ def summarise(
                     m.assert_fail_count += 1
         m.total_latency_ms += r.latency_ms
         add_usage(m.token_usage, r.token_usage)
+        add_usage(m.assertion_usage, r.assertion_usage)
         m.cost += r.cost or 0.0
     return prompts
 

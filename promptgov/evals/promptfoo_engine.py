@@ -269,6 +269,7 @@ def _result(r: Mapping[str, Any]) -> EvalResult:
             cached=bool(response.get("cached")),
             metadata=dict(response.get("metadata") or {}),
             raw=response.get("raw"),
+            fields=dict(response),
         )
         if isinstance(response, Mapping)
         else None,
@@ -277,6 +278,7 @@ def _result(r: Mapping[str, Any]) -> EvalResult:
         token_usage=_usage(r.get("tokenUsage")),
         description=(r.get("testCase") or {}).get("description"),
         metadata=dict(r.get("metadata") or {}),
+        id=str(r.get("id") or uuid.uuid4()),
     )
 
 
@@ -329,6 +331,7 @@ def summary_from_v3(data: Mapping[str, Any]) -> EvalSummary:
         duration_ms=float((body.get("stats") or {}).get("durationMs") or 0),
         env=env,
         engine="promptfoo",
+        runtime_options=dict(data.get("runtimeOptions") or {}),
     )
     summary.add_result_stats()
     return summary

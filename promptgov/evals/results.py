@@ -7,11 +7,17 @@ and the CLI turns into an exit code.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
 import enum
 import math
 import os
+import platform
+import sys
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import metadata as _metadata
 from typing import Any
 
 from .assertions.interface import GradingResult
@@ -43,20 +49,58 @@ class FailureReason(enum.IntEnum):
 
 
 def _clean_number(value: float) -> float | int | None:
-    """JSON has no NaN/Infinity: promptfoo's output writes them as null."""
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
+    """A number as JavaScript writes it: NaN/Infinity as null, 1.0 as 1."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
     return value
 
 
-def _usage_dict(usage: TokenUsage) -> dict[str, Any]:
+def _details() -> dict[str, int]:
+    """promptfoo's ``completionDetails``: promptgov's providers report none of these."""
+    return dict.fromkeys(
+        (
+            "reasoning",
+            "acceptedPrediction",
+            "rejectedPrediction",
+            "cacheReadInputTokens",
+            "cacheCreationInputTokens",
+        ),
+        0,
+    )
+
+
+def _counts(usage: TokenUsage) -> dict[str, Any]:
     return {
         "prompt": usage.prompt,
         "completion": usage.completion,
         "cached": usage.cached,
         "total": usage.total,
         "numRequests": usage.num_requests,
+        "completionDetails": _details(),
     }
+
+
+def _usage_dict(usage: TokenUsage, assertions: TokenUsage | None = None) -> dict[str, Any]:
+    """promptfoo's full ``TokenUsage``: counts, ``completionDetails`` and the graders'
+    ``assertions`` usage (promptfoo's ``createEmptyTokenUsage`` shape)."""
+    return {**_counts(usage), "assertions": _counts(assertions or TokenUsage())}
+
+
+def grading_usage(tokens: TokenUsage | None) -> TokenUsage:
+    """What a grading's ``tokensUsed`` adds to a row's ``assertions`` usage.
+
+    promptfoo (``accumulateGradingRequest``) counts no request for a grading that reports
+    zero requests and no tokens (deterministic assertions), one for a grading without
+    ``tokensUsed``.
+    """
+    if tokens is None:
+        return TokenUsage(num_requests=1)
+    fresh = tokens.total > 0 or tokens.prompt + tokens.completion > 0
+    requests = (1 if fresh else 0) if tokens.num_requests == 0 else tokens.num_requests
+    return dataclasses.replace(tokens, num_requests=requests)
 
 
 def add_usage(target: TokenUsage, more: TokenUsage) -> None:
@@ -96,27 +140,36 @@ class EvalResult:
     repeat_index: int = 0
     prompt_config: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: promptfoo's per-result ``id`` (a UUID), the same in every output file of the run.
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def output(self) -> Any:
         """The provider's (transformed) output, None for errors."""
         return self.response.output if self.response is not None else None
 
+    @property
+    def assertion_usage(self) -> TokenUsage:
+        """The graders' token usage (promptfoo's ``tokenUsage.assertions``)."""
+        return grading_usage(self.grading.tokens_used) if self.grading is not None else TokenUsage()
+
     def grading_dict(self) -> dict[str, Any] | None:
         """The ``gradingResult`` object, with promptfoo's ``namedScoreWeights``."""
         if self.grading is None:
             return None
         out = self.grading.to_dict()
+        out["score"] = _clean_number(out["score"])
         out["namedScores"] = dict(self.grading.named_scores)
         if self.named_score_weights:
             out["namedScoreWeights"] = dict(self.named_score_weights)
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """promptfoo's ``EvaluateResult`` JSON."""
+        """promptfoo's ``EvaluateResult`` JSON (``EvalResult.toEvaluateResult``)."""
         out: dict[str, Any] = {
-            "cost": self.cost if self.cost is not None else 0,
+            "cost": _clean_number(self.cost) if self.cost is not None else 0,
             "gradingResult": self.grading_dict(),
+            "id": self.id,
             "latencyMs": round(self.latency_ms),
             "namedScores": {k: _clean_number(v) for k, v in self.named_scores.items()},
             "prompt": {
@@ -131,33 +184,59 @@ class EvalResult:
             "success": self.success,
             "testCase": self.test_case,
             "testIdx": self.test_idx,
-            "tokenUsage": _usage_dict(self.token_usage),
+            "tokenUsage": _usage_dict(self.token_usage, self.assertion_usage),
             "vars": self.vars,
             "metadata": self.metadata,
             "failureReason": int(self.failure_reason),
         }
         if self.error is not None:
             out["error"] = self.error
-        if self.description:
-            out["description"] = self.description
         if self.response is not None:
-            r = self.response
-            response: dict[str, Any] = {
-                "output": r.output,
-                "cached": r.cached,
-                "tokenUsage": _usage_dict(r.token_usage),
+            out["response"] = _response_dict(self.response)
+            # promptfoo merges the response's metadata into the row's, with its file metadata.
+            out["metadata"] = {
+                **self.metadata,
+                **self.response.metadata,
+                "_promptfooFileMetadata": {},
             }
-            if r.raw is not None:
-                response["raw"] = r.raw
-            if r.cost is not None:
-                response["cost"] = r.cost
-            if r.finish_reason is not None:
-                response["finishReason"] = r.finish_reason
-            if r.error is not None:
-                response["error"] = r.error
-            response["metadata"] = r.metadata
-            out["response"] = response
         return out
+
+
+def _response_dict(r: ProviderResponse) -> dict[str, Any]:
+    """The ``response`` as the provider's own object, with what the run settled overlaid.
+
+    A provider that keeps its response document (``ProviderResponse.fields``: a python
+    script's returned dict, echo's object) is written with exactly its keys, as promptfoo
+    writes it; others get the modelled keys.
+    """
+    if r.fields is not None:
+        out = dict(r.fields)
+        if "output" in out or r.error is None:
+            out["output"] = r.output
+        if "tokenUsage" in out:
+            out["tokenUsage"] = _usage_dict(r.token_usage)
+        if "metadata" in out:
+            out["metadata"] = r.metadata
+        if r.error is not None:
+            out["error"] = r.error
+        if "cached" in out or r.cached:
+            out["cached"] = r.cached
+        return out
+    response: dict[str, Any] = {
+        "output": r.output,
+        "cached": r.cached,
+        "tokenUsage": _usage_dict(r.token_usage),
+    }
+    if r.raw is not None:
+        response["raw"] = r.raw
+    if r.cost is not None:
+        response["cost"] = _clean_number(r.cost)
+    if r.finish_reason is not None:
+        response["finishReason"] = r.finish_reason
+    if r.error is not None:
+        response["error"] = r.error
+    response["metadata"] = r.metadata
+    return response
 
 
 @dataclass
@@ -176,6 +255,8 @@ class PromptMetrics:
     named_scores_count: dict[str, int] = field(default_factory=dict)
     named_score_weights: dict[str, float] = field(default_factory=dict)
     cost: float = 0.0
+    #: The graders' usage over the column (``tokenUsage.assertions``).
+    assertion_usage: TokenUsage = field(default_factory=TokenUsage)
 
     def to_dict(self) -> dict[str, Any]:
         """promptfoo's camelCase JSON."""
@@ -187,11 +268,11 @@ class PromptMetrics:
             "assertPassCount": self.assert_pass_count,
             "assertFailCount": self.assert_fail_count,
             "totalLatencyMs": round(self.total_latency_ms),
-            "tokenUsage": _usage_dict(self.token_usage),
+            "tokenUsage": _usage_dict(self.token_usage, self.assertion_usage),
             "namedScores": {k: _clean_number(v) for k, v in self.named_scores.items()},
             "namedScoresCount": dict(self.named_scores_count),
-            "namedScoreWeights": dict(self.named_score_weights),
-            "cost": self.cost,
+            "namedScoreWeights": {k: _clean_number(v) for k, v in self.named_score_weights.items()},
+            "cost": _clean_number(self.cost),
         }
 
 
@@ -224,6 +305,8 @@ class EvalStats:
     failures: int = 0
     errors: int = 0
     token_usage: TokenUsage = field(default_factory=TokenUsage)
+    #: The graders' usage over the run (``tokenUsage.assertions``).
+    assertion_usage: TokenUsage = field(default_factory=TokenUsage)
 
     @property
     def total(self) -> int:
@@ -236,7 +319,7 @@ class EvalStats:
             "successes": self.successes,
             "failures": self.failures,
             "errors": self.errors,
-            "tokenUsage": _usage_dict(self.token_usage),
+            "tokenUsage": _usage_dict(self.token_usage, self.assertion_usage),
         }
 
 
@@ -256,6 +339,16 @@ class EvalSummary:
     env: dict[str, str] = field(default_factory=dict)
     #: Which engine produced the results: ``native`` or ``promptfoo``.
     engine: str = "native"
+    #: How the run was made (promptfoo's ``runtimeOptions``: concurrency, repeat, cache…).
+    runtime_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def var_names(self) -> list[str]:
+        """Every variable name the results carry, in order of first use (promptfoo's ``vars``)."""
+        names: dict[str, None] = {}
+        for r in self.results:
+            names.update(dict.fromkeys(r.vars))
+        return list(names)
 
     @property
     def pass_rate(self) -> float:
@@ -288,23 +381,79 @@ class EvalSummary:
             else:
                 stats.failures += 1
             add_usage(stats.token_usage, r.token_usage)
+            add_usage(stats.assertion_usage, r.assertion_usage)
         self.stats = stats
 
-    def to_v3_dict(self) -> dict[str, Any]:
-        """promptfoo's output JSON (``results.version == 3``)."""
+    def record_output_paths(self, paths: list[str]) -> None:
+        """Record the output files asked for on the command line as the config's
+        ``outputPath``, as promptfoo does with ``-o`` (they replace the config's own)."""
+        self.config = {**self.config, "outputPath": list(paths)}
+
+    def provenance(self) -> dict[str, Any]:
+        """The output's ``metadata``: what promptfoo's ``createOutputMetadata`` records, with
+        promptgov's version and Python's in place of promptfoo's and Node's."""
         return {
+            "promptgovVersion": _own_version(),
+            "pythonVersion": platform.python_version(),
+            "platform": sys.platform,
+            "arch": _NODE_ARCH.get(platform.machine().lower(), platform.machine().lower()),
+            "exportedAt": _now(),
+            "evaluationCreatedAt": self.timestamp,
+            "engine": self.engine,
+        }
+
+    def to_v3_dict(self) -> dict[str, Any]:
+        """promptfoo's output JSON (``results.version == 3``), as ``createOutputData`` lays it out."""
+        duration = round(self.duration_ms)
+        out: dict[str, Any] = {
             "evalId": self.eval_id,
             "results": {
                 "version": 3,
                 "timestamp": self.timestamp,
                 "prompts": [p.to_dict() for p in self.prompts],
                 "results": [r.to_dict() for r in self.results],
-                "stats": {**self.stats.to_dict(), "durationMs": round(self.duration_ms)},
+                "stats": {
+                    **self.stats.to_dict(),
+                    "durationMs": duration,
+                    "evaluationDurationMs": duration,
+                },
             },
             "config": self.config,
             "shareableUrl": None,
-            "metadata": {"engine": self.engine},
+            "metadata": self.provenance(),
         }
+        names = self.var_names
+        if names:
+            out["vars"] = names
+        if self.runtime_options:
+            out["runtimeOptions"] = self.runtime_options
+        return out
+
+
+#: Python's ``platform.machine()`` spelled as Node's ``os.arch()``.
+_NODE_ARCH = {
+    "x86_64": "x64",
+    "amd64": "x64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "i386": "ia32",
+    "i686": "ia32",
+    "armv7l": "arm",
+    "ppc64le": "ppc64",
+    "s390x": "s390x",
+}
+
+
+def _own_version() -> str:
+    try:
+        return _metadata.version("promptgov")
+    except _metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _now() -> str:
+    """An ISO timestamp in milliseconds with ``Z``, as JavaScript's ``toISOString``."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _env_float(value: str | None, default: float) -> float:

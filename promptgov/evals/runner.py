@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import InvalidFile
 from . import _scripts, js, pyworker
+from ._provenance import output_config, runtime_options
 from ._scoring import Aggregate, render_metric, summarise
 from ._steps import Column, Step, build_steps, prompt_allowed
 from ._transform import apply_transform
@@ -70,6 +71,8 @@ class RunOptions:
     progress: ProgressCallback | None = None
     #: The environment to read (``env.X`` in templates, provider keys); default ``os.environ``.
     environ: Mapping[str, str] | None = None
+    #: Who started the run, recorded as promptfoo's ``runtimeOptions.eventSource``.
+    event_source: str = "library"
 
 
 # --------------------------------------------------------------------------- the run
@@ -107,6 +110,19 @@ class _Run:
         self.test_providers: dict[str, Provider] = {}
         self.owned: list[Provider] = []
         self.grader: Provider | None = None
+
+    def runtime_options(self) -> dict[str, Any]:
+        """What this run ran with, as promptfoo's ``runtimeOptions``."""
+        ev = self.cfg.evaluate_options
+        return runtime_options(
+            ev,
+            event_source=self.options.event_source,
+            show_progress_bar=self.options.progress is not None,
+            repeat=self.repeat,
+            max_concurrency=self.concurrency,
+            cache=False if self.options.no_cache else ev.get("cache", True) is not False,
+            delay_ms=self.delay_ms,
+        )
 
     def _load(self, spec: Any) -> Provider:
         from .providers import load_provider
@@ -193,7 +209,7 @@ class _Run:
             prompt_id=column.prompt.prompt_id,
             prompt_label=column.prompt.label,
             prompt_raw="",
-            provider_id=column.entry.id,
+            provider_id=column.entry.reported_id,
             provider_label=column.entry.label,
             vars=vars_,
             test_case=test_case,
@@ -324,6 +340,11 @@ class _Run:
                 response = await provider.call(rendered, ctx)
             except ProviderError:
                 result.latency_ms = (time.perf_counter() - started) * 1000
+                # promptfoo records which provider threw on the row's metadata.
+                result.metadata["errorContext"] = {
+                    "providerId": step.column.entry.reported_id,
+                    "providerLabel": step.column.entry.label,
+                }
                 raise
         latency = (time.perf_counter() - started) * 1000
         result.latency_ms = response.latency_ms if response.latency_ms is not None else latency
@@ -393,7 +414,10 @@ class _Run:
     ) -> tuple[GradingResult, dict[str, float]]:
         asserts = step.test.asserts
         if not asserts:
-            return GradingResult(passed=True, score=1.0, reason="No assertions"), {}
+            no_asserts = GradingResult(
+                passed=True, score=1.0, reason="No assertions", tokens_used=TokenUsage()
+            )
+            return no_asserts, {}
         main = Aggregate(step.test.threshold)
         pending: list[Awaitable[None]] = []
         sets: list[tuple[int, AssertionSpec, Aggregate]] = []
@@ -566,10 +590,11 @@ async def run_eval_async(cfg: EvalConfig, options: RunOptions | None = None) -> 
         results=finished,
         prompts=summarise(cfg, columns, finished, run.env),
         stats=EvalStats(),
-        config=cfg.raw,
+        config=output_config(cfg.raw, run.env),
         description=cfg.description,
         duration_ms=(time.perf_counter() - started) * 1000,
         env=dict(cfg.env),
+        runtime_options=run.runtime_options(),
     )
     summary.add_result_stats()
     return summary

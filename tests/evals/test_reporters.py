@@ -43,9 +43,13 @@ def test_all_formats_written(tmp_path: Path, summary) -> None:
     lines = paths[1].read_text().splitlines()
     assert [json.loads(x)["testIdx"] for x in lines] == [0, 1]
     rows = list(csv.reader(io.StringIO(paths[2].read_text())))
-    assert rows[0] == ["name", "[echo] Hi {{name}}"]
-    assert rows[1] == ["Ann", "[PASS] Hi Ann"]
-    assert rows[2][1].startswith("[FAIL] Expected output to contain")
+    # promptfoo 0.123.1's layout (compared with real promptfoo's in test_output_fidelity.py).
+    assert rows[0] == [
+        "name", "[echo] Hi {{name}}", "Status", "Score", "Named Scores", "Grader Reason", "Comment"
+    ]  # fmt: skip
+    assert rows[1] == ["Ann", "Hi Ann", "PASS", "1.00", "", "All assertions passed", ""]
+    assert rows[2][1:4] == ["Hi Bo", "FAIL", "0.00"]
+    assert rows[2][5].startswith("Expected output to contain")
     root = ET.fromstring(paths[3].read_text())
     assert (root.get("tests"), root.get("failures")) == ("2", "1")
     assert len(root.findall(".//failure")) == 1
@@ -163,8 +167,8 @@ def test_junit_xml_escapes_what_xml_forbids_and_validates(tmp_path: Path, hostil
     assert outcomes == {
         ("[echo", "#0"): ["Failure"],
         ("[echo", "#1"): [],
-        ("[file://boom.py", "#0"): ["Error"],
-        ("[file://boom.py", "#1"): ["Error"],
+        ("[python:boom.py:default", "#0"): ["Error"],
+        ("[python:boom.py:default", "#1"): ["Error"],
     }
     error = next(iter(suites[1])).result[0]
     assert "upstream said #x01#x1B[31m" in (error.message or "")

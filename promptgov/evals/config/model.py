@@ -55,11 +55,24 @@ class ProviderEntry:
     prompts: list[str] | None = None
     #: A provider object given directly (library callers and tests); else built from ``spec``.
     instance: Provider | None = None
+    #: The id promptfoo's loaded provider reports when it is not ``id`` (a python script
+    #: given as ``file://x.py`` runs as ``python:x.py:default``); the output files show it.
+    shown_id: str | None = None
 
     @property
     def key(self) -> str:
         """promptfoo's ``getProviderIdentifier``: the label, else the id."""
         return self.label or self.id
+
+    @property
+    def reported_id(self) -> str:
+        """The provider id the output files record (promptfoo's ``provider.id()``)."""
+        return self.shown_id or self.id
+
+    @property
+    def reported_key(self) -> str:
+        """The column's provider as the output files name it: the label, else the reported id."""
+        return self.label or self.reported_id
 
 
 @dataclass

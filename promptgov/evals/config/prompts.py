@@ -295,7 +295,9 @@ class _PromptReader(_FileReader):
                     )
                 )
             elif isinstance(spec, str):
-                out.append(ProviderEntry(spec=spec, id=spec))
+                out.append(
+                    ProviderEntry(spec=spec, id=spec, shown_id=_python_id(spec, self.label_base))
+                )
             elif isinstance(spec, dict) and isinstance(spec.get("id"), str):
                 prompts = spec.get("prompts")
                 out.append(
@@ -322,3 +324,18 @@ class _PromptReader(_FileReader):
             else:
                 raise InvalidFile(f"{self.where}: providers[{i}]: a provider id or {{id, config}}")
         return out
+
+
+#: ``file://x.py``, ``file://x.py:fn``, ``python:x.py``, ``python:x.py:fn``.
+_PYTHON_SPEC = re.compile(r"^(?:file://|python:)(?P<path>.+?\.py)(?::(?P<fn>[A-Za-z_]\w*))?$")
+
+
+def _python_id(spec: str, base: str) -> str | None:
+    """The id promptfoo's ``PythonProvider`` reports for a python provider given as a string:
+    ``python:<script relative to the config>:<function or default>``; None for other ids."""
+    m = _PYTHON_SPEC.match(spec.strip())
+    if m is None:
+        return None
+    script = os.path.normpath(os.path.join(base, m["path"]))
+    rel = os.path.relpath(script, base) if base else m["path"]
+    return f"python:{rel}:{m['fn'] or 'default'}"

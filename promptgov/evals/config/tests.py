@@ -190,7 +190,8 @@ def _test_from_row(row: Mapping[str, str]) -> dict[str, Any]:
         else:
             vars_[key] = value
     for i, item in enumerate(asserts):
-        item["metric"] = metric
+        if metric is not None:  # promptfoo's ``metric: undefined`` is no key at all
+            item["metric"] = metric
         for ck, cv in configs.get(i, {}).items():
             item[ck] = cv
             metadata[ck] = cv

@@ -86,6 +86,7 @@ class ResponseCache:
             finish_reason=data.get("finish_reason"),
             metadata=dict(data.get("metadata") or {}),
             raw=data.get("raw"),
+            fields=data["fields"] if isinstance(data.get("fields"), dict) else None,
         )
 
     def put(self, key: str, response: ProviderResponse) -> None:
@@ -105,6 +106,7 @@ class ResponseCache:
             "finish_reason": response.finish_reason,
             "metadata": response.metadata,
             "raw": response.raw,
+            "fields": response.fields,
         }
         try:
             payload = json.dumps(entry, ensure_ascii=False).encode("utf-8")

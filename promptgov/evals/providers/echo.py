@@ -19,4 +19,17 @@ class EchoProvider(Provider):
             raw=prompt,
             cost=0.0,
             token_usage=TokenUsage(num_requests=1),
+            fields=dict(_FIELDS, output=prompt, raw=prompt),
         )
+
+
+#: promptfoo's echo response object (``EchoProvider.callApi``).
+_FIELDS = {
+    "output": "",
+    "raw": "",
+    "cost": 0,
+    "cached": False,
+    "tokenUsage": {},
+    "isRefusal": False,
+    "metadata": {},
+}

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from .cache import ResponseCache, cache_key
-from .interface import CallContext, Provider, ProviderConfigError, ProviderError, ProviderResponse
+from .interface import (
+    CallContext,
+    Provider,
+    ProviderConfigError,
+    ProviderError,
+    ProviderResponse,
+    TokenUsage,
+)
 from .python import call_timeout_s, script_context, sooner
 
 _PARTS = re.compile(r"""[^\s"']+|"([^"]*)"|'([^']*)'""")
@@ -81,7 +88,10 @@ class ExecProvider(Provider):
         err = _ANSI.sub("", stderr.decode("utf-8", "replace")).strip()
         if err and not out:
             raise ProviderError(err)
-        response = ProviderResponse(output=out, raw=out)
+        # promptfoo's exec response is only ``{output}``; the row counts it as one request.
+        response = ProviderResponse(
+            output=out, raw=out, token_usage=TokenUsage(num_requests=1), fields={"output": out}
+        )
         if key:
             self.cache.put(key, response)
         return response

@@ -4,7 +4,10 @@ promptfoo reads ``openai:<model>`` as ``openai:chat:<model>`` and ``anthropic:<m
 ``anthropic:messages:<model>`` (its provider registry), so those pairs are one model;
 ``ollama:<model>`` is ``ollama:completion:<model>``, a different API from ``ollama:chat:``.
 A dated snapshot (``gpt-4o-mini-2024-07-18``) is not its alias (``gpt-4o-mini``): the
-alias moves when the vendor updates it. Any other id is compared as written.
+alias moves when the vendor updates it. A python script is one provider however it is
+named: ``file://x.py``, ``python:x.py`` and ``python:x.py:default`` (the id promptfoo's
+output files record) are the same, and ``file://x.py:fn`` is ``python:x.py:fn``. Any other
+id is compared as written.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ _FAMILIES: dict[str, tuple[str, dict[str, str]]] = {
 def model_key(provider_id: str) -> str:
     """``family:api:model`` for the families above, else the id itself (stripped)."""
     pid = provider_id.strip()
+    if pid.startswith("python:") and pid.endswith(".py:default"):
+        return "file://" + pid[len("python:") : -len(":default")]
+    if pid.startswith("python:"):
+        return "file://" + pid[len("python:") :]
     family, sep, rest = pid.partition(":")
     if not sep or family not in _FAMILIES or not rest:
         return pid

@@ -62,6 +62,10 @@ class ProviderResponse:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: Raw response body, kept for ``transformResponse`` and debugging.
     raw: Any = None
+    #: The provider's response object as promptfoo's provider returns it (a python script's
+    #: dict, echo's object), when it has one: the output file writes exactly its keys,
+    #: with the values the run settled. None writes the modelled keys.
+    fields: dict[str, Any] | None = None
 
 
 @dataclass

@@ -77,7 +77,8 @@ def response_from_result(result: Any, where: str) -> ProviderResponse:
             prompt=int(usage.get("prompt") or 0),
             completion=int(usage.get("completion") or 0),
             cached=int(usage.get("cached") or 0),
-            num_requests=int(usage.get("numRequests") or 1) if usage else 0,
+            # promptfoo counts a call that reports no numRequests as one request.
+            num_requests=_requests(usage.get("numRequests", 1)),
         ),
         cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
         cached=bool(result.get("cached", False)),
@@ -85,7 +86,12 @@ def response_from_result(result: Any, where: str) -> ProviderResponse:
         latency_ms=result.get("latencyMs"),
         metadata=dict(result.get("metadata") or {}),
         raw=result.get("raw", result),
+        fields={**result, "cached": False},
     )
+
+
+def _requests(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 1
 
 
 def script_context(context: CallContext) -> dict[str, Any]:
