@@ -36,6 +36,19 @@ def test_messages_with_brackets_are_printed_as_they_are(example_repo: Path) -> N
     assert "should match pattern '^[a-z][a-z0-9_-]{0,31}$'" in res.stderr, res.stderr
 
 
+def test_a_usage_error_under_json_prints_an_error_object(example_repo: Path) -> None:
+    proc = run_proc("status", "--bogus", "--json", "--repo", str(example_repo))
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout) == {
+        "error": "No such option: --bogus",
+        "exit_code": 2,
+        "kind": "UsageError",
+    }
+    assert "Usage: promptgov status" in proc.stderr
+    plain = run_proc("status", "--bogus", "--repo", str(example_repo))
+    assert plain.returncode == 2 and plain.stdout == "" and "No such option" in plain.stderr
+
+
 def test_a_config_deleted_from_a_governed_repository_is_not_met_with_init(
     example_repo: Path,
 ) -> None:

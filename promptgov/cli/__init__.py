@@ -18,6 +18,11 @@ from typing import Annotated  # noqa: E402
 import typer  # noqa: E402
 
 from ..errors import PromptGovError  # noqa: E402
+
+try:  # typer carries its own click from 0.2x on; before, it used the click package
+    from typer._click.exceptions import ClickException as _UsageError  # noqa: E402
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException as _UsageError  # type: ignore[assignment]  # noqa: E402
 from ._common import err_console, escape  # noqa: E402
 
 app = typer.Typer(
@@ -100,7 +105,20 @@ def main(argv: list[str] | None = None) -> None:
 
     JSON_PRINTED[0] = False
     try:
-        app(args=args, prog_name="promptgov", standalone_mode=True)
+        code = app(args=args, prog_name="promptgov", standalone_mode=False)
+        # Not standalone, so that usage errors reach the --json object below; click then
+        # returns the code of a typer.Exit instead of exiting with it.
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
+    except _UsageError as exc:
+        _show_usage_error(exc)
+        if "--json" in args:
+            emit_json({"error": exc.format_message(), "exit_code": exc.exit_code,
+                       "kind": "UsageError"})  # fmt: skip
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("Aborted.")
+        sys.exit(1)
     except PromptGovError as exc:
         if debug:
             raise
@@ -113,6 +131,13 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if args and args[0] not in ("init", "--help", "merge-driver"):
             _warn_pending(args)
+
+
+def _show_usage_error(exc: _UsageError) -> None:
+    """The usage error as typer shows it in standalone mode: boxed, with the usage line."""
+    from typer import rich_utils
+
+    rich_utils.rich_format_error(exc)
 
 
 def json_error(exc: PromptGovError) -> dict[str, object]:

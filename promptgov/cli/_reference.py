@@ -44,7 +44,8 @@ def reference(app: Any) -> str:
         "Exit codes: 0 success, 1 a check or gate failed (3: a gate was inconclusive), "
         "2 bad input or a refusal. With `--json`, a refused command also prints "
         '`{"error": <message>, "exit_code": <code>, "kind": <error class>, …}` on stdout '
-        "(the message is on stderr as well).",
+        "(the message is on stderr as well); a usage error (an unknown option, a missing "
+        'argument) prints the same object with `"kind": "UsageError"`.',
         "",
     ]
     for name, cmd in _commands(root, "promptgov"):
