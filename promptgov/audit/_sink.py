@@ -21,7 +21,7 @@ _CREDENTIAL: ContextVar[tuple[str, str] | None] = ContextVar("promptgov_credenti
 @contextmanager
 def credential(actor: str, how: str) -> Iterator[None]:
     """Record on every entry ``actor`` makes inside the block how they signed in
-    (``details.credential``, e.g. ``token:1a2b3c4d5e6f``; never a secret)."""
+    (``details.via``, e.g. ``token 1a2b3c4d5e6f``; never a secret)."""
     token = _CREDENTIAL.set((actor, how))
     try:
         yield
@@ -35,7 +35,7 @@ def _with_credential(fields: dict[str, Any]) -> dict[str, Any]:
     if cred is None or not isinstance(actor, str) or identity_key(actor) != identity_key(cred[0]):
         return fields
     details = fields.get("details") or {}
-    return {**fields, "details": {**details, "credential": cred[1]}}
+    return {**fields, "details": {**details, "via": cred[1]}}
 
 
 class ChainSink:

@@ -127,7 +127,7 @@ class Principal:
     @property
     def credential(self) -> str:
         """How the call was authenticated, as the audit log records it (never a secret)."""
-        return f"token:{self.token_id}" if self.token_id else "sso-proxy"
+        return f"token {self.token_id}" if self.token_id else "sso-proxy"
 
     def allows(self, role: Role, env: str | None = None) -> bool:
         """Whether some grant covers ``role`` in ``env``."""
