@@ -68,7 +68,13 @@ def create_app(repo: Path | str | Repo, options: ServerOptions | None = None) ->
         app.include_router(module.router)
     metrics = Metrics(state)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Exposition text"}},
+    )
     def metrics_route() -> Response:
         """Request counts and latencies, the served version of each prompt per environment."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
