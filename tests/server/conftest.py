@@ -68,7 +68,9 @@ class Served:
     def token(self, key: str, name: str, role: str, *envs: str, **kw: object) -> CreatedToken:
         """Create (and remember) a token through the library."""
         created = create_token(
-            Repo(self.root), TokenOptions(name=name, role=role, envs=envs, **kw), by="ops"  # type: ignore[arg-type]
+            Repo(self.root),
+            TokenOptions(name=name, role=role, envs=envs, **kw),
+            by="ops",  # type: ignore[arg-type]
         )
         self.tokens[key] = created
         return created
