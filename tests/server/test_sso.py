@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from promptgov.audit import AuditLog
+from promptgov.server import ServerOptions
 
 from ..flows import PROMPT, configure
 from ..notify_sink import NotifySink
 from .conftest import Running, Served, start
-from promptgov.server import ServerOptions
 
 SECRET = "hook-secret-for-tests"
 HEADER = "X-Forwarded-User"

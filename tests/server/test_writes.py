@@ -29,7 +29,7 @@ def server(released: Path) -> Iterator[Served]:
 def _source(root: Path) -> dict[str, object]:
     v = Registry(root).get(f"{PROMPT}@1.2.0")
     return {
-        "template": v.content.template + "Thank them for their patience.\n",
+        "template": (v.content.template or "") + "Thank them for their patience.\n",
         "model": v.content.model.model_dump(),
         "variables": [x.model_dump() for x in v.content.variables],
         "card": v.card.model_dump(),
