@@ -8,7 +8,8 @@
     │   ├── Conflict                    exit 2, HTTP 409  pointer moved, duplicate content, locked
     │   ├── InvalidFile                 exit 2, HTTP 422  malformed YAML/JSON, schema violation
     │   ├── UnsafePath                  exit 2, HTTP 400  path traversal, separators in names
-    │   └── PermissionDenied            exit 2, HTTP 403  approver not allowed, self-approval
+    │   ├── PermissionDenied            exit 2, HTTP 403  approver not allowed, self-approval
+    │   └── NotAuthenticated            exit 2, HTTP 401  no valid token or identity
     ├── IntegrityError                  exit 1, HTTP 422  stored bytes do not match their hash
     └── CheckFailed                     exit 1, HTTP 422  a check ran and said no
         ├── GateFailed                  exit 1, HTTP 422  eval gate verdict is fail
@@ -89,6 +90,12 @@ class PermissionDenied(InputError):
     """The actor may not do this (approver not allowed, self-approval…)."""
 
     http_status = 403
+
+
+class NotAuthenticated(InputError):
+    """No valid credential: a token that is unknown, expired or revoked, or none at all."""
+
+    http_status = 401
 
 
 class IntegrityError(PromptGovError):

@@ -229,7 +229,10 @@ def _compare_and_swap(
             f"{to} moved meanwhile: it points at {current or 'nothing'}, not "
             f"{expect or 'nothing'}; re-check the environment and retry.",
             cli_hint=f"See 'promptgov status {name}'.",
+            prompt=name,
             env=to,
+            current=current or "",
+            expected=expect or "",
         )
     if current == rec.version:
         raise Conflict(f"{to} already serves {name}@{rec.version}.")

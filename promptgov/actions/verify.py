@@ -97,6 +97,7 @@ def verify(repo: Repo, *, strict: bool = False) -> VerifyReport:
         _state,
         _policy_record,
         _git_record,
+        _tokens,
     ):
         try:
             check(repo, report)
@@ -112,6 +113,7 @@ _CHECKED_FILE = {
     "_changelog": CHANGELOG_FILE,
     "_gate": GATE_FILE,
     "_audit": AUDIT_FILE,
+    "_tokens": "identity/tokens.yml",
 }
 
 
@@ -122,12 +124,24 @@ def _config(repo: Repo, report: VerifyReport) -> None:
 
 
 def check_config_sections(repo: Repo) -> None:
-    """Validate the ``notifications:`` and ``triggers:`` sections of ``promptgov.yml``."""
+    """Validate the ``notifications:``, ``triggers:`` and ``server:`` sections of ``promptgov.yml``."""
+    from ..identity import ServerPolicy
     from ..monitor import TriggersPolicy
     from ..notify import load_targets
 
     load_targets(repo.config.notifications)
     TriggersPolicy.from_mapping(repo.config.triggers, source="promptgov.yml")
+    ServerPolicy.from_config(repo.config)
+
+
+def _tokens(repo: Repo, report: VerifyReport) -> None:
+    """Every API token must agree with the audit entry that created (or revoked) it."""
+    from ..identity import TOKENS_FILE, check_tokens
+
+    check = check_tokens(repo)
+    for problem in check.problems:
+        report.add(TOKENS_FILE, problem)
+    report.checked["tokens"] = len(check.tokens)
 
 
 def _registry(repo: Repo, report: VerifyReport) -> None:

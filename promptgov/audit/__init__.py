@@ -40,6 +40,7 @@ from ._record import (
     build_record,
     chain_hash,
 )
+from ._sink import credential
 from ._verify import AuditProblem, AuditVerifyReport, TornTail
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "TornTail",
     "build_record",
     "chain_hash",
+    "credential",
     "find_repo_root",
     "iter_records",
     "key_id",
