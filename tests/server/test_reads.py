@@ -97,6 +97,9 @@ def test_health_ready_and_metrics(server: Served) -> None:
     with server.client() as c:
         assert c.get("/healthz").json() == {"status": "ok"}
         ready = c.get("/readyz")
+    with server.client("viewer") as v:  # counted under its route
+        assert v.get(f"/v1/prompts/{PROMPT}").status_code == 200
+    with server.client() as c:
         metrics = c.get("/metrics").text
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert (
