@@ -89,9 +89,7 @@ def load_config(
     provider_specs = data.get("providers", data.get("targets"))
     if not provider_specs:
         raise InvalidFile(f"{where}: providers: specify at least one provider (e.g. 'echo')")
-    prompt_specs = data.get("prompts")
-    if not prompt_specs:
-        raise InvalidFile(f"{where}: prompts: provide at least one prompt")
+    prompt_specs = _prompt_specs(data, where)
     prompts = loader.prompts(prompt_specs)
     providers = loader.providers(provider_specs)
     if validate_providers:
@@ -129,6 +127,24 @@ def load_config(
         path=cfg_path,
         raw=data,
     )
+
+
+#: promptfoo's prompt for a config without ``prompts``: each test's ``prompt`` variable.
+DEFAULT_PROMPT = "{{prompt}}"
+
+
+def _prompt_specs(data: Mapping[str, Any], where: str) -> Any:
+    """The ``prompts:`` entries, with promptfoo's default when the key is absent or falsy.
+
+    promptfoo's ``readConfig`` fills in ``["{{prompt}}"]`` for a missing, null or empty
+    string ``prompts``; an empty list or mapping is JavaScript-truthy, kept, and refused.
+    """
+    specs = data.get("prompts")
+    if specs is None or specs is False or specs == "" or specs == 0:
+        return [DEFAULT_PROMPT]
+    if isinstance(specs, list | dict) and not specs:
+        raise InvalidFile(f"{where}: prompts: provide at least one prompt")
+    return specs
 
 
 def _validate_providers(
