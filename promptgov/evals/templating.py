@@ -28,7 +28,9 @@ from .js._jsvalue import js_number, js_number_of, json_parse, json_stringify
 __all__ = [
     "TemplateError",
     "extract_variables",
+    "finish_prompt",
     "js_str",
+    "load_prompt_vars",
     "load_file_var",
     "render",
     "render_prompt",
@@ -434,16 +436,7 @@ def render_prompt(
     Raises:
         TemplateError: a variable file cannot be loaded or the template cannot be rendered.
     """
-    for name, value in list(variables.items()):
-        if isinstance(value, str) and value.startswith("file://"):
-            variables[name] = load_file_var(
-                name,
-                value,
-                base_dir=base_dir,
-                prompt=raw,
-                variables=variables,
-                run_script=run_script,
-            )
+    load_prompt_vars(raw, variables, base_dir=base_dir, run_script=run_script)
     base = raw
     if prompt_function is not None:
         result = prompt_function(variables)
@@ -458,6 +451,40 @@ def render_prompt(
             raise TemplateError(
                 f"Prompt function must return a string or object, got {type(result).__name__}"
             )
+    return finish_prompt(base, variables, env)
+
+
+def load_prompt_vars(
+    raw: str,
+    variables: dict[str, Any],
+    *,
+    base_dir: Path,
+    run_script: VarScriptRunner | None = None,
+) -> None:
+    """The first stage of :func:`render_prompt`: ``file://`` variables loaded in place.
+
+    Raises:
+        TemplateError: a variable file cannot be loaded.
+    """
+    for name, value in list(variables.items()):
+        if isinstance(value, str) and value.startswith("file://"):
+            variables[name] = load_file_var(
+                name,
+                value,
+                base_dir=base_dir,
+                prompt=raw,
+                variables=variables,
+                run_script=run_script,
+            )
+
+
+def finish_prompt(base: str, variables: dict[str, Any], env: Mapping[str, str]) -> str:
+    """The last stage of :func:`render_prompt`: ``base`` (the template, or what a prompt
+    function returned) rendered with the variables, which are tidied in place first.
+
+    Raises:
+        TemplateError: the template cannot be rendered.
+    """
     strip_trailing_newlines(variables)
     _resolve_simple_references(variables)
     head = base.lstrip(" \t\r\n")[:1]

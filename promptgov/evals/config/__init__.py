@@ -82,8 +82,13 @@ def load_config(
         raise InvalidFile(f"{where}: a promptfoo config must be a mapping of keys")
     data = dereference(data, data, where)
     data = render_config_env(data, env_in)
-    loader = _Loader(where=where, label_base=label_base, resolver=prompt_resolver)
     env = {str(k): env_str(v) for k, v in (data.get("env") or {}).items()}
+    loader = _Loader(
+        where=where,
+        label_base=label_base,
+        resolver=prompt_resolver,
+        code_timeout_s=_request_timeout_s({**env_in, **env}, where),
+    )
     if "providers" in data and "targets" in data:
         raise InvalidFile(f"{where}: use either 'providers' or 'targets', not both")
     provider_specs = data.get("providers", data.get("targets"))
@@ -127,6 +132,20 @@ def load_config(
         path=cfg_path,
         raw=data,
     )
+
+
+def _request_timeout_s(env: Mapping[str, str], where: str) -> float | None:
+    """``REQUEST_TIMEOUT_MS`` in seconds, the limit of code run while loading; None if unset."""
+    value = env.get("REQUEST_TIMEOUT_MS")
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 2**53:
+        raise InvalidFile(f"{where}: REQUEST_TIMEOUT_MS must be a number of milliseconds")
+    return number / 1000
 
 
 #: promptfoo's prompt for a config without ``prompts``: each test's ``prompt`` variable.

@@ -166,8 +166,17 @@ def parse_csv(text: str, where: str) -> list[dict[str, str]]:
 class _FileReader:
     """Reads the parts of one config relative to its directory."""
 
-    def __init__(self, *, where: str, label_base: str, resolver: PromptResolver | None) -> None:
+    def __init__(
+        self,
+        *,
+        where: str,
+        label_base: str,
+        resolver: PromptResolver | None,
+        code_timeout_s: float | None = None,
+    ) -> None:
         self.where = where
+        #: The deadline of user code run while the config loads (``REQUEST_TIMEOUT_MS``).
+        self.code_timeout_s = code_timeout_s
         self.label_base = label_base
         self.base = Path(label_base).resolve()
         self.resolver = resolver

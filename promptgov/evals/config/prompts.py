@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import InvalidFile
-from .. import _scripts, pyworker
-from ..errors import PythonTimeout
+from ...errors import InvalidFile, NotFound
+from .. import _scripts, js, pyworker
+from ..errors import EvalError, PythonTimeout
 from ..providers.interface import Provider
+from ..templating import js_str
 from .loader import JS_EXTS, _FileReader, load_yaml, parse_csv, read_text
-from .model import Prompt, ProviderEntry
+from .model import JsFunction, Prompt, ProviderEntry
 
 _PROMPT_EXTS = (".cjs", ".cts", ".j2", ".js", ".json", ".jsonl", ".md", ".mjs", ".mts", ".py")
 _PROMPT_EXTS_ALL = (*_PROMPT_EXTS, ".ts", ".txt", ".yml", ".yaml")
@@ -132,11 +133,7 @@ class _PromptReader(_FileReader):
         shown = self._label_path(path_s)
         ext = path.suffix.lower()
         if ext in JS_EXTS:
-            raise InvalidFile(
-                f"{self.where}: {key}: JavaScript prompt functions ({raw}) need Node; "
-                "run it with the promptfoo engine or port it to a file://x.py:fn function",
-                cli_hint="Run with --engine promptfoo.",
-            )
+            return [self._js_prompt(path, shown, function_name, label, config, key)]
         if ext == ".py":
             return [self._python_prompt(path, shown, function_name, label, config, key)]
         if ext not in (".txt", ".md", ".j2", ".json", ".jsonl", ".yml", ".yaml", ".csv"):
@@ -223,6 +220,48 @@ class _PromptReader(_FileReader):
             prompt_id = f"{pid}:{i + 1}" if many and pid else pid
             out.append(Prompt(raw=row["raw"], label=shown, id=prompt_id, config=config))
         return out
+
+    def _js_prompt(
+        self,
+        path: Path,
+        shown: str,
+        function_name: str | None,
+        label: str | None,
+        config: dict[str, Any],
+        key: str,
+    ) -> Prompt:
+        """promptfoo's ``processJsFile``: the module loads now; the export is called per test.
+
+        Its raw text is the function's source, its label the path (with ``:name``).
+        """
+        if not path.is_file():
+            raise NotFound(f"{self.where}: {key}: file not found: {path}")
+        try:
+            reply = js.describe_export(
+                path,
+                function_name,
+                purpose="JavaScript prompt functions",
+                timeout_s=self.code_timeout_s,
+            )
+        except EvalError as exc:
+            raise InvalidFile(f"{self.where}: {key}: {exc}") from exc
+        if not reply.ok:
+            raise InvalidFile(f"{self.where}: {key}: cannot load {path.name}: {reply.error}")
+        described = reply.value if isinstance(reply.value, dict) else {}
+        source = described.get("source")
+        default_label = f"{shown}:{function_name}" if function_name else shown
+        if isinstance(source, str):
+            raw = source
+        elif described.get("type") == "undefined":
+            raw = "undefined"
+        else:
+            raw = js_str(described.get("value"))
+        return Prompt(
+            raw=raw,
+            label=label or default_label,
+            config=config,
+            js_function=JsFunction(path, function_name),
+        )
 
     def _python_prompt(
         self,

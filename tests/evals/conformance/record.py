@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,7 +85,10 @@ def record(case: Path, exe: str) -> None:
         elif done.returncode != 0:
             # promptfoo refused the config before running a test: keep its first error line.
             lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-            reason = next((ln for ln in lines if "rror" in ln), lines[-1] if lines else "")
+            reason = next(
+                (ln for ln in lines if re.match(r"\w*Error: ", ln)),
+                next((ln for ln in lines if "rror" in ln), lines[-1] if lines else ""),
+            )
             expected = {"refused": reason[:300]}
         else:
             sys.exit(f"{case.name}: promptfoo wrote no output and exited 0")
