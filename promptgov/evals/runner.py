@@ -33,6 +33,7 @@ from ._steps import Column, Step, build_steps, prompt_allowed
 from ._transform import apply_transform
 from .assertions.interface import AssertionContext, AssertionSpec, GradingResult
 from .config import EvalConfig, Prompt, ProviderEntry
+from .config.model import JsFunction
 from .errors import EvalError, JavascriptError, TemplateError
 from .js._jsvalue import json_stringify
 from .providers.interface import CallContext, Provider, ProviderError, ProviderResponse, TokenUsage
@@ -42,7 +43,7 @@ from .results import (
     EvalSummary,
     FailureReason,
 )
-from .templating import finish_prompt, load_prompt_vars, render, render_prompt
+from .templating import Filters, finish_prompt, load_prompt_vars, render, render_prompt
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -105,6 +106,10 @@ class _Run:
         self.eval_id = (
             f"eval-{uuid.uuid4().hex[:3]}-{_dt.datetime.now().isoformat(timespec='seconds')}"
         )
+        self.filters: Filters = {
+            name: _filter_caller(name, fn, self.code_timeout_s)
+            for name, fn in cfg.nunjucks_filters.items()
+        }
         self.test_providers: dict[str, Provider] = {}
         self.owned: list[Provider] = []
         self.grader: Provider | None = None
@@ -278,7 +283,7 @@ class _Run:
             )
             if config:
                 result.prompt_config = {**result.prompt_config, **config}
-            return finish_prompt(base, vars_, self.env)
+            return finish_prompt(base, vars_, self.env, self.filters)
         function = None
         if prompt.function is not None:
             prompt_fn = prompt.function
@@ -297,6 +302,7 @@ class _Run:
             base_dir=self.cfg.base_dir,
             prompt_function=function,
             run_script=self._var_script,
+            filters=self.filters,
         )
 
     def _var_script(self, path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
@@ -492,6 +498,27 @@ class _Run:
             return self._test_provider(chosen)
 
         return get
+
+
+def _filter_caller(name: str, fn: JsFunction, timeout_s: float | None) -> Callable[..., Any]:
+    """A ``nunjucksFilters`` entry as Jinja2 calls it: the JavaScript export, on the worker.
+
+    Templates render synchronously, so the call blocks its thread for the filter's run (the
+    worker answers in well under a millisecond; a hung filter is stopped at ``timeout_s``).
+    """
+
+    def call(*args: Any) -> Any:
+        try:
+            reply = js.invoke_export_sync(
+                fn.path, None, args, purpose="Nunjucks filters", what=name, timeout_s=timeout_s
+            )
+        except JavascriptError as exc:
+            raise TemplateError(f"Template render error: {exc}") from exc
+        if not reply.ok:
+            raise TemplateError(f"Template render error: filter {name}: {reply.error}")
+        return None if reply.undefined else reply.value
+
+    return call
 
 
 async def _call_js_prompt(

@@ -96,6 +96,7 @@ def load_config(
         raise InvalidFile(f"{where}: providers: specify at least one provider (e.g. 'echo')")
     prompt_specs = _prompt_specs(data, where)
     prompts = loader.prompts(prompt_specs)
+    filters = loader.nunjucks_filters(data.get("nunjucksFilters"))
     providers = loader.providers(provider_specs)
     if validate_providers:
         _validate_providers(providers, loader, {**env_in, **env})
@@ -128,6 +129,7 @@ def load_config(
         env=env,
         output_path=[output_path] if isinstance(output_path, str) else list(output_path),
         derived_metrics=list(derived),
+        nunjucks_filters=filters,
         base_dir=loader.base,
         path=cfg_path,
         raw=data,

@@ -124,6 +124,8 @@ class EvalConfig:
     env: dict[str, str] = field(default_factory=dict)
     output_path: list[str] = field(default_factory=list)
     derived_metrics: list[dict[str, Any]] = field(default_factory=list)
+    #: ``nunjucksFilters``: each filter's JavaScript module (its default export is the filter).
+    nunjucks_filters: dict[str, JsFunction] = field(default_factory=dict)
     #: Directory ``file://`` references resolve against.
     base_dir: Path = field(default_factory=Path.cwd)
     #: The config file, when loaded from one.

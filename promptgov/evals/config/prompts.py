@@ -317,6 +317,36 @@ class _PromptReader(_FileReader):
             function=_run,
         )
 
+    # ---- nunjucksFilters
+
+    def nunjucks_filters(self, spec: Any) -> dict[str, JsFunction]:
+        """promptfoo's ``readFilters``: each name's path globbed from the config's folder.
+
+        Every matching module loads now (the last match wins, as in promptfoo); its default
+        export is called per use. A path that matches nothing (``file://…`` included, which
+        promptfoo does not strip here) registers no filter.
+        """
+        if not spec:
+            return {}
+        if not isinstance(spec, dict) or not all(isinstance(v, str) for v in spec.values()):
+            raise InvalidFile(f"{self.where}: nunjucksFilters: a mapping of filter names to paths")
+        out: dict[str, JsFunction] = {}
+        for name, rel in spec.items():
+            for path in self._glob(rel):
+                key = f"nunjucksFilters.{name}"
+                try:
+                    reply = js.describe_export(
+                        path, None, purpose="Nunjucks filters", timeout_s=self.code_timeout_s
+                    )
+                except EvalError as exc:
+                    raise InvalidFile(f"{self.where}: {key}: {exc}") from exc
+                if not reply.ok:
+                    raise InvalidFile(
+                        f"{self.where}: {key}: cannot load {path.name}: {reply.error}"
+                    )
+                out[str(name)] = JsFunction(path.resolve(), None)
+        return out
+
     # ---- providers
 
     def providers(self, specs: Any) -> list[ProviderEntry]:
