@@ -15,11 +15,13 @@ one entry point that runs them in promptfoo's order.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidFile, NotFound, PromptGovError
+from .. import js
 from ..providers.interface import ProviderError
 from .loader import dereference, env_str, load_yaml, read_text, render_config_env
 from .model import EvalConfig, Prompt, PromptResolver, ProviderEntry, Scenario, TestCase
@@ -74,7 +76,10 @@ def load_config(
         where = str(cfg_path)
         if not cfg_path.is_file():
             raise NotFound(f"config file not found: {cfg_path}")
-        data = load_yaml(read_text(cfg_path, where), where)
+        text = read_text(cfg_path, where)
+        if _JS_HINT.search(text):
+            js.prestart()  # Node boots while the rest of the config is read
+        data = load_yaml(text, where)
         label_base = str(base_dir) if base_dir is not None else os.path.dirname(str(source)) or "."
         if data is None:
             data = {}
@@ -134,6 +139,10 @@ def load_config(
         path=cfg_path,
         raw=data,
     )
+
+
+#: Text that suggests a config runs JavaScript: a JS/TS file, or a ``javascript`` assertion.
+_JS_HINT = re.compile(r"\.[cm]?[jt]s\b|javascript|nunjucksFilters")
 
 
 def _request_timeout_s(env: Mapping[str, str], where: str) -> float | None:

@@ -40,6 +40,7 @@ __all__ = [
     "Reply",
     "close_worker",
     "find_node",
+    "prestart",
     "request",
     "request_sync",
     "resolve_paths",
@@ -212,6 +213,18 @@ def _process(purpose: str) -> _Process:
         if _current is None or not _current.alive:
             _current = _Process(_spawn(purpose))
         return _current
+
+
+def prestart() -> None:
+    """Start the worker now without waiting for it, so Node boots while Python reads on.
+
+    The config loader calls this when a config names JavaScript; a missing Node is left for
+    the first real call to report.
+    """
+    try:
+        _process("JavaScript")
+    except JavascriptUnavailable:
+        pass
 
 
 def _spawn(purpose: str) -> subprocess.Popen[bytes]:
