@@ -38,6 +38,7 @@ __all__ = [
     "Reply",
     "call_file",
     "call_function",
+    "call_provider",
     "close_worker",
     "describe_export",
     "find_node",
@@ -163,6 +164,32 @@ def invoke_export_sync(
     """:func:`invoke_export` for code outside the event loop (the calling thread blocks)."""
     return request_sync(
         _invoke(path, name, args, what, or_value), purpose=purpose, timeout_s=timeout_s
+    )
+
+
+async def call_provider(
+    path: Path,
+    options: Mapping[str, Any],
+    prompt: str,
+    context: Mapping[str, Any],
+    *,
+    timeout_s: float | None = None,
+) -> Reply:
+    """``callApi(prompt, context)`` of the custom provider class at ``path``.
+
+    The worker builds ``new Provider(options)`` once per path and options (again after a
+    restart), as promptfoo builds it once per config.
+    """
+    return await request(
+        {
+            "kind": "provider",
+            "path": str(path.resolve()),
+            "options": dict(options),
+            "prompt": prompt,
+            "context": dict(context),
+        },
+        purpose="JavaScript providers",
+        timeout_s=timeout_s,
     )
 
 

@@ -12,7 +12,8 @@ config can hold:
   promptfoo finds assertion and transform functions;
 * ``export`` and ``invoke``: the export promptfoo's ``importModule(path, name)`` returns
   (``default.default``, else ``default``, else the module; then ``[name]``), described (its
-  type and source) or called — prompt functions, test generators, Nunjucks filters.
+  type and source) or called — prompt functions, test generators, Nunjucks filters;
+* ``provider``: ``callApi`` of a custom provider class, constructed once per options.
 
 Modules load once per worker, as ES modules first (a CommonJS file loads through the same
 ``import``); ``.ts``/``.cts``/``.mts`` files are compiled with esbuild, found from the file's
@@ -29,6 +30,7 @@ WORKER_JS = r"""
 'use strict';
 const readline = require('readline');
 const fns = new Map();
+const providers = new Map();
 function escaped(code, i) {
   let n = 0;
   for (let j = i - 1; j >= 0 && code[j] === '\\'; j--) n++;
@@ -153,6 +155,16 @@ async function handle(m) {
     if (typeof v === 'function') return await Promise.resolve(v(...m.args));
     if (m.orValue) return v;
     throw new TypeError(`${m.what} is not a function`);
+  }
+  if (m.kind === 'provider') {
+    const key = m.path + '\u0000' + JSON.stringify(m.options);
+    let provider = providers.get(key);
+    if (!provider) {
+      const Cls = await promptfooExport(m.path, null);
+      provider = new Cls(m.options);
+      providers.set(key, provider);
+    }
+    return await provider.callApi(m.prompt, m.context);
   }
   const fn = await loadFile(m.path, m.name);
   return await Promise.resolve(fn(...m.args));
