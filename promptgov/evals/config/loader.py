@@ -12,13 +12,15 @@ import glob as _glob
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ...errors import InvalidFile, NotFound
+from .. import js
+from ..errors import EvalError
 from .model import PromptResolver
 
 __all__ = [
@@ -182,6 +184,20 @@ class _FileReader:
         self.resolver = resolver
 
     # ---- helpers
+
+    def js_reply(self, where: str, call: Callable[[], js.Reply], failed: str) -> js.Reply:
+        """Run one call on the Node worker while loading; what fails is a config error.
+
+        Raises:
+            InvalidFile: Node is missing or timed out, or the code threw (``where: failed: …``).
+        """
+        try:
+            reply = call()
+        except EvalError as exc:
+            raise InvalidFile(f"{where}: {exc}") from exc
+        if not reply.ok:
+            raise InvalidFile(f"{where}: {failed}: {reply.error}")
+        return reply
 
     def _label_path(self, rel: str) -> str:
         return os.path.normpath(os.path.join(self.label_base, rel))

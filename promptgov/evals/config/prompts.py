@@ -17,7 +17,7 @@ from typing import Any
 
 from ...errors import InvalidFile, NotFound
 from .. import _scripts, js, pyworker
-from ..errors import EvalError, PythonTimeout
+from ..errors import PythonTimeout
 from ..providers.interface import Provider
 from ..templating import js_str
 from .loader import JS_EXTS, _FileReader, load_yaml, parse_csv, read_text
@@ -236,17 +236,16 @@ class _PromptReader(_FileReader):
         """
         if not path.is_file():
             raise NotFound(f"{self.where}: {key}: file not found: {path}")
-        try:
-            reply = js.describe_export(
+        reply = self.js_reply(
+            f"{self.where}: {key}",
+            lambda: js.describe_export(
                 path,
                 function_name,
                 purpose="JavaScript prompt functions",
                 timeout_s=self.code_timeout_s,
-            )
-        except EvalError as exc:
-            raise InvalidFile(f"{self.where}: {key}: {exc}") from exc
-        if not reply.ok:
-            raise InvalidFile(f"{self.where}: {key}: cannot load {path.name}: {reply.error}")
+            ),
+            f"cannot load {path.name}",
+        )
         described = reply.value if isinstance(reply.value, dict) else {}
         source = described.get("source")
         default_label = f"{shown}:{function_name}" if function_name else shown
@@ -333,17 +332,13 @@ class _PromptReader(_FileReader):
         out: dict[str, JsFunction] = {}
         for name, rel in spec.items():
             for path in self._glob(rel):
-                key = f"nunjucksFilters.{name}"
-                try:
-                    reply = js.describe_export(
+                self.js_reply(
+                    f"{self.where}: nunjucksFilters.{name}",
+                    lambda path=path: js.describe_export(  # type: ignore[misc]
                         path, None, purpose="Nunjucks filters", timeout_s=self.code_timeout_s
-                    )
-                except EvalError as exc:
-                    raise InvalidFile(f"{self.where}: {key}: {exc}") from exc
-                if not reply.ok:
-                    raise InvalidFile(
-                        f"{self.where}: {key}: cannot load {path.name}: {reply.error}"
-                    )
+                    ),
+                    f"cannot load {path.name}",
+                )
                 out[str(name)] = JsFunction(path.resolve(), None)
         return out
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from ...errors import InvalidFile, NotFound
 from .. import _scripts, js
-from ..errors import EvalError
 from .loader import JS_EXTS, _FileReader, dereference, load_yaml, parse_csv, read_text
 from .model import Scenario, TestCase
 
@@ -340,8 +339,9 @@ class _TestReader(_FileReader):
         """
         if not path.is_file():
             raise NotFound(f"{where}: file not found: {path}")
-        try:
-            reply = js.invoke_export_sync(
+        reply = self.js_reply(
+            where,
+            lambda: js.invoke_export_sync(
                 path,
                 function_name,
                 [] if gen_config is None else [gen_config],
@@ -349,11 +349,9 @@ class _TestReader(_FileReader):
                 what=function_name or "the test generator",
                 or_value=True,
                 timeout_s=self.code_timeout_s,
-            )
-        except EvalError as exc:
-            raise InvalidFile(f"{where}: {ref}: {exc}") from exc
-        if not reply.ok:
-            raise InvalidFile(f"{where}: {ref} failed: {reply.error}")
+            ),
+            f"{ref} failed",
+        )
         if not isinstance(reply.value, list):
             raise InvalidFile(
                 f"{where}: {ref} must give a list of test cases, got {js.js_type(reply)}"

@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import threading
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._procgroup import POSIX, kill_group
 from ..errors import JavascriptError, JavascriptTimeout, JavascriptUnavailable
 from ._jsvalue import json_stringify
 from ._worker_source import WORKER_JS
@@ -51,7 +51,6 @@ __all__ = [
 #: run; a run's ``timeoutMs`` (``evaluateOptions`` or ``--timeout``) replaces it.
 DEFAULT_TIMEOUT_S = 300.0
 
-_POSIX = os.name == "posix"
 #: The source checkout promptgov runs from, whose ``node_modules`` ``make`` fills.
 _CHECKOUT = Path(__file__).resolve().parents[3]
 
@@ -146,15 +145,8 @@ class _Process:
         """Kill the worker and its process group (a no-op once it has exited)."""
         with self._guard:
             self.killed_by_timeout = self.killed_by_timeout or by_timeout
-            if self._exited:
-                return
-            if _POSIX:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            else:  # pragma: no cover - no process groups to kill
-                self.proc.kill()
+            if not self._exited:
+                kill_group(self.proc)
 
     def close(self, wait_s: float = 2.0) -> None:
         """Close stdin (the worker exits by itself), killing it if it does not in ``wait_s``."""
@@ -242,7 +234,7 @@ def _spawn(purpose: str) -> subprocess.Popen[bytes]:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
-            start_new_session=_POSIX,
+            start_new_session=POSIX,
         )
     except OSError as exc:
         raise JavascriptUnavailable(
