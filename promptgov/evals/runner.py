@@ -277,7 +277,13 @@ class _Run:
         prompt = column.prompt
         if prompt.js_function is not None:
             raw = step.prefix + prompt.raw + step.suffix
-            load_prompt_vars(raw, vars_, base_dir=self.cfg.base_dir, run_script=self._var_script)
+            load_prompt_vars(
+                raw,
+                vars_,
+                base_dir=self.cfg.base_dir,
+                run_script=self._var_script,
+                run_js=self._var_js,
+            )
             base, config = await _call_js_prompt(
                 prompt, column.entry, vars_, timeout_s=self.code_timeout_s
             )
@@ -303,6 +309,7 @@ class _Run:
             prompt_function=function,
             run_script=self._var_script,
             filters=self.filters,
+            run_js=self._var_js,
         )
 
     def _var_script(self, path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
@@ -310,6 +317,27 @@ class _Run:
         return _scripts.call_in_worker_sync(
             path, "get_var", name, prompt, variables, timeout_s=self.code_timeout_s
         )
+
+    def _var_js(self, path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
+        """A ``file://x.js`` variable: its default export ``(name, prompt, vars)``, on the worker.
+
+        Raises:
+            TemplateError: the module cannot load, or its function threw or did not finish.
+        """
+        try:
+            reply = js.invoke_export_sync(
+                path,
+                None,
+                [name, prompt, variables],
+                purpose="JavaScript variables",
+                what="the variable's export",
+                timeout_s=self.code_timeout_s,
+            )
+        except JavascriptError as exc:
+            raise TemplateError(str(exc)) from exc
+        if not reply.ok:
+            raise TemplateError(f"Error running {path}: {reply.error}")
+        return reply.value
 
     async def _call(
         self,

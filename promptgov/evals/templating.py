@@ -395,12 +395,15 @@ def load_file_var(
     prompt: str,
     variables: dict[str, Any],
     run_script: VarScriptRunner | None = None,
-) -> str:
+    run_js: VarScriptRunner | None = None,
+) -> Any:
     """The value of a ``file://`` variable, as promptfoo loads it.
 
     ``.yaml``/``.yml`` files are parsed and inserted as compact JSON; images become data URLs,
     audio/video base64; ``.py`` scripts run their ``get_var``; anything else is read as text
-    and trimmed (so ``.json`` files are inserted as written).
+    and trimmed (so ``.json`` files are inserted as written). A JavaScript module's default
+    export is called ``(name, prompt, vars)`` through ``run_js`` and its ``output`` taken as
+    it is, as promptfoo takes it.
 
     Raises:
         TemplateError: the file is missing or unreadable, or its script fails.
@@ -424,9 +427,16 @@ def load_file_var(
 
             return json_stringify(yaml.safe_load(path.read_text(encoding="utf-8")))
         if ext in ("js", "cjs", "mjs", "ts", "mts", "cts"):
-            raise TemplateError(
-                f"cannot load variable {name} from {path}: JavaScript files need Node"
-            )
+            if run_js is None:
+                raise TemplateError(f"cannot run {path}: no JavaScript runner configured")
+            result = run_js(path, name, prompt, variables)
+            if isinstance(result, Mapping) and result.get("error"):
+                raise TemplateError(f"Error running {path}: {result['error']}")
+            if not isinstance(result, Mapping) or not result.get("output"):
+                raise TemplateError(
+                    f"Expected {path} to return {{ output: string }} but got {js_str(result)}"
+                )
+            return result["output"]
         if ext in _IMAGE_MIME:
             data = base64.b64encode(path.read_bytes()).decode("ascii")
             return f"data:{_IMAGE_MIME[ext]};base64,{data}"
@@ -464,6 +474,7 @@ def render_prompt(
     prompt_function: Callable[[dict[str, Any]], Any] | None = None,
     run_script: VarScriptRunner | None = None,
     filters: Filters | None = None,
+    run_js: VarScriptRunner | None = None,
 ) -> str:
     """Render one prompt for one test, as promptfoo's ``renderPrompt`` does.
 
@@ -474,7 +485,7 @@ def render_prompt(
     Raises:
         TemplateError: a variable file cannot be loaded or the template cannot be rendered.
     """
-    load_prompt_vars(raw, variables, base_dir=base_dir, run_script=run_script)
+    load_prompt_vars(raw, variables, base_dir=base_dir, run_script=run_script, run_js=run_js)
     base = raw
     if prompt_function is not None:
         result = prompt_function(variables)
@@ -498,6 +509,7 @@ def load_prompt_vars(
     *,
     base_dir: Path,
     run_script: VarScriptRunner | None = None,
+    run_js: VarScriptRunner | None = None,
 ) -> None:
     """The first stage of :func:`render_prompt`: ``file://`` variables loaded in place.
 
@@ -513,6 +525,7 @@ def load_prompt_vars(
                 prompt=raw,
                 variables=variables,
                 run_script=run_script,
+                run_js=run_js,
             )
 
 
