@@ -7,7 +7,8 @@ Three workloads, each run several times as a fresh process (startup included):
 3. 1,000 tests at concurrency 32 against a local OpenAI-compatible stub answering after a
    fixed 50 ms; the ideal is 1000 × 50 ms ÷ 32 = 1.5625 s;
 4. ``js-small``: 20 tests with a JavaScript prompt function and a ``javascript`` assertion,
-   against the floor (``python -c 'import promptgov.cli'``, interpreter and imports);
+   against the floor (``python -c 'import promptgov.cli, promptgov.evals, …'``: the
+   interpreter and the imports an eval needs);
 5. ``ten-small``: a mixed suite of ten small configs (echo, JavaScript and Python prompt
    functions and assertions, a JavaScript test generator, a Nunjucks filter), one process each.
 
@@ -214,6 +215,10 @@ def find_promptfoo() -> str | None:
     return os.environ.get("PROMPTFOO_BIN") or shutil.which("promptfoo")
 
 
+#: The interpreter-and-imports floor of an eval: what ``promptgov eval`` must import.
+_FLOOR = "import promptgov.cli, promptgov.evals, promptgov.evals.runner, promptgov.evals.reporters"
+
+
 def _suite_time(cmds: list[tuple[list[str], Path]], env: dict[str, str], runs: int) -> float:
     """Median over ``runs`` of the summed wall time of running every command once."""
     totals = []
@@ -247,9 +252,7 @@ def _small_suite(
     mine = _suite_time(ours, env, runs)
     line = f"{name:11s} promptgov {mine:7.3f}s"
     if name == "js-small":
-        floor = _suite_time(
-            [([sys.executable, "-c", "import promptgov.cli"], Path.cwd())], env, runs
-        )
+        floor = _suite_time([([sys.executable, "-c", _FLOOR], Path.cwd())], env, runs)
         line += f"  (floor {floor:.3f}s, +{mine - floor:.3f}s over it)"
     else:
         line += f"  ({len(suite)} configs, {mine / len(suite):.3f}s each)"
