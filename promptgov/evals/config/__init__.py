@@ -15,11 +15,13 @@ one entry point that runs them in promptfoo's order.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidFile, NotFound, PromptGovError
+from .. import js
 from ..providers.interface import ProviderError
 from .loader import dereference, env_str, load_yaml, read_text, render_config_env
 from .model import EvalConfig, Prompt, PromptResolver, ProviderEntry, Scenario, TestCase
@@ -74,7 +76,10 @@ def load_config(
         where = str(cfg_path)
         if not cfg_path.is_file():
             raise NotFound(f"config file not found: {cfg_path}")
-        data = load_yaml(read_text(cfg_path, where), where)
+        text = read_text(cfg_path, where)
+        if _JS_HINT.search(text):
+            js.prestart()  # Node boots while the rest of the config is read
+        data = load_yaml(text, where)
         label_base = str(base_dir) if base_dir is not None else os.path.dirname(str(source)) or "."
         if data is None:
             data = {}
@@ -82,17 +87,21 @@ def load_config(
         raise InvalidFile(f"{where}: a promptfoo config must be a mapping of keys")
     data = dereference(data, data, where)
     data = render_config_env(data, env_in)
-    loader = _Loader(where=where, label_base=label_base, resolver=prompt_resolver)
     env = {str(k): env_str(v) for k, v in (data.get("env") or {}).items()}
+    loader = _Loader(
+        where=where,
+        label_base=label_base,
+        resolver=prompt_resolver,
+        code_timeout_s=_request_timeout_s({**env_in, **env}, where),
+    )
     if "providers" in data and "targets" in data:
         raise InvalidFile(f"{where}: use either 'providers' or 'targets', not both")
     provider_specs = data.get("providers", data.get("targets"))
     if not provider_specs:
         raise InvalidFile(f"{where}: providers: specify at least one provider (e.g. 'echo')")
-    prompt_specs = data.get("prompts")
-    if not prompt_specs:
-        raise InvalidFile(f"{where}: prompts: provide at least one prompt")
+    prompt_specs = _prompt_specs(data, where)
     prompts = loader.prompts(prompt_specs)
+    filters = loader.nunjucks_filters(data.get("nunjucksFilters"))
     providers = loader.providers(provider_specs)
     if validate_providers:
         _validate_providers(providers, loader, {**env_in, **env})
@@ -125,10 +134,47 @@ def load_config(
         env=env,
         output_path=[output_path] if isinstance(output_path, str) else list(output_path),
         derived_metrics=list(derived),
+        nunjucks_filters=filters,
         base_dir=loader.base,
         path=cfg_path,
         raw=data,
     )
+
+
+#: Text that suggests a config runs JavaScript: a JS/TS file, or a ``javascript`` assertion.
+_JS_HINT = re.compile(r"\.[cm]?[jt]s\b|javascript|nunjucksFilters")
+
+
+def _request_timeout_s(env: Mapping[str, str], where: str) -> float | None:
+    """``REQUEST_TIMEOUT_MS`` in seconds, the limit of code run while loading; None if unset."""
+    value = env.get("REQUEST_TIMEOUT_MS")
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 2**53:
+        raise InvalidFile(f"{where}: REQUEST_TIMEOUT_MS must be a number of milliseconds")
+    return number / 1000
+
+
+#: promptfoo's prompt for a config without ``prompts``: each test's ``prompt`` variable.
+DEFAULT_PROMPT = "{{prompt}}"
+
+
+def _prompt_specs(data: Mapping[str, Any], where: str) -> Any:
+    """The ``prompts:`` entries, with promptfoo's default when the key is absent or falsy.
+
+    promptfoo's ``readConfig`` fills in ``["{{prompt}}"]`` for a missing, null or empty
+    string ``prompts``; an empty list or mapping is JavaScript-truthy, kept, and refused.
+    """
+    specs = data.get("prompts")
+    if specs is None or specs is False or specs == "" or specs == 0:
+        return [DEFAULT_PROMPT]
+    if isinstance(specs, list | dict) and not specs:
+        raise InvalidFile(f"{where}: prompts: provide at least one prompt")
+    return specs
 
 
 def _validate_providers(

@@ -12,13 +12,15 @@ import glob as _glob
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ...errors import InvalidFile, NotFound
+from .. import js
+from ..errors import EvalError
 from .model import PromptResolver
 
 __all__ = [
@@ -166,13 +168,36 @@ def parse_csv(text: str, where: str) -> list[dict[str, str]]:
 class _FileReader:
     """Reads the parts of one config relative to its directory."""
 
-    def __init__(self, *, where: str, label_base: str, resolver: PromptResolver | None) -> None:
+    def __init__(
+        self,
+        *,
+        where: str,
+        label_base: str,
+        resolver: PromptResolver | None,
+        code_timeout_s: float | None = None,
+    ) -> None:
         self.where = where
+        #: The deadline of user code run while the config loads (``REQUEST_TIMEOUT_MS``).
+        self.code_timeout_s = code_timeout_s
         self.label_base = label_base
         self.base = Path(label_base).resolve()
         self.resolver = resolver
 
     # ---- helpers
+
+    def js_reply(self, where: str, call: Callable[[], js.Reply], failed: str) -> js.Reply:
+        """Run one call on the Node worker while loading; what fails is a config error.
+
+        Raises:
+            InvalidFile: Node is missing or timed out, or the code threw (``where: failed: …``).
+        """
+        try:
+            reply = call()
+        except EvalError as exc:
+            raise InvalidFile(f"{where}: {exc}") from exc
+        if not reply.ok:
+            raise InvalidFile(f"{where}: {failed}: {reply.error}")
+        return reply
 
     def _label_path(self, rel: str) -> str:
         return os.path.normpath(os.path.join(self.label_base, rel))

@@ -16,7 +16,23 @@ from typing import Any
 from ..assertions.interface import AssertionSpec
 from ..providers.interface import Provider
 
-__all__ = ["EvalConfig", "Prompt", "PromptResolver", "ProviderEntry", "Scenario", "TestCase"]
+__all__ = [
+    "EvalConfig",
+    "JsFunction",
+    "Prompt",
+    "PromptResolver",
+    "ProviderEntry",
+    "Scenario",
+    "TestCase",
+]
+
+
+@dataclass(frozen=True)
+class JsFunction:
+    """A ``file://x.js[:fn]`` export promptfoo calls: the module, and the export's name."""
+
+    path: Path
+    name: str | None = None
 
 
 @dataclass
@@ -30,6 +46,8 @@ class Prompt:
     config: dict[str, Any] = field(default_factory=dict)
     #: A prompt function: called with ``{vars, provider, config}``, returns the prompt.
     function: Callable[[dict[str, Any]], Any] | None = None
+    #: A JavaScript prompt function, called on the Node worker with the same context.
+    js_function: JsFunction | None = None
 
     @property
     def prompt_id(self) -> str:
@@ -119,6 +137,8 @@ class EvalConfig:
     env: dict[str, str] = field(default_factory=dict)
     output_path: list[str] = field(default_factory=list)
     derived_metrics: list[dict[str, Any]] = field(default_factory=list)
+    #: ``nunjucksFilters``: each filter's JavaScript module (its default export is the filter).
+    nunjucks_filters: dict[str, JsFunction] = field(default_factory=dict)
     #: Directory ``file://`` references resolve against.
     base_dir: Path = field(default_factory=Path.cwd)
     #: The config file, when loaded from one.

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import InvalidFile
-from .. import _scripts, pyworker
+from ...errors import InvalidFile, NotFound
+from .. import _scripts, js, pyworker
 from ..errors import PythonTimeout
 from ..providers.interface import Provider
+from ..templating import js_str
 from .loader import JS_EXTS, _FileReader, load_yaml, parse_csv, read_text
-from .model import Prompt, ProviderEntry
+from .model import JsFunction, Prompt, ProviderEntry
 
 _PROMPT_EXTS = (".cjs", ".cts", ".j2", ".js", ".json", ".jsonl", ".md", ".mjs", ".mts", ".py")
 _PROMPT_EXTS_ALL = (*_PROMPT_EXTS, ".ts", ".txt", ".yml", ".yaml")
@@ -132,11 +133,7 @@ class _PromptReader(_FileReader):
         shown = self._label_path(path_s)
         ext = path.suffix.lower()
         if ext in JS_EXTS:
-            raise InvalidFile(
-                f"{self.where}: {key}: JavaScript prompt functions ({raw}) need Node; "
-                "run it with the promptfoo engine or port it to a file://x.py:fn function",
-                cli_hint="Run with --engine promptfoo.",
-            )
+            return [self._js_prompt(path, shown, function_name, label, config, key)]
         if ext == ".py":
             return [self._python_prompt(path, shown, function_name, label, config, key)]
         if ext not in (".txt", ".md", ".j2", ".json", ".jsonl", ".yml", ".yaml", ".csv"):
@@ -224,6 +221,47 @@ class _PromptReader(_FileReader):
             out.append(Prompt(raw=row["raw"], label=shown, id=prompt_id, config=config))
         return out
 
+    def _js_prompt(
+        self,
+        path: Path,
+        shown: str,
+        function_name: str | None,
+        label: str | None,
+        config: dict[str, Any],
+        key: str,
+    ) -> Prompt:
+        """promptfoo's ``processJsFile``: the module loads now; the export is called per test.
+
+        Its raw text is the function's source, its label the path (with ``:name``).
+        """
+        if not path.is_file():
+            raise NotFound(f"{self.where}: {key}: file not found: {path}")
+        reply = self.js_reply(
+            f"{self.where}: {key}",
+            lambda: js.describe_export(
+                path,
+                function_name,
+                purpose="JavaScript prompt functions",
+                timeout_s=self.code_timeout_s,
+            ),
+            f"cannot load {path.name}",
+        )
+        described = reply.value if isinstance(reply.value, dict) else {}
+        source = described.get("source")
+        default_label = f"{shown}:{function_name}" if function_name else shown
+        if isinstance(source, str):
+            raw = source
+        elif described.get("type") == "undefined":
+            raw = "undefined"
+        else:
+            raw = js_str(described.get("value"))
+        return Prompt(
+            raw=raw,
+            label=label or default_label,
+            config=config,
+            js_function=JsFunction(path, function_name),
+        )
+
     def _python_prompt(
         self,
         path: Path,
@@ -277,6 +315,32 @@ class _PromptReader(_FileReader):
             config=config,
             function=_run,
         )
+
+    # ---- nunjucksFilters
+
+    def nunjucks_filters(self, spec: Any) -> dict[str, JsFunction]:
+        """promptfoo's ``readFilters``: each name's path globbed from the config's folder.
+
+        Every matching module loads now (the last match wins, as in promptfoo); its default
+        export is called per use. A path that matches nothing (``file://…`` included, which
+        promptfoo does not strip here) registers no filter.
+        """
+        if not spec:
+            return {}
+        if not isinstance(spec, dict) or not all(isinstance(v, str) for v in spec.values()):
+            raise InvalidFile(f"{self.where}: nunjucksFilters: a mapping of filter names to paths")
+        out: dict[str, JsFunction] = {}
+        for name, rel in spec.items():
+            for path in self._glob(rel):
+                self.js_reply(
+                    f"{self.where}: nunjucksFilters.{name}",
+                    lambda path=path: js.describe_export(  # type: ignore[misc]
+                        path, None, purpose="Nunjucks filters", timeout_s=self.code_timeout_s
+                    ),
+                    f"cannot load {path.name}",
+                )
+                out[str(name)] = JsFunction(path.resolve(), None)
+        return out
 
     # ---- providers
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidFile, NotFound
-from .. import _scripts
+from .. import _scripts, js
 from .loader import JS_EXTS, _FileReader, dereference, load_yaml, parse_csv, read_text
 from .model import Scenario, TestCase
 
@@ -300,7 +300,8 @@ class _TestReader(_FileReader):
         ext = path.suffix.lower()
         where = f"{self.where}: {key}"
         if ext in JS_EXTS:
-            raise InvalidFile(f"{where}: JavaScript test generators ({ref}) need Node")
+            result = self._js_tests(path, function_name, gen_config, ref, where)
+            return [self.test(t, f"{ref}[{i}]", base) for i, t in enumerate(result)]
         if ext == ".py":
             if not path.is_file():
                 raise NotFound(f"{where}: file not found: {path}")
@@ -328,6 +329,35 @@ class _TestReader(_FileReader):
                 item = {**item, "description": f"Row #{i + 1}"}
             out.append(self.test(item, f"{path}[{i}]", base))
         return out
+
+    def _js_tests(
+        self, path: Path, function_name: str | None, gen_config: Any, ref: str, where: str
+    ) -> list[Any]:
+        """promptfoo's ``readJavascriptTestCases``: the export, called with the config if a function.
+
+        The generator runs on the Node worker while the config loads (sync or async, within
+        ``REQUEST_TIMEOUT_MS``, else 300 s); what it returns must be a list of tests.
+        """
+        if not path.is_file():
+            raise NotFound(f"{where}: file not found: {path}")
+        reply = self.js_reply(
+            where,
+            lambda: js.invoke_export_sync(
+                path,
+                function_name,
+                [] if gen_config is None else [gen_config],
+                purpose="JavaScript test generators",
+                what=function_name or "the test generator",
+                or_value=True,
+                timeout_s=self.code_timeout_s,
+            ),
+            f"{ref} failed",
+        )
+        if not isinstance(reply.value, list):
+            raise InvalidFile(
+                f"{where}: {ref} must give a list of test cases, got {js.js_type(reply)}"
+            )
+        return reply.value
 
     def test(self, item: Any, key: str, base: Path, *, is_default: bool = False) -> TestCase:
         """One test mapping (or a ``file://`` test file) as a :class:`TestCase`."""

@@ -22,15 +22,30 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._client import DEFAULT_TIMEOUT_S, Reply, close_worker, find_node, request, worker_pid
+from ._client import (
+    DEFAULT_TIMEOUT_S,
+    Reply,
+    close_worker,
+    find_node,
+    prestart,
+    request,
+    request_sync,
+    worker_pid,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "Reply",
     "call_file",
     "call_function",
+    "call_provider",
     "close_worker",
+    "describe_export",
     "find_node",
+    "invoke_export",
+    "invoke_export_sync",
+    "js_type",
+    "prestart",
     "run_assertion",
     "transform_body",
     "transform_response_body",
@@ -85,6 +100,111 @@ async def call_file(
         purpose=purpose,
         timeout_s=timeout_s,
     )
+
+
+def describe_export(
+    path: Path, name: str | None, *, purpose: str, timeout_s: float | None = None
+) -> Reply:
+    """Load the module at ``path`` and describe the export promptfoo's ``importModule`` picks.
+
+    The value is ``{"type": "function", "source": String(fn)}`` or ``{"type": …, "value": …}``;
+    the calling thread blocks (this runs while a config loads).
+    """
+    return request_sync(
+        {"kind": "export", "path": str(path.resolve()), "name": name},
+        purpose=purpose,
+        timeout_s=timeout_s,
+    )
+
+
+def _invoke(
+    path: Path, name: str | None, args: Sequence[Any], what: str, or_value: bool
+) -> dict[str, Any]:
+    return {
+        "kind": "invoke",
+        "path": str(path.resolve()),
+        "name": name,
+        "args": list(args),
+        "what": what,
+        "orValue": or_value,
+    }
+
+
+async def invoke_export(
+    path: Path,
+    name: str | None,
+    args: Sequence[Any],
+    *,
+    purpose: str,
+    what: str,
+    or_value: bool = False,
+    timeout_s: float | None = None,
+) -> Reply:
+    """Call the export promptfoo's ``importModule(path, name)`` picks with ``args``.
+
+    An export that is not a function is returned as it is when ``or_value`` (a test
+    generator file may export its tests), else it throws promptfoo's ``TypeError: <what> is
+    not a function``.
+    """
+    return await request(
+        _invoke(path, name, args, what, or_value), purpose=purpose, timeout_s=timeout_s
+    )
+
+
+def invoke_export_sync(
+    path: Path,
+    name: str | None,
+    args: Sequence[Any],
+    *,
+    purpose: str,
+    what: str,
+    or_value: bool = False,
+    timeout_s: float | None = None,
+) -> Reply:
+    """:func:`invoke_export` for code outside the event loop (the calling thread blocks)."""
+    return request_sync(
+        _invoke(path, name, args, what, or_value), purpose=purpose, timeout_s=timeout_s
+    )
+
+
+async def call_provider(
+    path: Path,
+    options: Mapping[str, Any],
+    prompt: str,
+    context: Mapping[str, Any],
+    *,
+    timeout_s: float | None = None,
+) -> Reply:
+    """``callApi(prompt, context)`` of the custom provider class at ``path``.
+
+    The worker builds ``new Provider(options)`` once per path and options (again after a
+    restart), as promptfoo builds it once per config.
+    """
+    return await request(
+        {
+            "kind": "provider",
+            "path": str(path.resolve()),
+            "options": dict(options),
+            "prompt": prompt,
+            "context": dict(context),
+        },
+        purpose="JavaScript providers",
+        timeout_s=timeout_s,
+    )
+
+
+def js_type(reply: Reply) -> str:
+    """JavaScript's ``typeof`` of the value a call returned, as messages name it."""
+    value = reply.value
+    if reply.undefined:
+        return "undefined"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object"
 
 
 def transform_body(code: str) -> str:

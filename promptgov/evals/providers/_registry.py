@@ -22,6 +22,7 @@ from .interface import Provider, ProviderConfigError
 __all__ = ["KNOWN_PROVIDER_PREFIXES", "PROVIDER_TABLE", "BuildRequest", "ProviderFamily", "build"]
 
 _PY_FILE = re.compile(r"\.py(:[^/\\:]+)?$")
+_JS_FILE = re.compile(r"\.[cm]?[jt]s$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,26 @@ def _model_api(prefix: str, module: str, class_name: str) -> ProviderFamily:
     return ProviderFamily((prefix,), lambda path: path.startswith(prefix), build_one)
 
 
+def _javascript(r: BuildRequest) -> Provider:
+    from .javascript import JavascriptProvider
+    from .python import call_timeout_s
+
+    rel = r.provider_path.removeprefix("file://")
+    path = r.base_dir / rel
+    if not path.is_file():
+        raise ProviderConfigError(f"provider {r.provider_path}: file {path} not found")
+    options: dict[str, Any] = {"config": r.config}
+    if r.label:
+        options["label"] = r.label
+    return JavascriptProvider(
+        r.explicit_id or r.provider_path,
+        path,
+        options,
+        r.label,
+        timeout_s=call_timeout_s(r.config, r.env, what=r.provider_path),
+    )
+
+
 #: Checked in order; the first row whose ``matches`` accepts the id builds the provider.
 PROVIDER_TABLE: tuple[ProviderFamily, ...] = (
     ProviderFamily(("echo",), lambda path: path == "echo", _echo),
@@ -153,6 +174,11 @@ PROVIDER_TABLE: tuple[ProviderFamily, ...] = (
             or (path.startswith("file://") and _PY_FILE.search(path) is not None)
         ),
         _python,
+    ),
+    ProviderFamily(
+        ("file://provider.js",),
+        lambda path: path.startswith("file://") and _JS_FILE.search(path) is not None,
+        _javascript,
     ),
     ProviderFamily(("exec:",), lambda path: path.startswith("exec:"), _exec),
     ProviderFamily(

@@ -14,7 +14,6 @@ import atexit
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._procgroup import kill_group
 from ..errors import PythonTimeout, PythonWorkerError
 
 __all__ = ["DEFAULT_MAX_WORKERS", "DEFAULT_TIMEOUT_S", "PythonWorkers", "Reply"]
@@ -117,15 +117,8 @@ class _Worker:
     def kill(self) -> None:
         """Kill the worker and its process group (a no-op once it has exited and been reaped)."""
         with self._guard:
-            if self._exited:
-                return
-            if _POSIX:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            else:  # pragma: no cover - no process groups to kill
-                self.proc.kill()
+            if not self._exited:
+                kill_group(self.proc)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

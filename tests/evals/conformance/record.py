@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,16 +80,29 @@ def record(case: Path, exe: str) -> None:
         done = subprocess.run(
             cmd, cwd=case, env={**os.environ, **ENV}, capture_output=True, text=True, check=False
         )
-        if not out.is_file():
-            sys.exit(
-                f"{case.name}: promptfoo wrote no output (exit {done.returncode}):\n"
-                f"{done.stderr[-2000:]}"
+        if out.is_file():
+            (expected,) = extract(json.loads(out.read_text(encoding="utf-8")))
+        elif done.returncode != 0:
+            # promptfoo refused the config before running a test: keep its first error line.
+            lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+            reason = next(
+                (ln for ln in lines if re.match(r"\w*Error: ", ln)),
+                next((ln for ln in lines if "rror" in ln), lines[-1] if lines else ""),
             )
-        data = json.loads(out.read_text(encoding="utf-8"))
-    (expected,) = extract(data)
+            expected = {"refused": reason[:300]}
+        else:
+            sys.exit(f"{case.name}: promptfoo wrote no output and exited 0")
     expected["exitCode"] = done.returncode
     (case / "expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
-    print(f"{case.name}: {len(expected['results'])} results, exit {done.returncode}")
+    shown = expected.get("refused") or f"{len(expected['results'])} results"
+    print(f"{case.name}: {shown}, exit {done.returncode}")
+
+
+def _listing(case: Path) -> str:
+    """One line of RECORDED.md: the case, and where it came from when it is promptfoo's own."""
+    source = case / "SOURCE"
+    origin = f" — from {source.read_text(encoding='utf-8').strip()}" if source.is_file() else ""
+    return f"- `{case.name}`{origin}"
 
 
 def main(argv: list[str]) -> None:
@@ -106,7 +120,7 @@ def main(argv: list[str]) -> None:
     )
     for case in cases:
         record(case, exe)
-    names = "\n".join(f"- `{c.name}`" for c in sorted(HERE.glob("*/expected.json")))
+    names = "\n".join(_listing(c.parent) for c in sorted(HERE.glob("*/expected.json")))
     (HERE / "RECORDED.md").write_text(
         "# Conformance fixtures\n\n"
         f"Recorded with promptfoo {version} on Node {node}, by `tests/evals/conformance/"
@@ -114,7 +128,9 @@ def main(argv: list[str]) -> None:
         f"    {' '.join(f'{k}={v}' for k, v in ENV.items())} {COMMAND}\n\n"
         "and keeps, per result, `promptIdx`, `testIdx`, `vars`, `success`, `score`, "
         "`failureReason`, `namedScores` and the first line of `error`, plus per-prompt "
-        "metrics, the stats and promptfoo's exit code.\n\nCases:\n\n" + names + "\n"
+        "metrics, the stats and promptfoo's exit code; for a config promptfoo refuses before "
+        "running a test, its first error line and exit code (`refused`). A case taken from "
+        "promptfoo's own repository names its source in `SOURCE`.\n\nCases:\n\n" + names + "\n"
     )
 
 

@@ -1,0 +1,2 @@
+module.exports = (output) => {
+  return output ===

@@ -1,0 +1,2 @@
+module.exports = ({ vars }) => {
+  return `unterminated ${vars.topic}`

@@ -1,0 +1,3 @@
+module.exports = function ({ vars }) {
+  return 'CommonJS says {{ topic | upper }} and ' + vars.topic;
+};

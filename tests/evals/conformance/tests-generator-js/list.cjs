@@ -1,0 +1,1 @@
+module.exports = [{ vars: { topic: 'a plain list' } }];

@@ -1,0 +1,1 @@
+export default async () => ({ text: 'no output key' });
