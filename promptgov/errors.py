@@ -98,6 +98,12 @@ class NotAuthenticated(InputError):
     http_status = 401
 
 
+class Unavailable(InputError):
+    """Something the answer depends on cannot be reached now (a replica's git remote)."""
+
+    http_status = 503
+
+
 class IntegrityError(PromptGovError):
     """Stored bytes no longer match their recorded hash: never served."""
 
