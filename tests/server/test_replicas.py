@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +77,7 @@ class Replicas:
             clone = clone_replica(str(self.remote), self.base / f"replica-{i}", timeout=30)
             self.nodes.append(self.run(clone))
         for node in self.nodes:
-            wait_for(lambda node=node: ready(node), "a replica did not become ready")  # type: ignore[misc]
+            wait_for(partial(ready, node), "a replica did not become ready")
         return self.nodes
 
     def run(self, clone: Path) -> Served:
@@ -115,6 +117,14 @@ def serving(node: Served, env: str) -> str:
     return version
 
 
+def serves(node: Served, env: str, version: str) -> bool:
+    return serving(node, env) == version
+
+
+def at(node: Served, commit: str) -> bool:
+    return git(node.root, "rev-parse", "HEAD").strip() == commit
+
+
 def race(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
     """Run ``calls`` at once (released together by a barrier)."""
     barrier = threading.Barrier(len(calls))
@@ -147,7 +157,7 @@ def assert_converged(nodes: list[Served], remote: Path) -> list[int]:
     tip = git(remote, "rev-parse", "main").strip()
     assert git(remote, "rev-list", "--merges", "main") == ""
     for node in nodes:
-        wait_for(lambda node=node: git(node.root, "rev-parse", "HEAD").strip() == tip, "no sync")  # type: ignore[misc]
+        wait_for(partial(at, node, tip), "a replica did not sync")
         report = verify(Repo(node.root))
         assert report.ok, report.problems
     chains = [(n.root / "audit/artifact-audit-log.md").read_bytes() for n in nodes]
@@ -169,9 +179,7 @@ def head_seq(root: Path) -> int:
     return max(e.seq for e in AuditLog(root).entries())
 
 
-def test_two_replicas_racing_promotions_one_wins_one_409(
-    replicas: Replicas, remote: Path
-) -> None:
+def test_two_replicas_racing_promotions_one_wins_one_409(replicas: Replicas, remote: Path) -> None:
     a, b = replicas.start(2)
     assert serving(a, "staging") == serving(b, "staging") == "1.1.0"
     base = head_seq(a.root)
@@ -187,14 +195,12 @@ def test_two_replicas_racing_promotions_one_wins_one_409(
     assert loser.headers["content-type"] == "application/problem+json"
     assert loser.json()["current"] == winner
     for node in (a, b):
-        wait_for(lambda node=node: serving(node, "staging") == winner, "no convergence", CONVERGE)  # type: ignore[misc]
+        wait_for(partial(serves, node, "staging", winner), "no convergence", CONVERGE)
     assert_converged([a, b], remote)
     assert staging_moves(a.root, base) == [winner]
 
 
-def test_a_lost_push_is_redone_on_the_new_state(
-    replicas: Replicas, remote: Path
-) -> None:
+def test_a_lost_push_is_redone_on_the_new_state(replicas: Replicas, remote: Path) -> None:
     """Both pushes are held by the remote's hook until both are in: one ref update wins,
     the other replica re-runs its write on the new state. A complaint is redone and both
     are kept; a promotion without ``expect`` finds its pointer moved and is a 409."""
@@ -219,7 +225,10 @@ def test_a_lost_push_is_redone_on_the_new_state(
     assert "another replica" in loser["detail"]
     seqs = assert_converged([a, b], remote)
     complaints = [e for e in AuditLog(a.root).entries(action="complaint") if e.seq > base]
-    assert sorted(e.reason or "" for e in complaints) == ["too terse", "wrong language"]
+    assert sorted((e.reason or "").rsplit(": ", 1)[-1] for e in complaints) == [
+        "too terse",
+        "wrong language",
+    ]
     assert len(staging_moves(a.root, base)) == 1
     assert seqs[-1] > base
 
@@ -278,7 +287,7 @@ def test_three_replicas_agree_and_every_listener_hears_the_winner(
         ]
     )
     assert sorted(r.status_code for r in responses) == [201, 409, 409], [r.text for r in responses]
-    winner = next(r for r in responses if r.status_code == 201).json()["version"]
+    winner = next(r for r in responses if r.status_code == 201).json()["move"]["version"]
     for listener in listeners:
         _, kind, data = listener.next(timeout=CONVERGE)
         assert (kind, data["env"], data["version"]) == ("pointer", "staging", winner)
@@ -400,3 +409,42 @@ def test_a_clone_of_another_remote_is_refused(remote: Path, tmp_path: Path) -> N
     with pytest.raises(Conflict, match="another remote"):
         clone_replica(str(other), clone, timeout=30)
     assert subprocess.run(["git", "-C", str(clone), "status"], capture_output=True).returncode == 0
+
+
+def test_cli_serve_sync_from_clones_under_the_state_dir(
+    remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptgov.server import default_clone_dir
+
+    from .test_cli_serve import _check, _free_port
+
+    monkeypatch.setenv("PROMPTGOV_STATE_HOME", str(tmp_path / "state"))
+    port = _free_port()
+    exe = Path(sys.executable).with_name("promptgov")
+    args = [str(exe), "serve", "--sync-from", str(remote), "--sync-interval", "1s"]
+    with subprocess.Popen(
+        [*args, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as proc:
+        try:
+            _check(proc, port)
+            wait_for(
+                lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200,
+                "the replica did not become ready",
+            )
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    clone = default_clone_dir(str(remote))
+    assert clone.is_relative_to(tmp_path / "state" / "replicas")
+    assert git(clone, "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
+
+
+def test_cli_serve_sync_from_errors(remote: Path, tmp_path: Path, cli: Any) -> None:
+    r = cli("serve", "--sync-from", str(tmp_path / "nowhere.git"), "--repo", tmp_path / "c")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("error: the git remote could not be cloned")
+    assert len(r.stderr.splitlines()) <= 2
+    assert not (tmp_path / "c").exists()
+    r = cli("serve", "--sync-from", str(remote), "--sync-interval", "soon")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("error: --sync-interval: 'soon' is not a duration")
