@@ -96,6 +96,8 @@ class Replica:
         #: Whether the last attempt to reach the remote succeeded.
         self.reachable = False
         self.failures = 0
+        #: The remote's branch no longer contains what the replica serves (history rewritten).
+        self.diverged = False
         self._fetched_at = 0.0
 
     # -- reading the remote -------------------------------------------------------------------
@@ -114,9 +116,10 @@ class Replica:
 
     def status(self) -> dict[str, Any]:
         """Whether the first sync is done, the remote was reachable, and the lag."""
+        remote = "reachable" if self.reachable else "unreachable"
         return {
             "synced": self.synced_at is not None,
-            "remote": "reachable" if self.reachable else "unreachable",
+            "remote": "diverged" if self.reachable and self.diverged else remote,
             "lag_seconds": round(self.lag(), 3) if self.synced_at is not None else None,
             "head": gitops.head(self.root),
         }
@@ -149,13 +152,16 @@ class Replica:
         moved = head != tip
         if moved:
             if head is not None and not gitops.is_ancestor(self.root, head, tip):
+                self.diverged = True
                 raise Conflict(
-                    f"{self.root} has commits the remote does not have; a replica's clone "
-                    "takes changes only through the server. Reset it to the remote."
+                    "the git remote's branch no longer contains the commit this replica serves "
+                    "(its history was rewritten, or the clone was changed by hand); the "
+                    "replica keeps serving its own history. Restore the remote's history.",
                 )
             with self.state.lock:
                 gitops.reset_to(self.root, tip)
                 self.state.forget()
+        self.diverged = False
         self.synced_at = self._fetched_at
         if moved:
             self.state.changed()

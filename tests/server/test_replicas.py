@@ -448,3 +448,23 @@ def test_cli_serve_sync_from_errors(remote: Path, tmp_path: Path, cli: Any) -> N
     r = cli("serve", "--sync-from", str(remote), "--sync-interval", "soon")
     assert r.exit_code == 2
     assert r.stderr.startswith("error: --sync-interval: 'soon' is not a duration")
+
+
+def test_a_rewritten_remote_history_is_not_followed(
+    replicas: Replicas, remote: Path, tmp_path: Path
+) -> None:
+    """A force-push that drops a move (and its audit entry) is refused: the replica keeps
+    serving the history it has and says the remote diverged."""
+    (a,) = replicas.start(1)
+    assert promote_call(a, "1.2.0")().status_code == 201
+    outside = tmp_path / "outside"
+    git(tmp_path, "clone", "-q", str(remote), str(outside))
+    git(outside, "reset", "-q", "--hard", "HEAD~1")
+    git(outside, "push", "-q", "--force", "origin", "HEAD:main")
+    with a.client("viewer") as c:
+        r = c.post("/v1/sync")
+        assert r.status_code == 409, r.text
+        assert "history was rewritten" in r.json()["detail"]
+        assert c.get("/readyz").json()["sync"]["remote"] == "diverged"
+    assert serving(a, "staging") == "1.2.0"
+    assert promote_call(a, "1.3.0")().status_code == 409
