@@ -31,6 +31,13 @@ from ..flows import PROMPT, add_version, git, git_init, release, two_releases
 from .conftest import TOKENS, Running, Served
 from .test_events import Listener
 
+# FastAPI silences this pydantic warning while it builds a route, with warnings.catch_warnings(),
+# which is not thread-safe: two apps in one process building routes at once can let it
+# through. Each replica is its own process in production; here they share one.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::pydantic.warnings.UnsupportedFieldAttributeWarning"
+)
+
 #: Short, so convergence by polling alone is quick to see.
 INTERVAL = 0.5
 #: How long a replica may take to hear of a move by polling: the interval and the git calls.
