@@ -50,6 +50,8 @@ class ServerOptions:
                 "a trusted proxy header needs the proxy's address range too.",
                 cli_hint="Pass --trusted-proxy-cidr, e.g. 10.0.0.0/8.",
             )
+        if not (self.sync_interval > 0 and self.sync_timeout > 0):
+            raise InputError("the sync interval and timeout must be positive numbers of seconds.")
         for cidr in self.trusted_proxy_cidrs:
             try:
                 ipaddress.ip_network(cidr, strict=False)
