@@ -9,7 +9,8 @@
     │   ├── InvalidFile                 exit 2, HTTP 422  malformed YAML/JSON, schema violation
     │   ├── UnsafePath                  exit 2, HTTP 400  path traversal, separators in names
     │   ├── PermissionDenied            exit 2, HTTP 403  approver not allowed, self-approval
-    │   └── NotAuthenticated            exit 2, HTTP 401  no valid token or identity
+    │   ├── NotAuthenticated            exit 2, HTTP 401  no valid token or identity
+    │   └── Unavailable                 exit 2, HTTP 503  a replica's git remote is down
     ├── IntegrityError                  exit 1, HTTP 422  stored bytes do not match their hash
     └── CheckFailed                     exit 1, HTTP 422  a check ran and said no
         ├── GateFailed                  exit 1, HTTP 422  eval gate verdict is fail
@@ -96,6 +97,12 @@ class NotAuthenticated(InputError):
     """No valid credential: a token that is unknown, expired or revoked, or none at all."""
 
     http_status = 401
+
+
+class Unavailable(InputError):
+    """Something the answer depends on cannot be reached now (a replica's git remote)."""
+
+    http_status = 503
 
 
 class IntegrityError(PromptGovError):

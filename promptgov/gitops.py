@@ -40,6 +40,7 @@ def _run(
     *,
     env: Mapping[str, str] | None = None,
     check: bool = True,
+    timeout: float = GIT_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``git -C root args``; a non-zero exit becomes a promptgov error when ``check``."""
     full_env = {**os.environ, **_BASE_ENV, **(env or {})}
@@ -50,11 +51,11 @@ def _run(
             text=True,
             env=full_env,
             check=False,
-            timeout=GIT_TIMEOUT,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         raise InputError(
-            f"git {args[0] if args else ''} did not finish within {GIT_TIMEOUT:.0f} s in {root}; "
+            f"git {args[0] if args else ''} did not finish within {timeout:g} s in {root}; "
             "check for a hung hook or an unreachable remote, then retry."
         ) from None
     except FileNotFoundError:
@@ -656,6 +657,102 @@ def _create_tag(root: Path, tag: str, commit: str, message: str | None) -> None:
     raise _translate(root, ["tag"], proc)
 
 
+# -- one remote shared by several clones ----------------------------------------------------
+
+
+def clone(remote: str, dest: Path | str, *, timeout: float = GIT_TIMEOUT) -> Path:
+    """Clone ``remote`` into ``dest`` (which must not exist yet, or be empty).
+
+    Raises:
+        Conflict: ``dest`` exists and is not empty.
+        InputError: git could not clone, with git's reason.
+    """
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise Conflict(f"{dest} exists and is not empty; name a new directory for the clone.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _run(dest.parent, ["clone", "--quiet", "--no-tags", "--", remote, str(dest)], timeout=timeout)
+    return dest
+
+
+def remote_url(root: Path | str, remote: str = "origin") -> str | None:
+    """The URL ``remote`` fetches from, or None when there is no such remote."""
+    return config_get(root, f"remote.{remote}.url")
+
+
+def fetch(root: Path | str, branch: str, *, remote: str = "origin", timeout: float) -> str | None:
+    """Fetch ``branch`` of ``remote`` into its remote-tracking ref; the commit it is at
+    (None when the remote has no such branch).
+
+    Raises:
+        InputError: git could not reach the remote within ``timeout`` seconds, or refused.
+    """
+    root = Path(root)
+    tracking = f"refs/remotes/{remote}/{branch}"
+    proc = _run(
+        root,
+        ["fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{tracking}"],
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        if "couldn't find remote ref" in proc.stderr:
+            return None
+        raise _translate(root, ["fetch"], proc)
+    return _rev(root, f"{tracking}^{{commit}}")
+
+
+def push(
+    root: Path | str, commit: str, branch: str, *, remote: str = "origin", timeout: float
+) -> bool:
+    """Push ``commit`` to ``branch`` of ``remote`` as a fast-forward; False when the remote
+    refused it (the branch moved, or a hook said no), so the caller fetches and decides.
+
+    Raises:
+        InputError: git could not reach the remote within ``timeout`` seconds.
+    """
+    root = Path(root)
+    proc = _run(
+        root,
+        ["push", "--quiet", "--porcelain", remote, f"{commit}:refs/heads/{branch}"],
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode == 0:
+        return True
+    if any(ln.startswith("!") for ln in proc.stdout.splitlines()):
+        return False  # a per-ref refusal: non-fast-forward, a lost ref lock, a declining hook
+    raise _translate(root, ["push"], proc)
+
+
+def is_ancestor(root: Path | str, older: str, newer: str) -> bool:
+    """True when ``older`` is ``newer`` or one of its ancestors."""
+    proc = _run(Path(root), ["merge-base", "--is-ancestor", older, newer], check=False)
+    return proc.returncode == 0
+
+
+def reset_to(root: Path | str, commit: str, *, clean_ignored: bool = False) -> None:
+    """Make the work tree exactly ``commit``: tracked files reset, untracked files removed
+    (ignored ones too when ``clean_ignored``: a tree only promptgov writes in)."""
+    root = Path(root)
+    _run(root, ["reset", "--quiet", "--hard", commit])
+    _run(root, ["clean", "-fdxq" if clean_ignored else "-fdq"])
+
+
+def add_worktree(root: Path | str, dest: Path | str, commit: str) -> Path:
+    """A second work tree of the repository at ``root``, detached at ``commit``, sharing
+    its objects and refs (so a commit made there can be checked out here at once)."""
+    root, dest = Path(root), Path(dest)
+    _run(root, ["worktree", "prune"])
+    _run(root, ["worktree", "add", "--quiet", "--force", "--detach", str(dest), commit])
+    return dest
+
+
+def git_dir(root: Path | str) -> Path:
+    """The repository's own git directory (``.git`` of the main work tree)."""
+    return Path(_out(Path(root), ["rev-parse", "--path-format=absolute", "--git-common-dir"]))
+
+
 def _short(oid: str | None) -> str:
     return oid[:12] if oid else "(no branch)"
 
@@ -663,20 +760,28 @@ def _short(oid: str | None) -> str:
 __all__ = [
     "FALLBACK_EMAIL",
     "FALLBACK_NAME",
+    "add_worktree",
+    "clone",
     "commit_paths",
     "config_get",
     "config_set",
     "create_tag",
     "current_branch",
     "dirty_paths",
+    "fetch",
     "find_trailer",
+    "git_dir",
     "has_remote",
     "head",
+    "is_ancestor",
     "is_git_repo",
     "last_trailer",
     "merging_commits",
+    "push",
     "read_blob",
     "read_committed",
+    "remote_url",
+    "reset_to",
     "structured_message",
     "tag_target",
     "update_deploy_branch",

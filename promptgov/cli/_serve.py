@@ -45,17 +45,41 @@ def serve(
         list[str],
         typer.Option("--trusted-proxy-cidr", help="Proxy address range (repeatable)."),
     ] = [],  # noqa: B006
+    sync_from: Annotated[
+        str | None,
+        typer.Option(
+            "--sync-from",
+            help="Run as a replica of this git remote: serve a clone of it (--repo names the "
+            "clone's directory; default under the state dir) and push every write.",
+        ),
+    ] = None,
+    sync_interval: Annotated[
+        str, typer.Option("--sync-interval", help="Time between fetches of the remote.")
+    ] = "5s",
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Serve the repository over HTTP: reads, writes under roles, events, metrics."""
-    from ..server import DOCS_PATH, ServerOptions, create_app
+    from ..errors import InputError
+    from ..monitor.policy import parse_duration
+    from ..server import DOCS_PATH, ServerOptions, clone_replica, create_app
     from ..server import serve as run
 
+    try:
+        interval = parse_duration(sync_interval).total_seconds()
+    except ValueError as exc:
+        raise InputError(f"--sync-interval: {exc}.") from None
     options = ServerOptions(
-        trusted_proxy_header=trusted_proxy_header, trusted_proxy_cidrs=tuple(trusted_proxy_cidr)
+        trusted_proxy_header=trusted_proxy_header,
+        trusted_proxy_cidrs=tuple(trusted_proxy_cidr),
+        sync_from=sync_from,
+        sync_interval=interval,
     )
-    app = create_app(_repo(repo), options)
+    if sync_from is not None:
+        root = clone_replica(sync_from, repo, timeout=options.sync_timeout)
+        app = create_app(root, options)
+    else:
+        app = create_app(_repo(repo), options)
     url = f"http://{host}:{port}"
     if json_:
         emit_json({"url": url, "docs": f"{url}{DOCS_PATH}", "openapi": f"{url}/openapi.json"})

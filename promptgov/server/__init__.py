@@ -15,6 +15,7 @@ from __future__ import annotations
 from ._app import DEFAULT_HOST, DEFAULT_PORT, DOCS_PATH, OPENAPI_PATH, create_app, serve
 from ._events import EVENT_TYPES, EventFeed, event_of
 from ._problems import Problem
+from ._replica import Replica, clone_replica, default_clone_dir
 from ._state import ServerOptions, ServerState
 from ._views import PromptView
 
@@ -27,9 +28,12 @@ __all__ = [
     "EventFeed",
     "Problem",
     "PromptView",
+    "Replica",
     "ServerOptions",
     "ServerState",
+    "clone_replica",
     "create_app",
+    "default_clone_dir",
     "event_of",
     "serve",
 ]

@@ -13,9 +13,10 @@ from fastapi.responses import Response
 
 from .. import __version__
 from ..repo import Repo
-from . import _events, _langfuse, _problems, _reads, _writes
+from . import _events, _langfuse, _problems, _reads, _replica, _writes
 from ._events import EventFeed
 from ._metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from ._replica import Replica
 from ._state import ServerOptions, ServerState
 
 DEFAULT_HOST = "127.0.0.1"
@@ -36,6 +37,8 @@ def create_app(repo: Path | str | Repo, options: ServerOptions | None = None) ->
     state.policy()
     feed = EventFeed(root)
     state.feed = feed
+    if state.options.sync_from is not None:
+        state.replica = Replica(state, state.options.sync_from, timeout=state.options.sync_timeout)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,12 +46,17 @@ def create_app(repo: Path | str | Repo, options: ServerOptions | None = None) ->
         await asyncio.to_thread(feed.refresh)
         stop = asyncio.Event()
         watcher = asyncio.create_task(feed.watch(state.options.poll_interval, stop))
+        tasks = [watcher]
+        if state.replica is not None:
+            tasks.append(
+                asyncio.create_task(state.replica.follow(state.options.sync_interval, stop))
+            )
         try:
             yield
         finally:
             app.state.shutdown.set()
             stop.set()
-            await watcher
+            await asyncio.gather(*tasks)
 
     app = FastAPI(
         title="promptgov",
@@ -64,7 +72,7 @@ def create_app(repo: Path | str | Repo, options: ServerOptions | None = None) ->
     app.state.feed = feed
     app.state.shutdown = anyio.Event()
     _problems.install(app)
-    for module in (_reads, _writes, _langfuse, _events):
+    for module in (_reads, _writes, _langfuse, _events, _replica):
         app.include_router(module.router)
     metrics = Metrics(state)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,7 +24,7 @@ class _Served(Collector):
     def __init__(self, state: ServerState) -> None:
         self.state = state
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         served = GaugeMetricFamily(
             "promptgov_served_version",
             "1 for the version each prompt serves in each environment.",
@@ -44,6 +44,24 @@ class _Served(Collector):
         )
         head.add_metric([], float(self.state.feed_head()))
         yield head
+        replica = self.state.replica
+        if replica is not None:
+            lag = GaugeMetricFamily(
+                "promptgov_sync_lag_seconds",
+                "Seconds since this replica last had its git remote's newest commit.",
+            )
+            lag.add_metric([], replica.lag())
+            yield lag
+            up = GaugeMetricFamily(
+                "promptgov_sync_remote_up", "1 when the last fetch or push reached the remote."
+            )
+            up.add_metric([], 1.0 if replica.reachable else 0.0)
+            yield up
+            failures = CounterMetricFamily(
+                "promptgov_sync_failures", "Fetches that could not reach the git remote."
+            )
+            failures.add_metric([], float(replica.failures))
+            yield failures
 
 
 class Metrics:

@@ -178,8 +178,10 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready: the repository does not verify"}},
 )
 def readyz(state: State) -> JSONResponse:
-    """200 once ``promptgov verify`` passes on the served repository, else 503 with the
-    number of problems (their text is for ``promptgov verify``, not the network)."""
+    """200 once ``promptgov verify`` passes on the served repository (and, on a replica,
+    its first sync is done), else 503 with the number of problems (their text is for
+    ``promptgov verify``, not the network). A replica's ``sync`` says whether the remote
+    was reachable at the last try and how stale the clone may be."""
     from ..actions.verify import verify
 
     def check() -> tuple[bool, int]:
@@ -187,5 +189,9 @@ def readyz(state: State) -> JSONResponse:
         return report.ok, len(report.problems)
 
     ok, problems = state.memo("ready", state.watched_files(), check)
-    body = {"status": "ready" if ok else "not ready", "problems": problems}
+    body: dict[str, Any] = {"status": "ready" if ok else "not ready", "problems": problems}
+    if state.replica is not None:  # ready once the first sync is done; stale is still served
+        body["sync"] = state.replica.status()
+        ok = ok and body["sync"]["synced"]
+        body["status"] = "ready" if ok else "not ready"
     return JSONResponse(body, status_code=200 if ok else 503)

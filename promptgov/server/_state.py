@@ -20,6 +20,9 @@ Signature = tuple[tuple[int, int, int] | None, ...]
 
 #: Seconds between looks at the audit log for new events.
 DEFAULT_POLL_INTERVAL = 0.1
+#: A replica's seconds between fetches, and the most any one git call to the remote may take.
+DEFAULT_SYNC_INTERVAL = 5.0
+DEFAULT_SYNC_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,12 @@ class ServerOptions:
     """Peers allowed to send that header; from anywhere else it is ignored."""
     poll_interval: float = DEFAULT_POLL_INTERVAL
     """Seconds between looks at the audit log for changes made by other processes."""
+    sync_from: str | None = None
+    """The git remote this server is a replica of (its repository is a clone of it)."""
+    sync_interval: float = DEFAULT_SYNC_INTERVAL
+    """Seconds between fetches of ``sync_from``."""
+    sync_timeout: float = DEFAULT_SYNC_TIMEOUT
+    """Seconds any one fetch or push may take before the remote counts as down."""
 
     def __post_init__(self) -> None:
         from ..errors import InputError
@@ -41,6 +50,8 @@ class ServerOptions:
                 "a trusted proxy header needs the proxy's address range too.",
                 cli_hint="Pass --trusted-proxy-cidr, e.g. 10.0.0.0/8.",
             )
+        if not (self.sync_interval > 0 and self.sync_timeout > 0):
+            raise InputError("the sync interval and timeout must be positive numbers of seconds.")
         for cidr in self.trusted_proxy_cidrs:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -88,6 +99,8 @@ class ServerState:
     _memo: dict[Any, _Cached] = field(default_factory=dict)
     #: The :class:`~promptgov.server._events.EventFeed` of this server (set by the app).
     feed: Any = None
+    #: The :class:`~promptgov.server._replica.Replica`, when serving a clone of a remote.
+    replica: Any = None
 
     def signature(self, *files: str) -> Signature:
         """(inode, size, mtime) of each file: a cache entry is good while these hold."""
@@ -144,6 +157,13 @@ class ServerState:
     def watched_files(self) -> tuple[str, ...]:
         """Every file whose change can change what ``verify`` says."""
         return (REGISTRY_FILE, CONFIG_FILE, AUDIT_FILE, TOKENS_FILE)
+
+    def forget(self) -> None:
+        """Drop every cached read: the files were replaced (a sync checked out a new commit,
+        possibly within the same second and size)."""
+        with self.lock:
+            self._registry = None
+            self._memo.clear()
 
     def changed(self) -> None:
         """A write went through: tell event subscribers now, not at the next poll."""

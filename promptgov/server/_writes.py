@@ -51,13 +51,20 @@ def _act(
     fn: Callable[[Registry], T],
     *,
     name: str,
+    moves: str | None = None,
 ) -> T:
     """Check the prompt's name and the caller's role, then run ``fn`` as ``who`` (the audit
-    entries name the credential)."""
+    entries name the credential); on a replica, through its push (``moves``: the
+    environment whose pointer ``fn`` moves)."""
     check_prompt_name(name)
     who.require(need, env, action=action)
     with credential(who.name, who.credential):
-        result = fn(state.fresh())
+        if state.replica is not None:
+            result: T = state.replica.write(
+                fn, action=action, prompt=name, by=who.name, moves=moves
+            )
+        else:
+            result = fn(state.fresh())
     state.changed()
     return result
 
@@ -194,6 +201,7 @@ def promote_version(name: str, body: PromoteBody, state: State, who: Writer) -> 
         "promote",
         lambda r: promote(r, f"{name}@{body.version}", options, by=who.name),
         name=name,
+        moves=body.to,
     )
     return out.to_dict()
 
@@ -235,6 +243,7 @@ def rollback_env(name: str, body: RollbackBody, state: State, who: Writer) -> di
         "roll back",
         lambda r: rollback(r, name, options, by=who.name),
         name=name,
+        moves=None if body.dry_run else body.env,
     )
     return out.to_dict()
 
