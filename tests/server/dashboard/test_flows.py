@@ -1,0 +1,118 @@
+"""End to end in chromium: sign in, read, diff, approve, roll back; then the files on disk."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from promptgov.audit import AuditLog
+from promptgov.store.paths import AUDIT_FILE
+
+from ...flows import PROMPT, registry
+from .conftest import Ui, assert_accessible
+
+
+def test_login_page_sets_a_strict_http_only_session_cookie(ui: Ui) -> None:
+    ui.go("/ui/")
+    expect(ui.page).to_have_url(re.compile(r"/ui/login$"))
+    assert_accessible(ui.page)
+    ui.sign_in("viewer")
+    cookie = next(c for c in ui.page.context.cookies() if c["name"] == "pg_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert not cookie["secure"]  # plain HTTP on 127.0.0.1; set over TLS
+    assert ui.served.tokens["viewer"].secret not in cookie["value"]
+    expect(ui.page.get_by_text("Signed in as victor")).to_be_visible()
+
+
+def test_a_wrong_token_is_refused(ui: Ui) -> None:
+    ui.go("/ui/login")
+    ui.page.get_by_label("Token").fill("pgt_nobody_notatoken")
+    ui.page.get_by_role("button", name="Sign in").click()
+    expect(ui.page.get_by_role("alert")).to_contain_text("not valid")
+    assert not [c for c in ui.page.context.cookies() if c["name"] == "pg_session"]
+
+
+def test_overview_prompt_page_and_diff(ui: Ui) -> None:
+    ui.sign_in("viewer")
+    table = ui.page.get_by_test_id("overview")
+    row = table.get_by_role("row").filter(has_text=PROMPT)
+    for version in ("1.1.0", "1.2.0"):
+        expect(row).to_contain_text(version)
+    expect(row).to_contain_text("gate pass")
+    expect(ui.page.get_by_test_id("audit-badge")).to_contain_text("Audit log verifies")
+    ui.check("overview")
+
+    ui.page.get_by_role("link", name=PROMPT).click()
+    expect(ui.page.get_by_role("heading", name=PROMPT, exact=True)).to_be_visible()
+    timeline = ui.page.get_by_test_id("timeline")
+    expect(timeline).to_contain_text("prod: 1.0.0 → 1.1.0: release 1.1.0")
+    expect(ui.page.locator("svg.chart")).to_have_count(3)
+    expect(ui.page.locator("pre.mermaid").first).to_contain_text("stateDiagram-v2")
+    expect(ui.page.locator("pre.mermaid").nth(1)).to_contain_text("flowchart LR")
+    ui.check("prompt")
+
+    ui.page.get_by_label("From").select_option("1.1.0")
+    ui.page.get_by_label("To").select_option("1.2.0")
+    ui.page.get_by_role("button", name="Show diff").click()
+    diff = ui.page.get_by_test_id("diff")
+    expect(diff.locator("td.add")).to_contain_text(["release 1.2.0"])
+    # 1.2.0 keeps 1.1.0's line and adds its own: context on both sides, the new line on the right.
+    expect(diff.locator("tr.same").filter(has_text="release 1.1.0")).to_have_count(1)
+    expect(diff.locator("td.empty")).to_have_count(1)
+    ui.check("diff")
+
+
+def test_approve_by_keyboard_then_roll_back(ui: Ui) -> None:
+    root = ui.served.root
+    ui.sign_in("prod-approver")
+    ui.page.get_by_role("link", name="Approvals").click()
+    item = ui.page.get_by_test_id("approval")
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text(f"{PROMPT}@1.2.0 for prod")
+    expect(item.locator("td.add")).to_contain_text(["release 1.2.0"])
+    ui.check("approvals")
+    # Keyboard only: focus the comment, type, tab to the button, press Enter.
+    item.get_by_label("Comment").focus()
+    ui.page.keyboard.type("eval report read; diff is the language line")
+    ui.page.keyboard.press("Tab")
+    expect(item.get_by_role("button", name=re.compile("^Approve"))).to_be_focused()
+    ui.page.keyboard.press("Enter")
+    expect(ui.page.get_by_test_id("done")).to_contain_text(f"alice approved {PROMPT}@1.2.0 for prod")
+    approvals = registry(root).record(PROMPT, "1.2.0").approvals
+    assert [(a.env, a.by, a.comment) for a in approvals if a.env == "prod"] == [
+        ("prod", "alice", "eval report read; diff is the language line")
+    ]
+    ui.sign_out()
+
+    ui.sign_in("releaser")
+    ui.go(f"/ui/prompts/{PROMPT}")
+    ui.page.get_by_role("link", name="Roll back prod…").click()
+    expect(ui.page.get_by_test_id("plan")).to_contain_text("serves 1.1.0")
+    expect(ui.page.get_by_test_id("plan")).to_contain_text("last known good is 1.0.0")
+    assert registry(root).entry(PROMPT).environments["prod"].current == "1.1.0"  # dry run
+    ui.check("rollback-plan")
+    ui.page.get_by_label("Reason (required)").fill("refund answers lost the order number")
+    ui.page.get_by_label("Evidence links, one per line").fill("https://tickets.example/INC-7")
+    ui.page.once("dialog", lambda d: d.accept())
+    ui.page.get_by_role("button", name="Roll back prod to 1.0.0").click()
+    checklist = ui.page.get_by_test_id("checklist")
+    expect(checklist.locator("li")).to_have_count(6, timeout=120_000)
+    ui.check("rollback-checklist")
+
+    entry = registry(root).entry(PROMPT)
+    restored = entry.environments["prod"].current
+    assert restored not in (None, "1.1.0")
+    rec = registry(root).record(PROMPT, restored)
+    assert rec.restored_from == "1.0.0" and rec.rolled_back_from == "1.1.0"
+    last = [e for e in AuditLog(root).entries(prompt=PROMPT, action="rollback")][-1]
+    assert (last.actor, last.env, last.from_version, last.to_version) == (
+        "alice", "prod", "1.1.0", restored
+    )
+    assert last.reason == "refund answers lost the order number"
+    assert "https://tickets.example/INC-7" in last.evidence
+    assert f"#{last.seq}" in (root / AUDIT_FILE).read_text() or last.seq > 0
+    lines = checklist.locator("li")
+    for i in range(5):
+        expect(lines.nth(i)).to_have_class("ok")
+    expect(lines.nth(3)).to_contain_text(f"audit entry #{last.seq}")
