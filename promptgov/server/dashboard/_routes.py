@@ -196,6 +196,10 @@ def prompt_page(request: Request, state: State, name: str) -> Response:
                 "entry": entry,
                 "history": list(reversed(reg.history(name))),
                 "envs": reg.repo.config.env_names,
+                "releaser": {
+                    env: viewer is not None and viewer.who.allows(Role.RELEASER, env)
+                    for env in reg.repo.config.env_names
+                },
                 "card": (
                     reg.get(f"{name}@{latest.version}").card.model_dump(mode="json")
                     if latest
@@ -219,6 +223,7 @@ def prompt_page(request: Request, state: State, name: str) -> Response:
                         fmt=lambda v: f"{v:.0f} ms",
                     ),
                 ],
+                "c_titles": ["Pass rate", "Mean cost per call", "p95 latency"],
                 "figures": figs,
                 "lifecycle": _mermaid_blocks(docs_gen.lifecycle_doc()) or [lifecycle.mermaid()],
                 "pipeline": _mermaid_blocks(docs_gen.pipeline_doc(reg.repo.config)),

@@ -78,7 +78,9 @@ def test_approve_by_keyboard_then_roll_back(ui: Ui) -> None:
     ui.page.keyboard.press("Tab")
     expect(item.get_by_role("button", name=re.compile("^Approve"))).to_be_focused()
     ui.page.keyboard.press("Enter")
-    expect(ui.page.get_by_test_id("done")).to_contain_text(f"alice approved {PROMPT}@1.2.0 for prod")
+    expect(ui.page.get_by_test_id("done")).to_contain_text(
+        f"alice approved {PROMPT}@1.2.0 for prod"
+    )
     approvals = registry(root).record(PROMPT, "1.2.0").approvals
     assert [(a.env, a.by, a.comment) for a in approvals if a.env == "prod"] == [
         ("prod", "alice", "eval report read; diff is the language line")
@@ -107,7 +109,10 @@ def test_approve_by_keyboard_then_roll_back(ui: Ui) -> None:
     assert rec.restored_from == "1.0.0" and rec.rolled_back_from == "1.1.0"
     last = [e for e in AuditLog(root).entries(prompt=PROMPT, action="rollback")][-1]
     assert (last.actor, last.env, last.from_version, last.to_version) == (
-        "alice", "prod", "1.1.0", restored
+        "alice",
+        "prod",
+        "1.1.0",
+        restored,
     )
     assert last.reason == "refund answers lost the order number"
     assert "https://tickets.example/INC-7" in last.evidence
