@@ -105,15 +105,7 @@ def login_form(request: Request, state: State, error: str | None = None) -> Resp
         error=error,
         proxy=state.options.trusted_proxy_header,
     )
-    response.set_cookie(
-        LOGIN_COOKIE,
-        nonce,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path=PREFIX,
-        max_age=3600,
-    )
+    set_cookie(request, response, nonce, name=LOGIN_COOKIE, path=PREFIX, max_age=3600)
     return response
 
 
@@ -333,24 +325,30 @@ def _evidence(text: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())[:50]
 
 
+def _roll_back(
+    state: ServerState, v: Viewer, name: str, options: RollbackOptions
+) -> dict[str, Any]:
+    """``promptgov rollback`` (or its dry run) as ``v``, who needs the releaser role there."""
+    result = _act(
+        state,
+        v.who,
+        Role.RELEASER,
+        options.env,
+        "roll back",
+        lambda r: rollback(r, name, options, by=v.who.name),
+        name=name,
+    )
+    return {"name": name, "env": options.env, "result": result}
+
+
 @router.get("/prompts/{name}/rollback")
 def rollback_form(request: Request, state: State, name: str, env: str) -> Response:
     """The dry-run plan (last known good, and why each newer candidate was skipped), and the
     form asking for reason and evidence. Releasers of ``env`` only."""
 
     def build(viewer: Viewer | None) -> dict[str, Any]:
-        v = _actor(viewer)
         options = RollbackOptions(reason="dry run", env=env, dry_run=True)
-        plan = _act(
-            state,
-            v.who,
-            Role.RELEASER,
-            env,
-            "roll back",
-            lambda r: rollback(r, name, options, by=v.who.name),
-            name=name,
-        )
-        return {"name": name, "env": env, "result": plan}
+        return _roll_back(state, _actor(viewer), name, options)
 
     return _page(request, state, "rollback.html", build)
 
@@ -371,16 +369,7 @@ def rollback_post(
         v = _actor(viewer)
         check_csrf(v, csrf)
         options = RollbackOptions(reason=reason, env=env, evidence=_evidence(evidence))
-        result = _act(
-            state,
-            v.who,
-            Role.RELEASER,
-            env,
-            "roll back",
-            lambda r: rollback(r, name, options, by=v.who.name),
-            name=name,
-        )
-        return {"name": name, "env": env, "result": result}
+        return _roll_back(state, v, name, options)
 
     return _page(request, state, "rolled_back.html", build)
 

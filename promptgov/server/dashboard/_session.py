@@ -110,14 +110,23 @@ def check_csrf(viewer: Viewer, sent: str | None) -> None:
         raise PermissionDenied("the form's CSRF token is missing or stale; reload the page.")
 
 
-def set_cookie(request: Request, response: Response, sid: str) -> None:
-    """The session cookie: HttpOnly, SameSite=Strict, Secure when served over TLS."""
+def set_cookie(
+    request: Request,
+    response: Response,
+    value: str,
+    *,
+    name: str = COOKIE,
+    path: str = "/",
+    max_age: int = IDLE,
+) -> None:
+    """A dashboard cookie (the session's by default): HttpOnly, SameSite=Strict, Secure
+    when served over TLS."""
     response.set_cookie(
-        COOKIE,
-        sid,
+        name,
+        value,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        path="/",
-        max_age=IDLE,
+        path=path,
+        max_age=max_age,
     )
