@@ -10,10 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from ...actions._policy import allowed_approver, same_person
+from ...actions.gate import GateOptions, check_gate
 from ...audit import AuditEntry, AuditLog, AuditVerifyReport
 from ...errors import PromptGovError
 from ...eval_runs import load_run_output
-from ...gate import TestRow, rows_from_v3
+from ...gate import GateReport, TestRow, rows_from_v3
 from ...model import GateResult, VersionRecord
 from ...monitor.feedback import complaints
 from ...registry import Registry
@@ -119,7 +120,8 @@ class Waiting:
     author: str
     serving: str | None
     verdict: str
-    report: str
+    report: GateReport | None
+    """The gate applied again to the latest run, without recording (None: it cannot be)."""
     diff: Any
 
 
@@ -151,20 +153,18 @@ def approvals_for(reg: Registry, who: str) -> list[Waiting]:
                     rec.author,
                     serving,
                     g.verdict.value,
-                    _report_text(reg, g),
+                    _gate_report(reg, f"{st.name}@{rec.version}", env),
                     reg.diff(st.name, serving, rec.version) if serving else None,
                 )
             )
     return out
 
 
-def _report_text(reg: Registry, g: GateResult) -> str:
-    if not g.report:
-        return ""
+def _gate_report(reg: Registry, ref: str, env: str) -> GateReport | None:
     try:
-        return reg.repo.path(g.report).read_text(encoding="utf-8", errors="replace")[:20000]
-    except (OSError, PromptGovError):
-        return ""
+        return check_gate(reg, ref, GateOptions(env=env, record=False))
+    except PromptGovError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from promptgov.store.paths import AUDIT_FILE
 from ...flows import PROMPT, registry
 from .conftest import Ui, assert_accessible
 
+COMMENT = 'read the gate report <b id="timeline-probe">and the diff</b>'
+
 
 def test_login_page_sets_a_strict_http_only_session_cookie(ui: Ui) -> None:
     ui.go("/ui/")
@@ -71,10 +73,13 @@ def test_approve_by_keyboard_then_roll_back(ui: Ui) -> None:
     expect(item).to_have_count(1)
     expect(item).to_contain_text(f"{PROMPT}@1.2.0 for prod")
     expect(item.locator("td.add")).to_contain_text(["release 1.2.0"])
+    report = item.get_by_test_id("gate-report")
+    expect(report.locator("tbody tr").first).to_be_visible()
+    expect(report.locator("td.gate-fail")).to_have_count(0)
     ui.check("approvals")
     # Keyboard only: focus the comment, type, tab to the button, press Enter.
     item.get_by_label("Comment").focus()
-    ui.page.keyboard.type("eval report read; diff is the language line")
+    ui.page.keyboard.type(COMMENT)
     ui.page.keyboard.press("Tab")
     expect(item.get_by_role("button", name=re.compile("^Approve"))).to_be_focused()
     ui.page.keyboard.press("Enter")
@@ -83,8 +88,12 @@ def test_approve_by_keyboard_then_roll_back(ui: Ui) -> None:
     )
     approvals = registry(root).record(PROMPT, "1.2.0").approvals
     assert [(a.env, a.by, a.comment) for a in approvals if a.env == "prod"] == [
-        ("prod", "alice", "eval report read; diff is the language line")
+        ("prod", "alice", COMMENT)
     ]
+    # The comment is shown as text on the timeline, never as markup.
+    ui.go(f"/ui/prompts/{PROMPT}")
+    expect(ui.page.get_by_test_id("timeline")).to_contain_text(COMMENT)
+    expect(ui.page.locator("#timeline-probe")).to_have_count(0)
     ui.sign_out()
 
     ui.sign_in("releaser")
