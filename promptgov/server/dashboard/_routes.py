@@ -28,6 +28,7 @@ from .._views import check_prompt_name
 from .._writes import _act
 from . import _queries
 from ._charts import bar_chart
+from ._diff import side_by_side
 from ._session import COOKIE, Viewer, check_csrf, sessions, set_cookie, signed_in
 
 PREFIX = "/ui"
@@ -236,39 +237,6 @@ def diff_page(request: Request, state: State, name: str, a: str, b: str) -> Resp
         return {"name": name, "diff": d, "rows": side_by_side(d.template)}
 
     return _page(request, state, "diff.html", build)
-
-
-def side_by_side(unified: list[str]) -> list[tuple[str, str, str]]:
-    """Rows (kind, left, right) from a unified diff: removals beside the additions that
-    replace them, context on both sides."""
-    rows: list[tuple[str, str, str]] = []
-    minus: list[str] = []
-    plus: list[str] = []
-
-    def flush() -> None:
-        for i in range(max(len(minus), len(plus))):
-            left = minus[i] if i < len(minus) else ""
-            right = plus[i] if i < len(plus) else ""
-            rows.append(("change", left, right))
-        minus.clear()
-        plus.clear()
-
-    for line in unified:
-        if line.startswith(("---", "+++")):
-            continue
-        if line.startswith("@@"):
-            flush()
-            rows.append(("hunk", line.rstrip("\n"), line.rstrip("\n")))
-        elif line.startswith("-"):
-            minus.append(line[1:].rstrip("\n"))
-        elif line.startswith("+"):
-            plus.append(line[1:].rstrip("\n"))
-        else:
-            flush()
-            text = line[1:].rstrip("\n")
-            rows.append(("same", text, text))
-    flush()
-    return rows
 
 
 @router.get("/approvals")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from playwright.sync_api import expect
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from playwright.sync_api import Browser, expect
 
 from promptgov.audit import AuditLog
 from promptgov.store.paths import AUDIT_FILE
 
 from ...flows import PROMPT, registry
+from ..conftest import Running, Served
 from .conftest import Ui, assert_accessible
 
 COMMENT = 'read the gate report <b id="timeline-probe">and the diff</b>'
@@ -130,3 +138,53 @@ def test_approve_by_keyboard_then_roll_back(ui: Ui) -> None:
     for i in range(5):
         expect(lines.nth(i)).to_have_class("ok")
     expect(lines.nth(3)).to_contain_text(f"audit entry #{last.seq}")
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_over_tls_the_session_cookie_is_secure(
+    browser: Browser, served: Served, tmp_path: Path
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    running = Running(served.root)
+    running.server.config.ssl_certfile = str(cert)
+    running.server.config.ssl_keyfile = str(key)
+    with running:
+        url = running.url.replace("http://", "https://")
+        context = browser.new_context(ignore_https_errors=True)
+        try:
+            ui = Ui(context.new_page(), Served(served.root, url, served.tokens))
+            ui.sign_in("viewer")
+            cookie = next(c for c in context.cookies() if c["name"] == "pg_session")
+            assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        finally:
+            context.close()
