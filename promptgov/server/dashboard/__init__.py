@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from ._jobs import Jobs
 from ._routes import PREFIX, router
 from ._session import Sessions
 
@@ -22,6 +23,7 @@ __all__ = ["PREFIX", "install"]
 def install(app: FastAPI) -> None:
     """Add the pages, their static files and the session store to ``app``."""
     app.state.dashboard_sessions = Sessions()
+    app.state.dashboard_jobs = Jobs()
     app.include_router(router)
     app.mount(
         f"{PREFIX}/static",

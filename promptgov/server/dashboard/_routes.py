@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from ...actions.approve import ApproveOptions, approve
 from ...actions.rollback import RollbackOptions, rollback
 from ...audit import AuditLog
 from ...audit._record import parse_time
-from ...errors import InputError, NotAuthenticated, PromptGovError
+from ...errors import InputError, NotAuthenticated, PermissionDenied, PromptGovError
 from ...identity import Role
 from ...store.paths import AUDIT_FILE
 from .._auth import server_state
@@ -29,6 +30,7 @@ from .._writes import _act
 from . import _queries
 from ._charts import bar_chart
 from ._diff import side_by_side
+from ._jobs import Jobs
 from ._session import COOKIE, Viewer, check_csrf, sessions, set_cookie, signed_in
 
 PREFIX = "/ui"
@@ -69,15 +71,26 @@ def _page(
     try:
         ctx = build(viewer)
     except PromptGovError as exc:
-        return _html(
-            request,
-            "error.html",
-            exc.http_status,
-            viewer=viewer,
-            message=exc.message,
-            status=exc.http_status,
-        )
+        return _error(request, viewer, exc)
     return _html(request, template, status, viewer=viewer, **ctx)
+
+
+def _error(request: Request, viewer: Viewer | None, exc: PromptGovError) -> HTMLResponse:
+    """The error page: the library's one-line message under its HTTP status."""
+    return _html(
+        request,
+        "error.html",
+        exc.http_status,
+        viewer=viewer,
+        message=exc.message,
+        status=exc.http_status,
+    )
+
+
+def jobs(request: Request) -> Jobs:
+    """The app's rollback jobs."""
+    j: Jobs = request.app.state.dashboard_jobs
+    return j
 
 
 def _actor(viewer: Viewer | None) -> Viewer:
@@ -121,14 +134,8 @@ def login(
     store = sessions(request)
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not nonce or not secrets.compare_digest(csrf, store.csrf("login:" + nonce)):
-        return _html(
-            request,
-            "error.html",
-            403,
-            viewer=None,
-            status=403,
-            message="the sign-in form's CSRF token is missing or stale; reload the page.",
-        )
+        stale = "the sign-in form's CSRF token is missing or stale; reload the page."
+        return _error(request, None, PermissionDenied(stale))
     try:
         state.tokens().authenticate(token.strip())
     except NotAuthenticated:
@@ -331,13 +338,45 @@ def rollback_post(
     evidence: Annotated[str, Form(max_length=20000)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """``promptgov rollback`` as the signed-in releaser; the page is the checklist."""
+    """``promptgov rollback`` as the signed-in releaser: checked and planned now, run
+    beside the request; the browser is sent to the page that follows its checklist."""
+    viewer = signed_in(request, state)
+    if viewer is None:
+        return RedirectResponse(f"{PREFIX}/login", status_code=303)
+    try:
+        check_csrf(viewer, csrf)
+        options = RollbackOptions(reason=reason, env=env, evidence=_evidence(evidence))
+        planned = _roll_back(state, viewer, name, replace(options, dry_run=True))["result"]
+    except PromptGovError as exc:
+        return _error(request, viewer, exc)
+    job = jobs(request).start(
+        viewer.who.name, planned.plan, lambda: _roll_back(state, viewer, name, options)["result"]
+    )
+    return RedirectResponse(f"{PREFIX}/rollbacks/{job.id}", status_code=303)
+
+
+@router.get("/rollbacks/{job_id}")
+def rollback_progress(request: Request, state: State, job_id: str) -> Response:
+    """The checklist of a rollback: filling in while it runs (the page reloads itself, no
+    script needed), then the result, or the error that stopped it."""
 
     def build(viewer: Viewer | None) -> dict[str, Any]:
         v = _actor(viewer)
-        check_csrf(v, csrf)
-        options = RollbackOptions(reason=reason, env=env, evidence=_evidence(evidence))
-        return _roll_back(state, v, name, options)
+        job = jobs(request).get(job_id[:64], v.who.name)
+        if job.error is not None:
+            raise job.error
+        plan = job.plan
+        if job.result is not None:
+            return {"name": plan.prompt, "env": plan.env, "result": job.result, "running": False}
+        checklist = job.progress(state.fresh)
+        return {
+            "name": plan.prompt,
+            "env": plan.env,
+            "result": job.result,
+            "plan": plan,
+            "checklist": checklist,
+            "running": True,
+        }
 
     return _page(request, state, "rolled_back.html", build)
 

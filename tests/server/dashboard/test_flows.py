@@ -115,8 +115,11 @@ def test_approve_by_keyboard_then_roll_back(ui: Ui) -> None:
     ui.page.get_by_label("Evidence links, one per line").fill("https://tickets.example/INC-7")
     ui.page.once("dialog", lambda d: d.accept())
     ui.page.get_by_role("button", name="Roll back prod to 1.0.0").click()
+    ui.page.wait_for_url(re.compile(r"/ui/rollbacks/[\w-]+$"))
+    job_url = ui.page.url
+    expect(ui.page.get_by_test_id("rolled-back")).to_be_visible(timeout=120_000)
     checklist = ui.page.get_by_test_id("checklist")
-    expect(checklist.locator("li")).to_have_count(6, timeout=120_000)
+    expect(checklist.locator("li")).to_have_count(6)
     ui.check("rollback-checklist")
 
     entry = registry(root).entry(PROMPT)
@@ -138,6 +141,15 @@ def test_approve_by_keyboard_then_roll_back(ui: Ui) -> None:
     for i in range(5):
         expect(lines.nth(i)).to_have_class("ok")
     expect(lines.nth(3)).to_contain_text(f"audit entry #{last.seq}")
+
+    # Another user cannot follow this rollback's page.
+    other = Ui(ui.page.context.browser.new_page(), ui.served)
+    try:
+        other.sign_in("viewer")
+        other.page.goto(job_url)
+        expect(other.page.get_by_test_id("error")).to_contain_text("no such rollback")
+    finally:
+        other.page.context.close()
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
