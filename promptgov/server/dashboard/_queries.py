@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ...actions._monitor_record import TRIGGERS_DIR
 from ...actions._policy import allowed_approver, same_person
 from ...actions.gate import GateOptions, check_gate
 from ...audit import AuditEntry, AuditLog, AuditVerifyReport
@@ -17,6 +18,7 @@ from ...eval_runs import load_run_output
 from ...gate import GateReport, TestRow, rows_from_v3
 from ...model import GateResult, VersionRecord
 from ...monitor.feedback import complaints
+from ...monitor.triggers.state import load_state
 from ...registry import Registry
 
 
@@ -33,6 +35,8 @@ class Row:
     complaints: int
     post_reviews: int
     pending: int
+    triggers: dict[str, list[str]] = field(default_factory=dict)
+    """env → the triggers whose checks are failing for the version it serves."""
 
 
 def _last_gate(rec: VersionRecord, env: str) -> GateResult | None:
@@ -49,6 +53,7 @@ def overview(reg: Registry) -> list[Row]:
         gate: dict[str, str] = {}
         open_complaints = 0
         pending = 0
+        triggers: dict[str, list[str]] = {}
         if st.versions:
             entry = reg.entry(st.name)
             by_version = {r.version: r for r in entry.versions}
@@ -59,6 +64,9 @@ def overview(reg: Registry) -> list[Row]:
                     status[env] = rec.status.value
                     g = _last_gate(rec, env)
                     gate[env] = g.verdict.value if g else "none"
+                    failing = open_triggers(reg, st.name, env, rec)
+                    if failing:
+                        triggers[env] = failing
             pending = sum(1 for _ in _waiting(reg, st.name, entry.versions, st.environments))
             prod = envs[-1]
             sha = next(
@@ -77,9 +85,25 @@ def overview(reg: Registry) -> list[Row]:
                 open_complaints,
                 len(st.post_reviews),
                 pending,
+                triggers,
             )
         )
     return rows
+
+
+def open_triggers(reg: Registry, name: str, env: str, rec: VersionRecord) -> list[str]:
+    """Triggers with a run of failing checks against what ``env`` serves (``rec``), from
+    its trigger state file; a missing or unreadable file opens none."""
+    rel = f"{TRIGGERS_DIR}/{name}/{env}/state.json"
+    try:
+        raw = reg.repo.path(rel).read_bytes()
+    except (OSError, PromptGovError):
+        return []
+    try:
+        state = load_state(raw, rel, rec.version, rec.sha256)
+    except PromptGovError:
+        return []
+    return sorted(str(t) for t, run in state.triggers.items() if run.streak > 0)
 
 
 def _complaints(reg: Registry, name: str, env: str, sha: str) -> list[Any]:

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from playwright.sync_api import Browser, expect
 
+from promptgov.actions.feedback import ComplaintOptions, report_complaint
+from promptgov.actions.monitor import CheckOptions, check_triggers
 from promptgov.audit import AuditLog
 from promptgov.store.paths import AUDIT_FILE
 
@@ -200,3 +202,22 @@ def test_over_tls_the_session_cookie_is_secure(
             assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         finally:
             context.close()
+
+
+def test_complaints_and_a_fired_trigger_show_on_the_overview(ui: Ui) -> None:
+    root = ui.served.root
+    for i in range(3):
+        report_complaint(
+            registry(root),
+            PROMPT,
+            ComplaintOptions(complaint=f"wrong order number {i}", severity="high"),
+            by="dana",
+        )
+    report = check_triggers(registry(root), PROMPT, CheckOptions(notify=False))
+    assert "complaints" in {str(r.trigger) for r in report.results if r.status == "fired"}
+    ui.sign_in("viewer")
+    row = ui.page.get_by_test_id("overview").get_by_role("row").filter(has_text=PROMPT)
+    cells = row.locator("td")
+    expect(cells.nth(3)).to_contain_text("failing: complaints")  # prod
+    expect(cells.nth(2)).not_to_contain_text("failing")  # staging
+    expect(cells.nth(5)).to_have_text("3")  # open complaints against prod
