@@ -221,3 +221,37 @@ def test_complaints_and_a_fired_trigger_show_on_the_overview(ui: Ui) -> None:
     expect(cells.nth(3)).to_contain_text("failing: complaints")  # prod
     expect(cells.nth(2)).not_to_contain_text("failing")  # staging
     expect(cells.nth(5)).to_have_text("3")  # open complaints against prod
+
+
+def _tab_stops(ui: Ui, limit: int = 60) -> list[str]:
+    """What Tab reaches, in order, from the top of the page (name of each focused control)."""
+    ui.page.locator("body").focus()
+    seen: list[str] = []
+    for _ in range(limit):
+        ui.page.keyboard.press("Tab")
+        name = ui.page.evaluate(
+            "() => { const e = document.activeElement;"
+            " return e ? (e.getAttribute('aria-label') || e.textContent || e.id || e.tagName)"
+            ".trim().replace(/\\s+/g, ' ') : '' }"
+        )
+        if seen and name == seen[0]:
+            break
+        seen.append(name)
+    return seen
+
+
+def test_every_action_is_reachable_by_keyboard(ui: Ui) -> None:
+    ui.sign_in("releaser")
+    stops = _tab_stops(ui)
+    for name in ("Skip to content", "Overview", "Approvals", "Audit log", "Sign out", PROMPT):
+        assert name in stops, stops
+    ui.go(f"/ui/prompts/{PROMPT}")
+    stops = _tab_stops(ui, 80)
+    for name in ("Roll back dev…", "Roll back staging…", "Roll back prod…", "Show diff"):
+        assert name in stops, stops
+    # The rollback form, opened and reached by keyboard alone.
+    ui.page.get_by_role("link", name="Roll back prod…").focus()
+    ui.page.keyboard.press("Enter")
+    ui.page.wait_for_url(re.compile(r"/rollback\?env=prod$"))
+    stops = _tab_stops(ui)
+    assert "Roll back prod to 1.0.0" in stops, stops

@@ -111,3 +111,18 @@ def test_the_sso_proxy_signs_in_without_a_token(ui: Ui) -> None:
         rows = ui.page.get_by_test_id("audit").locator("tbody tr")
         expect(rows).to_have_count(8)
         ui.check("audit")
+        # The form's filters: an actor, a time window, then a time that is not one.
+        ui.page.get_by_label("Action").select_option("approve")
+        ui.page.get_by_label("Actor").fill("ALICE")
+        ui.page.get_by_label("Since").fill("2000-01-01T00:00Z")
+        ui.page.get_by_label("Until").press("Enter")
+        expect(rows).to_have_count(5)
+        expect(rows.locator("td:nth-child(3)")).to_have_text(["approve"] * 5)
+        ui.page.get_by_label("Since").fill("2999-01-01T00:00Z")
+        ui.page.get_by_role("button", name="Filter").click()
+        expect(rows).to_have_count(0)
+        ui.page.get_by_label("Until").fill("yesterday-ish")
+        ui.page.get_by_role("button", name="Filter").click()
+        expect(ui.page.get_by_test_id("error")).to_contain_text(
+            "until: 'yesterday-ish' is not a time"
+        )
