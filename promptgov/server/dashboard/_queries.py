@@ -17,7 +17,7 @@ from ...errors import PromptGovError
 from ...eval_runs import load_run_output
 from ...gate import GateReport, TestRow, rows_from_v3
 from ...model import GateResult, VersionRecord
-from ...monitor.feedback import complaints
+from ...monitor.feedback import COMPLAINTS_DIR, complaints, complaints_path
 from ...monitor.triggers.state import load_state
 from ...registry import Registry
 
@@ -47,6 +47,9 @@ def _last_gate(rec: VersionRecord, env: str) -> GateResult | None:
 def overview(reg: Registry) -> list[Row]:
     """Each prompt with its pointers, the serving versions' status and last gate verdict."""
     envs = reg.repo.config.env_names
+    # One listing each instead of a path check per prompt and environment.
+    with_triggers = _listed(reg, TRIGGERS_DIR)
+    with_complaints = _listed(reg, COMPLAINTS_DIR)
     rows = []
     for st in reg.status():
         status: dict[str, str] = {}
@@ -64,7 +67,9 @@ def overview(reg: Registry) -> list[Row]:
                     status[env] = rec.status.value
                     g = _last_gate(rec, env)
                     gate[env] = g.verdict.value if g else "none"
-                    failing = open_triggers(reg, st.name, env, rec)
+                    failing = (
+                        open_triggers(reg, st.name, env, rec) if st.name in with_triggers else []
+                    )
                     if failing:
                         triggers[env] = failing
             pending = sum(1 for _ in _waiting(reg, st.name, entry.versions, st.environments))
@@ -72,7 +77,7 @@ def overview(reg: Registry) -> list[Row]:
             sha = next(
                 (r.sha256 for r in entry.versions if r.version == st.environments.get(prod)), None
             )
-            if sha is not None:
+            if sha is not None and complaints_path(st.name).rsplit("/", 1)[-1] in with_complaints:
                 open_complaints = len(_complaints(reg, st.name, prod, sha))
         rows.append(
             Row(
@@ -89,6 +94,14 @@ def overview(reg: Registry) -> list[Row]:
             )
         )
     return rows
+
+
+def _listed(reg: Registry, rel: str) -> set[str]:
+    """Names in the repository folder ``rel`` (none when it is missing or unreadable)."""
+    try:
+        return {p.name for p in reg.repo.path(rel).iterdir()}
+    except (OSError, PromptGovError):
+        return set()
 
 
 def open_triggers(reg: Registry, name: str, env: str, rec: VersionRecord) -> list[str]:
