@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench clean
+.PHONY: demo test venv lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,10 +22,14 @@ $(NODE_STAMP): package.json package-lock.json
 
 venv: $(STAMP)
 
+# Debian's chromium, which the dashboard's Playwright tests drive (skipped when installed).
+chromium:
+	sh scripts/install-chromium.sh
+
 demo: $(STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) chromium
 	$(BIN)/python -m pytest -n 2 tests
 
 lint: $(STAMP)

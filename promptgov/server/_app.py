@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from .. import __version__
 from ..repo import Repo
-from . import _events, _langfuse, _problems, _reads, _replica, _writes
+from . import _events, _langfuse, _problems, _reads, _replica, _writes, dashboard
 from ._events import EventFeed
 from ._metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from ._replica import Replica
@@ -74,6 +74,7 @@ def create_app(repo: Path | str | Repo, options: ServerOptions | None = None) ->
     _problems.install(app)
     for module in (_reads, _writes, _langfuse, _events, _replica):
         app.include_router(module.router)
+    dashboard.install(app)
     metrics = Metrics(state)
 
     @app.get(

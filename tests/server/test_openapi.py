@@ -29,7 +29,10 @@ def server(released: Path) -> Iterator[Served]:
     yield from start(released)
 
 
-def _schemathesis(server: Served, *headers: str) -> subprocess.CompletedProcess[str]:
+def _schemathesis(
+    server: Served, tmp_path: Path, *headers: str
+) -> subprocess.CompletedProcess[str]:
+    """Run from ``tmp_path``: schemathesis keeps its cache in ``.schemathesis/`` there."""
     exe = Path(sys.executable).with_name("schemathesis")
     args = [
         str(exe),
@@ -50,14 +53,14 @@ def _schemathesis(server: Served, *headers: str) -> subprocess.CompletedProcess[
     ]
     for header in headers:
         args += ["-H", header]
-    return subprocess.run(args, capture_output=True, text=True, timeout=170)
+    return subprocess.run(args, capture_output=True, text=True, timeout=170, cwd=tmp_path)
 
 
-def test_anonymous_requests_never_fail_the_schema(server: Served) -> None:
-    proc = _schemathesis(server)
+def test_anonymous_requests_never_fail_the_schema(server: Served, tmp_path: Path) -> None:
+    proc = _schemathesis(server, tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
-def test_authenticated_requests_never_fail_the_schema(server: Served) -> None:
-    proc = _schemathesis(server, f"Authorization: Bearer {server.tokens['admin'].secret}")
+def test_authenticated_requests_never_fail_the_schema(server: Served, tmp_path: Path) -> None:
+    proc = _schemathesis(server, tmp_path, f"Authorization: Bearer {server.tokens['admin'].secret}")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
