@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,9 @@ from .files import Transaction, atomic_write_in, journal_pending, read_bytes, re
 from .objects import ObjectStore
 from .paths import REGISTRY_FILE
 from .registry_file import Prompts
+
+#: How long a reader that saw a commit half-applied waits for its writer to finish.
+WRITER_WAIT_S = 2.0
 
 
 class AuditSink(Protocol):
@@ -102,7 +106,10 @@ class Store:
         if snapshot is None:
             snapshot = self.registry()
             if name not in self._agreed:
-                snapshot = self._agreeing(snapshot, name)
+                try:
+                    snapshot = self._agreeing(snapshot, name)
+                except IntegrityError:
+                    snapshot = self._agreeing(self._after_writer(), name)
                 if snapshot is not self._snapshot:
                     self._snapshot = snapshot  # the shard was stale: keep the file's block
                 self._agreed.add(name)
@@ -114,6 +121,19 @@ class Store:
                 prompt=name,
             )
         return snapshot[name]
+
+    def _after_writer(self) -> Prompts:
+        """The registry read again once no writer is between its renames.
+
+        A reader without the lock can see one file of a commit before the others (the new
+        registry beside the old audit log): that is a moment, not a forgery, so the read is
+        repeated when the writer's journal is gone (bounded, for a journal left by a crash).
+        """
+        deadline = time.monotonic() + WRITER_WAIT_S
+        while journal_pending(self.root) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self._forget()
+        return self.registry()
 
     def changelog(self) -> list[ChangeLogEntry]:
         """Every change-log entry, oldest first."""
