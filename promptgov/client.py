@@ -38,12 +38,12 @@ from .model import PromptContent
 from .monitor.records import ProductionRecord
 from .sdk import (
     DEFAULT_ENV,
-    DISK_COPY_FORMAT,
     ServedPrompt,
     _check_identity,
     _copy_path,
     _DiskCopy,
     _Kept,
+    _kept_copy,
     _last_resort,
     _read_copy,
     _Refused,
@@ -82,16 +82,16 @@ class _Core:
     def __init__(
         self,
         base_url: str,
-        token: str | None,
+        token: str | None = None,
         *,
-        env: str,
-        ttl: float,
-        timeout: float,
-        cache_dir: Path | str | None,
-        fallback: Mapping[str, str | PromptContent] | None,
-        watch: bool,
-        environ: Mapping[str, str] | None,
-        clock: Callable[[], float],
+        env: str = DEFAULT_ENV,
+        ttl: float = DEFAULT_TTL,
+        timeout: float = DEFAULT_TIMEOUT,
+        cache_dir: Path | str | None = None,
+        fallback: Mapping[str, str | PromptContent] | None = None,
+        watch: bool = False,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         environ = os.environ if environ is None else environ
         self.base_url = base_url.rstrip("/")
@@ -107,6 +107,11 @@ class _Core:
         self._memory: dict[Key, _Entry] = {}
         self._reported: set[str] = set()
         self._last_event: str | None = None
+        self._open()
+
+    def _open(self) -> None:
+        """Set up connections and background machinery (per client kind)."""
+        raise NotImplementedError
 
     def _key(self, name: str, env: str | None, version: str | None) -> Key:
         return (name, None, version) if version is not None else (name, env or self.env, None)
@@ -175,17 +180,7 @@ class _Core:
         path = _copy_path(self.cache_dir, served.name, served.env, self.base_url)
         if path is None:
             return None
-        copy = _DiskCopy(
-            format=DISK_COPY_FORMAT,
-            registry=self.base_url,
-            project="",
-            name=served.name,
-            env=served.env,
-            version=served.version,
-            sha256=served.sha256,
-            content=served.content,
-        )
-        return _Kept(path, copy.model_dump_json(exclude_none=True).encode(), copy)
+        return _kept_copy(path, self.base_url, "", served)
 
     def _keep(self, key: Key) -> None:
         """Write the entry's disk copy if the file does not hold it yet."""
@@ -289,40 +284,17 @@ class Client(_Core):
     (or ``with``) stops it.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None = None,
-        *,
-        env: str = DEFAULT_ENV,
-        ttl: float = DEFAULT_TTL,
-        timeout: float = DEFAULT_TIMEOUT,
-        cache_dir: Path | str | None = None,
-        fallback: Mapping[str, str | PromptContent] | None = None,
-        watch: bool = False,
-        environ: Mapping[str, str] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            base_url,
-            token,
-            env=env,
-            ttl=ttl,
-            timeout=timeout,
-            cache_dir=cache_dir,
-            fallback=fallback,
-            watch=watch,
-            environ=environ,
-            clock=clock,
+    def _open(self) -> None:
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=self._headers, timeout=self.timeout
         )
-        self._http = httpx.Client(base_url=self.base_url, headers=self._headers, timeout=timeout)
         self._lock = threading.Lock()
         self._flights: dict[Key, Future[ServedPrompt]] = {}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="promptgov-refresh")
         self._closed = threading.Event()
         self._subscribed = threading.Event()
         self._watcher: threading.Thread | None = None
-        if watch:
+        if self.watch:
             self._watcher = threading.Thread(
                 target=self._watch, name="promptgov-watch", daemon=True
             )
@@ -463,34 +435,9 @@ class AsyncClient(_Core):
     ``async with`` or ``await client.aclose()``.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None = None,
-        *,
-        env: str = DEFAULT_ENV,
-        ttl: float = DEFAULT_TTL,
-        timeout: float = DEFAULT_TIMEOUT,
-        cache_dir: Path | str | None = None,
-        fallback: Mapping[str, str | PromptContent] | None = None,
-        watch: bool = False,
-        environ: Mapping[str, str] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            base_url,
-            token,
-            env=env,
-            ttl=ttl,
-            timeout=timeout,
-            cache_dir=cache_dir,
-            fallback=fallback,
-            watch=watch,
-            environ=environ,
-            clock=clock,
-        )
+    def _open(self) -> None:
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, headers=self._headers, timeout=timeout
+            base_url=self.base_url, headers=self._headers, timeout=self.timeout
         )
         self._flights: dict[Key, asyncio.Future[ServedPrompt]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()

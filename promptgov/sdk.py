@@ -251,17 +251,7 @@ class PromptClient:
         path = self._path(served.name, served.env, root)
         if path is None:
             return None
-        copy = _DiskCopy(
-            format=DISK_COPY_FORMAT,
-            registry=root,
-            project=project,
-            name=served.name,
-            env=served.env,
-            version=served.version,
-            sha256=served.sha256,
-            content=served.content,
-        )
-        return _Kept(path, copy.model_dump_json(exclude_none=True).encode(), copy)
+        return _kept_copy(path, root, project, served)
 
     def _keep(self, kept: _Kept) -> None:
         """Make the disk copy the live answer; report a copy the registry does not vouch for.
@@ -319,6 +309,21 @@ class PromptClient:
                 message,
                 extra={"prompt": copy.name, "env": copy.env},
             )
+
+
+def _kept_copy(path: Path, registry: str, project: str, served: ServedPrompt) -> _Kept:
+    """``served`` as the disk copy to keep at ``path``, with its exact bytes."""
+    copy = _DiskCopy(
+        format=DISK_COPY_FORMAT,
+        registry=registry,
+        project=project,
+        name=served.name,
+        env=served.env,
+        version=served.version,
+        sha256=served.sha256,
+        content=served.content,
+    )
+    return _Kept(path, copy.model_dump_json(exclude_none=True).encode(), copy)
 
 
 def _copy_path(cache_dir: Path, name: str, env: str, root: str) -> Path | None:

@@ -3,7 +3,8 @@
 #
 #   promote 1.2.1 → a worse 1.2.2 is refused by its gate → promote 1.3.0 → production
 #   drifts → triggers fire → rollback --dry-run → rollback → checklist, audit entry,
-#   notification received, audit verify clean, and a fresh clone verifies.
+#   notification received, audit verify clean, and a fresh clone verifies. The rollback is made
+#   through `promptgov serve` (loopback, tokens) while a watching SDK client picks it up.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
