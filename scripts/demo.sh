@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The promptgov governance flow, end to end, on the embedded example: no servers, no keys.
+# The promptgov governance flow, end to end, on the embedded example: no external services, no keys.
 #
 #   promote 1.2.1 → a worse 1.2.2 is refused by its gate → promote 1.3.0 → production
 #   drifts → triggers fire → rollback --dry-run → rollback → checklist, audit entry,

@@ -229,6 +229,19 @@ def test_async_client_twin(server: Server, tmp_path: Path) -> None:
                 await asyncio.sleep(0.005)
 
     asyncio.run(main())
+    server.stop()
+
+    async def down() -> None:
+        async with AsyncClient(server.url, token=server.token(), cache_dir=tmp_path) as client:
+            disk = await client.get(PROMPT)
+            assert (disk.source, disk.verified) == ("disk", False)
+            assert disk.version == Registry(server.served.root).get(PROMPT, env="prod").version
+        async with AsyncClient(
+            server.url, cache_dir=tmp_path / "none", fallback={PROMPT: "Hi"}
+        ) as client:
+            assert (await client.get(PROMPT)).source == "fallback"
+
+    asyncio.run(down())
 
 
 def test_prefetch_and_call_records_the_trigger_checks_read(server: Server, tmp_path: Path) -> None:
