@@ -33,8 +33,8 @@ import httpx
 from httpx_sse import aconnect_sse, connect_sse
 from pydantic import ValidationError
 
-from .errors import PromptGovError
-from .model import PromptContent
+from .errors import InputError, PromptGovError
+from .model import PromptContent, check_name
 from .monitor.records import ProductionRecord
 from .sdk import (
     DEFAULT_ENV,
@@ -118,7 +118,16 @@ class _Core:
 
     @staticmethod
     def _request(key: Key) -> tuple[str, dict[str, str]]:
+        """The path and query of ``key``'s GET.
+
+        Raises:
+            InputError: not a prompt name (it would not stay one path segment).
+        """
         name, env, version = key
+        try:
+            check_name(name)
+        except ValueError as exc:
+            raise InputError(f"{exc}.", prompt=name[:100]) from None
         params = {"version": version} if version is not None else {"env": env or DEFAULT_ENV}
         return f"/v1/prompts/{name}", params
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import promptgov
-from promptgov import AsyncClient, Client, NotFound, Registry, record_call
+from promptgov import AsyncClient, Client, InputError, NotFound, Registry, record_call
 from promptgov.monitor.ingest import read_records
 
 from .flows import PROMPT, two_releases
@@ -276,6 +276,8 @@ def test_an_unknown_prompt_or_a_bad_token_is_an_error_not_a_crash(
         pytest.raises(NotFound, match="404"),
     ):
         client.get("ghost")
+    with Client(server.url, cache_dir=tmp_path) as client, pytest.raises(InputError):
+        client.get("../audit")
     with (
         Client(server.url, token="not-a-token", cache_dir=tmp_path) as client,
         pytest.raises(NotFound) as err,
