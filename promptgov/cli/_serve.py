@@ -46,6 +46,7 @@ def serve(
         typer.Option("--trusted-proxy-cidr", help="Proxy address range (repeatable)."),
     ] = [],  # noqa: B006
     repo: RepoOpt = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Serve the repository over HTTP: reads, writes under roles, events, metrics."""
     from ..server import DOCS_PATH, ServerOptions, create_app
@@ -56,7 +57,10 @@ def serve(
     )
     app = create_app(_repo(repo), options)
     url = f"http://{host}:{port}"
-    console.print(f"Serving on {url} (API docs: {url}{DOCS_PATH}); Ctrl-C stops.", markup=False)
+    if json_:
+        emit_json({"url": url, "docs": f"{url}{DOCS_PATH}", "openapi": f"{url}/openapi.json"})
+    else:
+        console.print(f"Serving on {url} (API docs: {url}{DOCS_PATH}); Ctrl-C stops.", markup=False)
     run(app, host=host, port=port)
 
 

@@ -49,8 +49,12 @@ def _act(
     env: str | None,
     action: str,
     fn: Callable[[Registry], T],
+    *,
+    name: str,
 ) -> T:
-    """Check the role, then run ``fn`` as ``who`` (the audit entries name the credential)."""
+    """Check the prompt's name and the caller's role, then run ``fn`` as ``who`` (the audit
+    entries name the credential)."""
+    check_prompt_name(name)
     who.require(need, env, action=action)
     with credential(who.name, who.credential):
         result = fn(state.fresh())
@@ -71,12 +75,17 @@ class AddBody(BaseModel):
 @router.post("/v1/prompts/{name}/versions", status_code=201, summary="Register a version")
 def add_version(name: str, body: AddBody, state: State, who: Writer) -> dict[str, Any]:
     """``promptgov add``: the source becomes an immutable candidate version."""
-    check_prompt_name(name)
     options = AddOptions(
         message=body.message, bump=body.bump, version=body.version, source=body.source
     )
     rec = _act(
-        state, who, Role.AUTHOR, None, "add versions", lambda r: add(r, name, options, by=who.name)
+        state,
+        who,
+        Role.AUTHOR,
+        None,
+        "add versions",
+        lambda r: add(r, name, options, by=who.name),
+        name=name,
     )
     return rec.model_dump(mode="json")
 
@@ -86,7 +95,6 @@ def add_version(name: str, body: AddBody, state: State, who: Writer) -> dict[str
 )
 def run_eval(name: str, version: str, state: State, who: Writer) -> dict[str, Any]:
     """``promptgov eval NAME@VERSION``: run and record the version's eval suite."""
-    check_prompt_name(name)
     out = _act(
         state,
         who,
@@ -94,6 +102,7 @@ def run_eval(name: str, version: str, state: State, who: Writer) -> dict[str, An
         None,
         "run evals",
         lambda r: run_version_eval(r, f"{name}@{version}", by=who.name),
+        name=name,
     )
     return out.to_dict()
 
@@ -109,7 +118,6 @@ class GateBody(BaseModel):
 @router.post("/v1/prompts/{name}/versions/{version}/gate", summary="Apply and record the gate")
 def gate(name: str, version: str, body: GateBody, state: State, who: Writer) -> dict[str, Any]:
     """``promptgov gate NAME@VERSION --env ENV``; a failing verdict is a 200 saying so."""
-    check_prompt_name(name)
     options = GateOptions(env=body.env, baseline=body.baseline)
     report = _act(
         state,
@@ -118,6 +126,7 @@ def gate(name: str, version: str, body: GateBody, state: State, who: Writer) -> 
         body.env,
         "run the gate",
         lambda r: check_gate(r, f"{name}@{version}", options),
+        name=name,
     )
     return report.to_dict()
 
@@ -137,7 +146,6 @@ def approve_version(
 ) -> dict[str, Any]:
     """``promptgov approve``: the caller approves; the policy's approver list and separation
     of duties apply on top of the role."""
-    check_prompt_name(name)
     options = ApproveOptions(
         env=body.env, comment=body.comment, accept_inconclusive=body.accept_inconclusive
     )
@@ -148,6 +156,7 @@ def approve_version(
         body.env,
         "approve",
         lambda r: approve(r, f"{name}@{version}", options, by=who.name),
+        name=name,
     )
     return out.model_dump(mode="json")
 
@@ -169,7 +178,6 @@ class PromoteBody(BaseModel):
 @router.post("/v1/prompts/{name}/promotions", status_code=201, summary="Promote a version")
 def promote_version(name: str, body: PromoteBody, state: State, who: Writer) -> dict[str, Any]:
     """``promptgov promote NAME@VERSION --to ENV``; 409 with ``current`` when ``expect`` is stale."""
-    check_prompt_name(name)
     options = PromoteOptions(
         to=body.to,
         reason=body.reason,
@@ -185,6 +193,7 @@ def promote_version(name: str, body: PromoteBody, state: State, who: Writer) -> 
         body.to,
         "promote",
         lambda r: promote(r, f"{name}@{body.version}", options, by=who.name),
+        name=name,
     )
     return out.to_dict()
 
@@ -207,7 +216,6 @@ class RollbackBody(BaseModel):
 @router.post("/v1/prompts/{name}/rollbacks", summary="Roll back an environment")
 def rollback_env(name: str, body: RollbackBody, state: State, who: Writer) -> dict[str, Any]:
     """``promptgov rollback``; with ``dry_run`` the plan and every skipped candidate."""
-    check_prompt_name(name)
     options = RollbackOptions(
         reason=body.reason,
         env=body.env,
@@ -226,6 +234,7 @@ def rollback_env(name: str, body: RollbackBody, state: State, who: Writer) -> di
         body.env,
         "roll back",
         lambda r: rollback(r, name, options, by=who.name),
+        name=name,
     )
     return out.to_dict()
 
@@ -243,7 +252,6 @@ class ComplaintBody(BaseModel):
 @router.post("/v1/prompts/{name}/complaints", status_code=201, summary="Report a complaint")
 def complaint(name: str, body: ComplaintBody, state: State, who: Writer) -> dict[str, Any]:
     """``promptgov report``: recorded against the version ``env`` serves."""
-    check_prompt_name(name)
     options = ComplaintOptions(
         complaint=body.complaint,
         env=body.env,
@@ -257,6 +265,7 @@ def complaint(name: str, body: ComplaintBody, state: State, who: Writer) -> dict
         body.env,
         "report complaints",
         lambda r: report_complaint(r, name, options, by=who.name),
+        name=name,
     )
     return out.model_dump(mode="json")
 
@@ -271,7 +280,6 @@ class FlagBody(BaseModel):
 @router.post("/v1/prompts/{name}/versions/{version}/flag", summary="Flag and quarantine a version")
 def flag(name: str, version: str, body: FlagBody, state: State, who: Writer) -> dict[str, Any]:
     """``promptgov audit flag``."""
-    check_prompt_name(name)
     options = FlagOptions(reason=body.reason)
     out = _act(
         state,
@@ -280,6 +288,7 @@ def flag(name: str, version: str, body: FlagBody, state: State, who: Writer) -> 
         None,
         "flag versions",
         lambda r: flag_version(r, f"{name}@{version}", options, by=who.name),
+        name=name,
     )
     return out.model_dump(mode="json")
 
@@ -295,8 +304,7 @@ class ClearBody(BaseModel):
 @router.post("/v1/prompts/{name}/versions/{version}/clear", summary="Clear a quarantine")
 def clear(name: str, version: str, body: ClearBody, state: State, who: Writer) -> dict[str, Any]:
     """``promptgov clear``: only an approver of ``env`` (default: the last environment)."""
-    check_prompt_name(name)
-    env = body.env or state.registry().repo.config.env_names[-1]
+    env = body.env or state.read(lambda r: r.repo.config.env_names[-1])
     options = ClearOptions(reason=body.reason, env=env)
     out = _act(
         state,
@@ -305,5 +313,6 @@ def clear(name: str, version: str, body: ClearBody, state: State, who: Writer) -
         env,
         "clear quarantines",
         lambda r: clear_quarantine(r, f"{name}@{version}", options, by=who.name),
+        name=name,
     )
     return out.model_dump(mode="json")

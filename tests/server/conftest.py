@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -65,10 +66,14 @@ class Served:
         headers = {"Authorization": f"Bearer {self.tokens[who].secret}"} if who else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def token(self, key: str, name: str, role: str, *envs: str, **kw: object) -> CreatedToken:
+    def token(
+        self, key: str, name: str, role: str, *envs: str, expires: timedelta | None = None
+    ) -> CreatedToken:
         """Create (and remember) a token through the library."""
         created = create_token(
-            Repo(self.root), TokenOptions(name=name, role=role, envs=envs, **kw), by="ops"  # type: ignore[arg-type]
+            Repo(self.root),
+            TokenOptions(name=name, role=role, envs=envs, expires=expires),
+            by="ops",
         )
         self.tokens[key] = created
         return created

@@ -55,7 +55,9 @@ class Listener:
                         self.subscribed.set()
                     elif line == "":
                         if "data" in fields:
-                            self.events.put((fields["id"], fields["event"], json.loads(fields["data"])))
+                            self.events.put(
+                                (fields["id"], fields["event"], json.loads(fields["data"]))
+                            )
                         fields = {}
                     else:
                         key, _, value = line.partition(":")

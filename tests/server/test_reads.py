@@ -99,7 +99,9 @@ def test_health_ready_and_metrics(server: Served) -> None:
         ready = c.get("/readyz")
         metrics = c.get("/metrics").text
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    assert f'promptgov_served_version{{env="prod",prompt="{PROMPT}",version="1.1.0"}} 1.0' in metrics
+    assert (
+        f'promptgov_served_version{{env="prod",prompt="{PROMPT}",version="1.1.0"}} 1.0' in metrics
+    )
     assert "promptgov_http_requests_total{" in metrics
     assert 'route="/v1/prompts/{name}"' in metrics
 
@@ -134,4 +136,6 @@ def test_reads_need_a_token_and_refusals_leak_nothing(server: Served) -> None:
         assert r.headers["www-authenticate"].startswith("Bearer")
         assert set(r.json()) == {"type", "title", "status", "detail"}
         assert forged not in r.text and server.tokens["viewer"].record.id not in r.text
-    assert json.loads(bad.text)["detail"] == "this token is not valid (unknown, expired or revoked)."
+    assert (
+        json.loads(bad.text)["detail"] == "this token is not valid (unknown, expired or revoked)."
+    )

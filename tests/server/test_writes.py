@@ -29,7 +29,7 @@ def server(released: Path) -> Iterator[Served]:
 def _source(root: Path) -> dict[str, object]:
     v = Registry(root).get(f"{PROMPT}@1.2.0")
     return {
-        "template": v.content.template + "Thank them for their patience.\n",
+        "template": (v.content.template or "") + "Thank them for their patience.\n",
         "model": v.content.model.model_dump(),
         "variables": [x.model_dump() for x in v.content.variables],
         "card": v.card.model_dump(),
@@ -38,7 +38,10 @@ def _source(root: Path) -> dict[str, object]:
 
 def test_viewer_cannot_promote_and_the_answer_names_the_role(server: Served) -> None:
     with server.client("viewer") as c:
-        r = c.post(f"/v1/prompts/{PROMPT}/promotions", json={"version": "1.2.0", "to": "dev", "reason": "x"})
+        r = c.post(
+            f"/v1/prompts/{PROMPT}/promotions",
+            json={"version": "1.2.0", "to": "dev", "reason": "x"},
+        )
     assert r.status_code == 403
     assert r.json()["detail"] == (
         "victor may not promote in dev: it needs the releaser role in dev; "
@@ -70,7 +73,9 @@ def test_revoked_and_expired_tokens_are_refused(server: Served) -> None:
     time.sleep(0.25)
     for key in ("revoked", "expired"):
         with server.client(key) as c:
-            r = c.post(f"/v1/prompts/{PROMPT}/complaints", json={"complaint": "rude", "env": "prod"})
+            r = c.post(
+                f"/v1/prompts/{PROMPT}/complaints", json={"complaint": "rude", "env": "prod"}
+            )
         assert r.status_code == 401, key
         assert expired.secret not in r.text and revoked.secret not in r.text
 
@@ -82,8 +87,14 @@ def test_bad_bodies_are_422_naming_the_field(server: Served) -> None:
             f"/v1/prompts/{PROMPT}/promotions",
             json={"version": "1.2.0", "to": "dev", "reason": "r", "by": "mallory"},
         )
-        wrong = c.post(f"/v1/prompts/{PROMPT}/complaints", json={"complaint": "x", "severity": "dire"})
-        not_json = c.post(f"/v1/prompts/{PROMPT}/rollbacks", content=b"{", headers={"content-type": "application/json"})
+        wrong = c.post(
+            f"/v1/prompts/{PROMPT}/complaints", json={"complaint": "x", "severity": "dire"}
+        )
+        not_json = c.post(
+            f"/v1/prompts/{PROMPT}/rollbacks",
+            content=b"{",
+            headers={"content-type": "application/json"},
+        )
     assert missing.status_code == 422
     assert missing.json()["detail"].startswith("body.reason: Field required")
     assert actor.status_code == 422 and actor.json()["errors"][0]["field"] == "body.by"
@@ -94,7 +105,10 @@ def test_bad_bodies_are_422_naming_the_field(server: Served) -> None:
 def test_unknown_names_on_writes_are_404(server: Served) -> None:
     with server.client("releaser") as c:
         r = c.post("/v1/prompts/ghost/rollbacks", json={"reason": "x", "env": "prod"})
-        v = c.post(f"/v1/prompts/{PROMPT}/promotions", json={"version": "7.0.0", "to": "dev", "reason": "x"})
+        v = c.post(
+            f"/v1/prompts/{PROMPT}/promotions",
+            json={"version": "7.0.0", "to": "dev", "reason": "x"},
+        )
     assert r.status_code == 404 and r.json()["prompt"] == "ghost"
     assert v.status_code == 404
 
@@ -140,11 +154,16 @@ def test_a_release_through_the_api_is_recorded_as_its_token_holders(server: Serv
 
 def test_rollback_dry_run_then_for_real(server: Served) -> None:
     with server.client("releaser") as c:
-        plan = c.post(f"/v1/prompts/{PROMPT}/rollbacks", json={"reason": "bad", "env": "prod", "dry_run": True})
+        plan = c.post(
+            f"/v1/prompts/{PROMPT}/rollbacks",
+            json={"reason": "bad", "env": "prod", "dry_run": True},
+        )
         assert plan.status_code == 200, plan.text
         assert plan.json()["dry_run"] is True
         assert Registry(server.root).entry(PROMPT).environments["prod"].current == "1.1.0"
-        done = c.post(f"/v1/prompts/{PROMPT}/rollbacks", json={"reason": "bad answers", "env": "prod"})
+        done = c.post(
+            f"/v1/prompts/{PROMPT}/rollbacks", json={"reason": "bad answers", "env": "prod"}
+        )
     assert done.status_code == 200, done.text
     current = Registry(server.root).entry(PROMPT).environments["prod"].current
     assert current is not None and current.startswith("1.0.0")
@@ -153,14 +172,22 @@ def test_rollback_dry_run_then_for_real(server: Served) -> None:
 
 def test_complaint_flag_and_clear(server: Served) -> None:
     with server.client("author") as c:
-        r = c.post(f"/v1/prompts/{PROMPT}/complaints", json={"complaint": "too curt", "env": "dev", "severity": "low"})
+        r = c.post(
+            f"/v1/prompts/{PROMPT}/complaints",
+            json={"complaint": "too curt", "env": "dev", "severity": "low"},
+        )
     assert r.status_code == 201, r.text
     with server.client("author") as c:
-        assert c.post(f"/v1/prompts/{PROMPT}/versions/1.2.0/flag", json={"reason": "odd"}).status_code == 403
+        assert (
+            c.post(f"/v1/prompts/{PROMPT}/versions/1.2.0/flag", json={"reason": "odd"}).status_code
+            == 403
+        )
     with server.client("prod-approver") as c:
         flagged = c.post(f"/v1/prompts/{PROMPT}/versions/1.2.0/flag", json={"reason": "odd tone"})
         assert flagged.status_code == 200, flagged.text
         assert flagged.json()["quarantine"]["by"] == "alice"
-        cleared = c.post(f"/v1/prompts/{PROMPT}/versions/1.2.0/clear", json={"reason": "reviewed", "env": "prod"})
+        cleared = c.post(
+            f"/v1/prompts/{PROMPT}/versions/1.2.0/clear", json={"reason": "reviewed", "env": "prod"}
+        )
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["quarantine"] is None
