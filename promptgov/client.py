@@ -63,9 +63,9 @@ logger = logging.getLogger(__name__)
 Key = tuple[str, str | None, str | None]
 
 
-class Unavailable(PromptGovError):
-    """The server could not give a usable answer (down, refused, or an answer that does not
-    match its own hash)."""
+class _Unavailable(Exception):
+    """The server gave no usable answer (an error status, or a body that is not a prompt
+    matching its own hash); what to serve instead is :meth:`_Core._failed`'s business."""
 
 
 @dataclass
@@ -143,7 +143,7 @@ class _Core:
         """The live answer in ``resp``, remembered; the disk copy to write is left in the entry.
 
         Raises:
-            Unavailable: an error status, or a body that is not a prompt matching its hash.
+            _Unavailable: an error status, or a body that is not a prompt matching its hash.
         """
         now = self._clock()
         expires = math.inf if key[2] is not None else now + self.ttl
@@ -152,7 +152,7 @@ class _Core:
             entry.expires = expires
             return replace(entry.served, source="live")
         if resp.status_code != 200:
-            raise Unavailable(f"{self.base_url} answered {resp.status_code}: {_detail(resp)}")
+            raise _Unavailable(f"{self.base_url} answered {resp.status_code}: {_detail(resp)}")
         served = self._parse(key, resp)
         kept = self._kept(served, entry.kept if entry is not None else None)
         self._memory[key] = _Entry(
@@ -171,9 +171,9 @@ class _Core:
             )
             name, version, sha256 = view["name"], view["version"], view["sha256"]
         except (ValueError, KeyError, TypeError, AttributeError, ValidationError) as exc:
-            raise Unavailable(f"{self.base_url} sent a body that is not a prompt: {exc}") from None
+            raise _Unavailable(f"{self.base_url} sent a body that is not a prompt: {exc}") from None
         if name != key[0] or content.sha256 != sha256:
-            raise Unavailable(
+            raise _Unavailable(
                 f"{self.base_url} sent {name}@{version} whose content does not match its "
                 f"hash {str(sha256)[:12]}…; it was not served."
             )
@@ -354,7 +354,7 @@ class Client(_Core):
         try:
             resp = self._http.get(path, params=params, headers=self._conditional(entry))
             served = self._accept(key, entry, resp)
-        except (httpx.HTTPError, Unavailable, RuntimeError) as exc:
+        except (httpx.HTTPError, _Unavailable, RuntimeError) as exc:
             return self._failed(key, entry, exc)
         self._keep(key)
         return served
@@ -407,7 +407,7 @@ class Client(_Core):
                 try:
                     with connect_sse(http, "GET", "/v1/events", headers=headers) as source:
                         if source.response.status_code != 200:
-                            raise Unavailable(f"events: {source.response.status_code}")
+                            raise _Unavailable(f"events: {source.response.status_code}")
                         for key in self._expire_all():
                             self._background(key)
                         self._subscribed.set()
@@ -420,7 +420,7 @@ class Client(_Core):
                             if sse.event == "pointer":
                                 for key, version in self._moved(sse.data):
                                     self._refetch(key, version)
-                except (httpx.HTTPError, Unavailable, RuntimeError) as exc:
+                except (httpx.HTTPError, _Unavailable, RuntimeError) as exc:
                     logger.debug("event stream of %s: %s", self.base_url, exc)
                 self._subscribed.clear()
                 self._closed.wait(delay)
@@ -517,7 +517,7 @@ class AsyncClient(_Core):
         try:
             resp = await self._http.get(path, params=params, headers=self._conditional(entry))
             served = self._accept(key, entry, resp)
-        except (httpx.HTTPError, Unavailable, RuntimeError) as exc:
+        except (httpx.HTTPError, _Unavailable, RuntimeError) as exc:
             return self._failed(key, entry, exc)
         await asyncio.to_thread(self._keep, key)  # an fsync when the copy changes
         return served
@@ -573,7 +573,7 @@ class AsyncClient(_Core):
                 try:
                     async with aconnect_sse(http, "GET", "/v1/events", headers=headers) as source:
                         if source.response.status_code != 200:
-                            raise Unavailable(f"events: {source.response.status_code}")
+                            raise _Unavailable(f"events: {source.response.status_code}")
                         for key in self._expire_all():
                             self._background(key)
                         self._subscribed.set()
@@ -584,7 +584,7 @@ class AsyncClient(_Core):
                             if sse.event == "pointer":
                                 for key, version in self._moved(sse.data):
                                     await self._refetch(key, version)
-                except (httpx.HTTPError, Unavailable, RuntimeError) as exc:
+                except (httpx.HTTPError, _Unavailable, RuntimeError) as exc:
                     logger.debug("event stream of %s: %s", self.base_url, exc)
                 self._subscribed.clear()
                 await asyncio.sleep(delay)
@@ -657,9 +657,11 @@ def _detail(resp: httpx.Response) -> str:
 def _message(base_url: str, exc: Exception) -> str:
     if isinstance(exc, PromptGovError):
         return exc.message
+    if isinstance(exc, _Unavailable):
+        return str(exc)
     if isinstance(exc, httpx.TimeoutException):
         return f"{base_url} did not answer in time ({type(exc).__name__})."
     return f"cannot reach {base_url}: {exc or type(exc).__name__}."
 
 
-__all__ = ["AsyncClient", "Client", "Unavailable", "record_call"]
+__all__ = ["AsyncClient", "Client", "record_call"]
