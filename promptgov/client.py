@@ -113,6 +113,19 @@ class _Core:
         """Set up connections and background machinery (per client kind)."""
         raise NotImplementedError
 
+    def _background(self, key: Key) -> None:
+        """Revalidate ``key`` without making the caller wait (per client kind)."""
+        raise NotImplementedError
+
+    def _hit(self, key: Key) -> ServedPrompt | None:
+        """The answer in memory (revalidated in the background once past its TTL), or None."""
+        entry = self._memory.get(key)
+        if entry is None:
+            return None
+        if self._clock() >= entry.expires:
+            self._background(key)
+        return entry.served
+
     def _key(self, name: str, env: str | None, version: str | None) -> Key:
         return (name, None, version) if version is not None else (name, env or self.env, None)
 
@@ -317,12 +330,8 @@ class Client(_Core):
                 in ``fallback``.
         """
         key = (name, None, version) if version is not None else (name, env or self.env, None)
-        entry = self._memory.get(key)
-        if entry is None:
-            return self._join(key)
-        if self._clock() >= entry.expires:
-            self._background(key)
-        return entry.served
+        hit = self._hit(key)
+        return hit if hit is not None else self._join(key)
 
     def prefetch(self, names: Iterable[str], env: str | None = None) -> dict[str, ServedPrompt]:
         """Fetch ``names`` at start-up, concurrently, so first requests are answered from memory."""
@@ -464,13 +473,11 @@ class AsyncClient(_Core):
                 in ``fallback``.
         """
         key = (name, None, version) if version is not None else (name, env or self.env, None)
-        entry = self._memory.get(key)
-        if entry is None:
-            self._start_watch()
-            return await self._join(key)
-        if self._clock() >= entry.expires:
-            self._background(key)
-        return entry.served
+        hit = self._hit(key)
+        if hit is not None:
+            return hit
+        self._start_watch()
+        return await self._join(key)
 
     async def prefetch(
         self, names: Iterable[str], env: str | None = None

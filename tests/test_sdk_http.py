@@ -152,7 +152,7 @@ def test_server_killed_then_restarted(server: Server, tmp_path: Path) -> None:
     assert client.get(PROMPT).source == "cached"
     time.sleep(0.25)
     client.get(PROMPT)
-    _until(lambda: client.get(PROMPT).source == "stale", 5)
+    _until(lambda: client.get(PROMPT).source == "stale", 10)
     stale = client.get(PROMPT)
     assert stale.version == "1.1.0" and stale.error and server.url in stale.error
     # A new process: the disk copy, which says the server could not vouch for it.
@@ -171,7 +171,7 @@ def test_server_killed_then_restarted(server: Server, tmp_path: Path) -> None:
     ):
         none.get(PROMPT)
     server.start()
-    _until(lambda: client.get(PROMPT).source == "cached", 5)
+    _until(lambda: client.get(PROMPT).source == "cached", 10)
     assert client.get(PROMPT).error is None
     with Client(server.url, token=server.token(), cache_dir=cache) as fresh:
         assert fresh.get(PROMPT).source == "live"
