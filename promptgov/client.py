@@ -122,9 +122,10 @@ class _Core:
         entry = self._memory.get(key)
         if entry is None:
             return None
+        served = entry.served  # before the refresh can replace it
         if self._clock() >= entry.expires:
             self._background(key)
-        return entry.served
+        return served
 
     def _key(self, name: str, env: str | None, version: str | None) -> Key:
         return (name, None, version) if version is not None else (name, env or self.env, None)
