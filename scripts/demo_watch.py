@@ -21,7 +21,9 @@ def main() -> None:
     cache = Path(tempfile.mkdtemp()) / "sdk"
     with promptgov.Client(url, token=token, watch=True, cache_dir=cache) as client:
         first = client.get(PROMPT)
-        print(f"SDK: {PROMPT}@prod is {first.version} ({first.source}, sha256 {first.sha256[:12]}…)")
+        print(
+            f"SDK: {PROMPT}@prod is {first.version} ({first.source}, sha256 {first.sha256[:12]}…)"
+        )
         if not client.wait_watching(10):
             raise SystemExit("SDK: the event stream did not open")
         print("SDK: watching /v1/events", flush=True)
