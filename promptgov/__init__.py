@@ -19,9 +19,11 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "AddOptions": "promptgov.actions.add",
     "ApproveOptions": "promptgov.actions.approve",
+    "AsyncClient": "promptgov.client",
     "AuditLog": "promptgov.audit",
     "CheckFailed": "promptgov.errors",
     "CheckoutOptions": "promptgov.actions.checkout",
+    "Client": "promptgov.client",
     "ClearOptions": "promptgov.actions.feedback",
     "ComplaintOptions": "promptgov.actions.feedback",
     "Conflict": "promptgov.errors",
@@ -62,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "init": "promptgov.actions.init",
     "monitor_once": "promptgov.actions.monitor",
     "promote": "promptgov.actions.promote",
+    "record_call": "promptgov.client",
     "report_complaint": "promptgov.actions.feedback",
     "rollback": "promptgov.actions.rollback",
     "review": "promptgov.actions.review",
@@ -106,6 +109,7 @@ if TYPE_CHECKING:
     from .actions.rollback import RollbackOptions, RollbackResult, rollback
     from .actions.verify import VerifyReport, verify
     from .audit import AuditLog
+    from .client import AsyncClient, Client, record_call
     from .errors import (
         CheckFailed,
         Conflict,

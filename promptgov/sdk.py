@@ -39,7 +39,7 @@ from .registry import Registry
 from .render import render, template_variables
 from .repo import find_root
 
-Source = Literal["live", "stale", "disk", "fallback"]
+Source = Literal["live", "cached", "stale", "disk", "fallback"]
 DEFAULT_TTL = 30.0
 DEFAULT_ENV = "prod"
 #: The disk copy format this client writes; a file of any other format is never served.
@@ -57,9 +57,10 @@ class ServedPrompt:
     version: str
     sha256: str
     content: PromptContent
-    #: ``live`` (read from the repository now or within the TTL), ``stale`` (the last
-    #: live answer, kept because a re-read failed), ``disk`` (the on-disk last-good
-    #: copy), ``fallback`` (the application's own default).
+    #: ``live`` (read from the repository now or within the TTL; over HTTP: fetched from
+    #: the server by this call), ``cached`` (over HTTP: from memory, revalidated within the
+    #: TTL), ``stale`` (the last live answer, kept because a re-read failed), ``disk`` (the
+    #: on-disk last-good copy), ``fallback`` (the application's own default).
     source: Source
     error: str | None = None
     #: True when the registry's record of this version has this content hash: checked by
@@ -212,17 +213,9 @@ class PromptClient:
                     "against the registry."
                 )
             return replace(disk, error=error)
-        template = self.fallback.get(name)
-        if template is not None:
-            content = template if isinstance(template, PromptContent) else _fallback(name, template)
-            return ServedPrompt(name, env, "fallback", content.sha256, content, "fallback", error)
-        missing = "There is no fallback" if refused else "No cached copy and no fallback"
-        raise NotFound(
-            f"cannot serve {name}@{env}: {error} {missing}; pass "
-            f"fallback={{{name!r}: '…'}} to PromptClient to keep serving.",
-            prompt=name,
-            env=env,
-        ) from exc
+        return _last_resort(
+            self.fallback, name, env, error, refused is not None, exc, "PromptClient"
+        )
 
     # ------------------------------------------------------------------ the disk copy
 
@@ -242,14 +235,7 @@ class PromptClient:
 
     def _path(self, name: str, env: str, root: str) -> Path | None:
         """The copy's file: one per registry, prompt and environment (None for bad names)."""
-        try:
-            check_name(name)
-        except ValueError:
-            return None
-        if not ENV_RE.match(env):
-            return None
-        key = hashlib.sha256(root.encode()).hexdigest()[:16]
-        return self.cache_dir / f"{name}@{env}.{key}.json"
+        return _copy_path(self.cache_dir, name, env, root)
 
     def _kept(self, reg: Registry, served: ServedPrompt, last: _Kept | None) -> _Kept | None:
         """The disk copy recording ``served`` (``last`` again when nothing it records changed)."""
@@ -265,17 +251,7 @@ class PromptClient:
         path = self._path(served.name, served.env, root)
         if path is None:
             return None
-        copy = _DiskCopy(
-            format=DISK_COPY_FORMAT,
-            registry=root,
-            project=project,
-            name=served.name,
-            env=served.env,
-            version=served.version,
-            sha256=served.sha256,
-            content=served.content,
-        )
-        return _Kept(path, copy.model_dump_json(exclude_none=True).encode(), copy)
+        return _kept_copy(path, root, project, served)
 
     def _keep(self, kept: _Kept) -> None:
         """Make the disk copy the live answer; report a copy the registry does not vouch for.
@@ -283,31 +259,7 @@ class PromptClient:
         Runs on every live read, so a copy altered while the application runs is replaced
         within one TTL; writes only when the bytes differ (a write costs an fsync).
         """
-        path, data, copy = kept.path, kept.data, kept.copy
-        try:
-            _private_dir(self.cache_dir, create=True)
-        except _Refused as exc:
-            self._report_once(copy, f"not keeping disk copies: {exc.reason}")
-            return
-        problem: str | None
-        try:
-            old = _read_private(path)
-        except _Refused as exc:
-            old, problem = None, exc.reason
-        else:
-            if old == data:
-                return
-            problem = None if old is None else self._disagreement(old, copy)
-        if problem is not None:
-            logger.warning(
-                "%s@%s: discarded the disk copy %s: %s; replaced it with the live answer %s.",
-                *(copy.name, copy.env, path, problem, copy.version),
-                extra={"prompt": copy.name, "env": copy.env},
-            )
-        try:
-            _write_private(path, data)
-        except OSError as exc:  # the copy is a safety net; serving goes on without it
-            self._report_once(copy, f"cannot write the disk copy {path}: {exc.strerror or exc}")
+        _store_copy(self.cache_dir, kept, self._disagreement, self._report_once)
 
     def _disagreement(self, old: bytes, live: _DiskCopy) -> str | None:
         """Why the registry does not vouch for the copy ``old``; None for a genuine copy."""
@@ -331,16 +283,9 @@ class PromptClient:
                 or the registry records another hash for its version.
         """
         root = self._root(None)
-        path = None if root is None else self._path(name, env, root)
-        if root is None or path is None or not _private_dir(self.cache_dir, create=False):
+        disk = None if root is None else _read_copy(self.cache_dir, name, env, root)
+        if root is None or disk is None:
             return None
-        raw = _read_private(path)
-        if raw is None:
-            return None
-        try:
-            disk = _DiskCopy.model_validate_json(raw)
-        except ValidationError:
-            raise _Refused("it is not a disk copy this client wrote") from None
         reg: Registry | None
         try:  # whatever of the repository is still readable checks the copy
             reg = Registry(self.repo)
@@ -364,6 +309,86 @@ class PromptClient:
                 message,
                 extra={"prompt": copy.name, "env": copy.env},
             )
+
+
+def _kept_copy(path: Path, registry: str, project: str, served: ServedPrompt) -> _Kept:
+    """``served`` as the disk copy to keep at ``path``, with its exact bytes."""
+    copy = _DiskCopy(
+        format=DISK_COPY_FORMAT,
+        registry=registry,
+        project=project,
+        name=served.name,
+        env=served.env,
+        version=served.version,
+        sha256=served.sha256,
+        content=served.content,
+    )
+    return _Kept(path, copy.model_dump_json(exclude_none=True).encode(), copy)
+
+
+def _copy_path(cache_dir: Path, name: str, env: str, root: str) -> Path | None:
+    """A copy's file: one per registry, prompt and environment (None for bad names)."""
+    try:
+        check_name(name)
+    except ValueError:
+        return None
+    if not ENV_RE.match(env):
+        return None
+    key = hashlib.sha256(root.encode()).hexdigest()[:16]
+    return cache_dir / f"{name}@{env}.{key}.json"
+
+
+def _read_copy(cache_dir: Path, name: str, env: str, root: str) -> _DiskCopy | None:
+    """The disk copy of ``name@env`` from registry ``root`` as stored (None if there is none).
+
+    Raises:
+        _Refused: the file is unsafe to read or is not a disk copy this client wrote.
+    """
+    path = _copy_path(cache_dir, name, env, root)
+    if path is None or not _private_dir(cache_dir, create=False):
+        return None
+    raw = _read_private(path)
+    if raw is None:
+        return None
+    try:
+        return _DiskCopy.model_validate_json(raw)
+    except ValidationError:
+        raise _Refused("it is not a disk copy this client wrote") from None
+
+
+def _store_copy(
+    cache_dir: Path,
+    kept: _Kept,
+    disagreement: Callable[[bytes, _DiskCopy], str | None],
+    report_once: Callable[[_DiskCopy, str], None],
+) -> None:
+    """Write ``kept`` unless the file already holds its bytes; warn when the copy it
+    replaces is one the registry does not vouch for (``disagreement`` says why)."""
+    path, data, copy = kept.path, kept.data, kept.copy
+    try:
+        _private_dir(cache_dir, create=True)
+    except _Refused as exc:
+        report_once(copy, f"not keeping disk copies: {exc.reason}")
+        return
+    problem: str | None
+    try:
+        old = _read_private(path)
+    except _Refused as exc:
+        old, problem = None, exc.reason
+    else:
+        if old == data:
+            return
+        problem = None if old is None else disagreement(old, copy)
+    if problem is not None:
+        logger.warning(
+            "%s@%s: discarded the disk copy %s: %s; replaced it with the live answer %s.",
+            *(copy.name, copy.env, path, problem, copy.version),
+            extra={"prompt": copy.name, "env": copy.env},
+        )
+    try:
+        _write_private(path, data)
+    except OSError as exc:  # the copy is a safety net; serving goes on without it
+        report_once(copy, f"cannot write the disk copy {path}: {exc.strerror or exc}")
 
 
 def _check_identity(disk: _DiskCopy, name: str, env: str, root: str, project: str | None) -> None:
@@ -484,6 +509,34 @@ def _write_private(path: Path, data: bytes) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _last_resort(
+    fallback: Mapping[str, str | PromptContent],
+    name: str,
+    env: str,
+    error: str,
+    refused: bool,
+    exc: Exception,
+    client: str,
+) -> ServedPrompt:
+    """The application's fallback for ``name``; without one, a NotFound that says how to
+    pass one.
+
+    Raises:
+        NotFound: no fallback for ``name``.
+    """
+    template = fallback.get(name)
+    if template is not None:
+        content = template if isinstance(template, PromptContent) else _fallback(name, template)
+        return ServedPrompt(name, env, "fallback", content.sha256, content, "fallback", error)
+    missing = "There is no fallback" if refused else "No cached copy and no fallback"
+    raise NotFound(
+        f"cannot serve {name}@{env}: {error} {missing}; pass "
+        f"fallback={{{name!r}: '…'}} to {client} to keep serving.",
+        prompt=name,
+        env=env,
+    ) from exc
 
 
 def _fallback(name: str, template: str) -> PromptContent:

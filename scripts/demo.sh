@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The promptgov governance flow, end to end, on the embedded example: no servers, no keys.
+# The promptgov governance flow, end to end, on the embedded example: no external services, no keys.
 #
 #   promote 1.2.1 → a worse 1.2.2 is refused by its gate → promote 1.3.0 → production
 #   drifts → triggers fire → rollback --dry-run → rollback → checklist, audit entry,
-#   notification received, audit verify clean, and a fresh clone verifies.
+#   notification received, audit verify clean, and a fresh clone verifies. The rollback is made
+#   through `promptgov serve` (loopback, tokens) while a watching SDK client picks it up.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,7 +20,9 @@ step "A local notification sink (stands in for Slack / Teams / a webhook)"
 SINK_LOG="$(mktemp)"
 (cd "$HERE" && exec "$PY" -m tests.notify_sink --port 0) >"$SINK_LOG" &
 SINK_PID=$!
-trap 'kill $SINK_PID 2>/dev/null || true' EXIT
+SERVE_PID="" WATCH_PID=""
+cleanup() { for pid in $WATCH_PID $SERVE_PID $SINK_PID; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
 for _ in $(seq 50); do [ -s "$SINK_LOG" ] && break; sleep 0.1; done
 SINK_URL="$(head -n1 "$SINK_LOG")"
 echo "sink listening on $SINK_URL"
@@ -78,8 +81,40 @@ expect_fail promptgov triggers support-reply --env prod --logs "$DEMO/logs/produ
 step "6. Roll back: the plan first, then the real thing"
 run promptgov rollback support-reply --env prod --dry-run --reason "drift after upstream model update" --authorized-by alice
 EVIDENCE="$(find "$DEMO/logs/triggers" -name '*drift*.md' | sort | tail -n1)"
-run promptgov rollback support-reply --env prod --reason "drift after upstream model update; refund complaints" \
-  --authorized-by alice --evidence "${EVIDENCE#"$DEMO/"}" --evidence "https://tickets.example.com/4711"
+step "The prompt service: promptgov serve on loopback, a token per caller, a watching SDK"
+PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+URL="http://127.0.0.1:$PORT"
+APP_TOKEN="$(promptgov token create --name checkout-app --role viewer --expires 1d --by ops --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+ALICE_TOKEN="$(promptgov token create --name alice --role releaser --env prod --expires 1d --by ops --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+echo "tokens created for checkout-app (viewer) and alice (releaser, prod); only their hashes are stored"
+promptgov serve --host 127.0.0.1 --port "$PORT" &
+SERVE_PID=$!
+for _ in $(seq 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+echo "serving on $URL"
+READY="$(mktemp -u)"
+"$PY" "$HERE/scripts/demo_watch.py" "$URL" "$APP_TOKEN" "$READY" &
+WATCH_PID=$!
+for _ in $(seq 100); do [ -e "$READY" ] && break; sleep 0.1; done
+[ -e "$READY" ] || { echo "the SDK did not subscribe"; exit 1; }
+step "Roll back through the API, as alice (the token holder is the actor)"
+printf '\033[2m$ POST %s/v1/prompts/support-reply/rollbacks\033[0m\n' "$URL"
+"$PY" - "$URL" "$ALICE_TOKEN" "${EVIDENCE#"$DEMO/"}" <<'PYEOF'
+import sys, time, httpx
+url, token, evidence = sys.argv[1:4]
+body = {"env": "prod", "reason": "drift after upstream model update; refund complaints",
+        "evidence": [evidence, "https://tickets.example.com/4711"]}
+print(f"API: rollback sent at {time.time():.3f}")
+r = httpx.post(f"{url}/v1/prompts/support-reply/rollbacks", json=body,
+               headers={"Authorization": f"Bearer {token}"}, timeout=120)
+r.raise_for_status()
+out = r.json()
+print(f"API: {out['plan']['current']} → {out['plan']['new_version']} (restored {out['plan']['target']}); answered at {time.time():.3f} after re-running its evals")
+PYEOF
+wait "$WATCH_PID"
+WATCH_PID=""
+kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
+SERVE_PID=""
+echo "server stopped"
 run promptgov rollback support-reply --env prod --reason "drift after upstream model update; refund complaints" --authorized-by alice
 
 step "7. The record: audit entry, change log, notification received, git, verification"
