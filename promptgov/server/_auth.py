@@ -9,11 +9,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import NotAuthenticated
-from ..identity import Principal
+from ..identity import Principal, ServerPolicy, TokenCheck
 from ..model import identity
-from ._state import ServerState
+from ._state import POLICY_FILES, TOKEN_FILES, ServerState
 
 # Declared so the OpenAPI document shows both schemes; the header is parsed below.
 _bearer = HTTPBearer(auto_error=False, description="A token from 'promptgov token create'.")
@@ -63,26 +64,42 @@ def authenticate(request: Request, state: ServerState) -> Principal | None:
     return None
 
 
-def reader(
+async def policy(state: ServerState) -> ServerPolicy:
+    """The ``server:`` policy, from memory on the event loop when unchanged on disk."""
+    hit: ServerPolicy | None = state.cached("policy", POLICY_FILES)
+    return hit if hit is not None else await run_in_threadpool(state.policy)
+
+
+async def _caller(request: Request, state: ServerState) -> Principal | None:
+    """:func:`authenticate`, on the event loop when the token check is in memory (the
+    common case: a worker thread per request costs more than the whole answer)."""
+    header = request.headers.get("authorization")
+    check: TokenCheck | None = state.cached("tokens", TOKEN_FILES)
+    if header is not None and check is not None:
+        return check.authenticate(_token(header))  # without the lock a slow read may hold
+    return await run_in_threadpool(authenticate, request, state)
+
+
+async def reader(
     request: Request,
     _b: Annotated[object, Depends(_bearer)] = None,
     _c: Annotated[object, Depends(_basic)] = None,
 ) -> Principal | None:
     """The caller of a read: anyone when ``server.reads`` is ``open``, else someone."""
     state = server_state(request)
-    who = authenticate(request, state)
-    if who is None and state.policy().reads != "open":
+    who = await _caller(request, state)
+    if who is None and (await policy(state)).reads != "open":
         raise NotAuthenticated("reads need a token on this server.")
     return who
 
 
-def writer(
+async def writer(
     request: Request,
     _b: Annotated[object, Depends(_bearer)] = None,
     _c: Annotated[object, Depends(_basic)] = None,
 ) -> Principal:
     """The caller of a write: always someone, whose role the route then checks."""
-    who = authenticate(request, server_state(request))
+    who = await _caller(request, server_state(request))
     if who is None:
         raise NotAuthenticated("writes need a token.")
     return who
@@ -90,4 +107,11 @@ def writer(
 
 Reader = Annotated[Principal | None, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
-State = Annotated[ServerState, Depends(server_state)]
+
+
+async def _state(request: Request) -> ServerState:
+    """:func:`server_state` as a dependency the event loop answers itself."""
+    return server_state(request)
+
+
+State = Annotated[ServerState, Depends(_state)]

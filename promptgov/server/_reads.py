@@ -11,11 +11,12 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from ..audit import AuditLog
 from ..registry import LATEST, Registry
 from ..store.paths import AUDIT_FILE, CONFIG_FILE, REGISTRY_FILE
-from ._auth import Reader, State
+from ._auth import Reader, State, policy
 from ._problems import PROBLEM_RESPONSES
 from ._views import PromptView, check_prompt_name, dump, etag, prompt_view, selector
 
@@ -46,7 +47,7 @@ def list_prompts(state: State, who: Reader) -> list[dict[str, Any]]:
     responses={304: {"description": "Not modified (If-None-Match matched the ETag)"}},
     summary="One version, by environment, version or label",
 )
-def get_prompt(
+async def get_prompt(
     name: str,
     request: Request,
     state: State,
@@ -57,10 +58,11 @@ def get_prompt(
 ) -> Response:
     """The template or chat messages, parameters, variables, version, hash and card.
 
-    With no selector, the production environment (``server.production_label``).
+    With no selector, the production environment (``server.production_label``). An answer
+    already in memory is sent from the event loop; building one runs in a worker thread.
     """
     check_prompt_name(name)
-    production = state.policy().production_label
+    production = (await policy(state)).production_label
 
     def make() -> tuple[bytes, str, bool]:
         def fn(reg: Registry) -> tuple[bytes, str, bool]:
@@ -74,7 +76,11 @@ def get_prompt(
         return state.read(fn)
 
     key = ("prompt", name, env, version, label, production)
-    body, tag, pinned = state.memo(key, (REGISTRY_FILE, CONFIG_FILE), make)
+    files = (REGISTRY_FILE, CONFIG_FILE)
+    hit: tuple[bytes, str, bool] | None = state.cached(key, files)
+    if hit is None:
+        hit = await run_in_threadpool(state.memo, key, files, make)
+    body, tag, pinned = hit
     headers = {"ETag": tag, "Cache-Control": IMMUTABLE if pinned else REVALIDATE}
     if _not_modified(request, tag):
         return Response(status_code=304, headers=headers)

@@ -19,6 +19,9 @@ T = TypeVar("T")
 Signature = tuple[tuple[int, int, int] | None, ...]
 
 #: Seconds between looks at the audit log for new events.
+#: The files the token check and the ``server:`` policy are read from.
+TOKEN_FILES = (TOKENS_FILE, AUDIT_FILE)
+POLICY_FILES = (CONFIG_FILE,)
 DEFAULT_POLL_INTERVAL = 0.1
 #: A replica's seconds between fetches, and the most any one git call to the remote may take.
 DEFAULT_SYNC_INTERVAL = 5.0
@@ -129,19 +132,28 @@ class ServerState:
         self._memo[key] = _Cached(sig, value)
         return value
 
+    def cached(self, key: Any, files: tuple[str, ...]) -> Any:
+        """What :meth:`memo` holds for ``key`` while ``files`` are unchanged, else None.
+
+        Takes no lock (a dict read and a stat per file), so the event loop can answer from
+        it without handing the request to a worker thread.
+        """
+        hit = self._memo.get(key)
+        if hit is not None and hit.sig == self.signature(*files):
+            return hit.value
+        return None
+
     def tokens(self) -> TokenCheck:
         """The tokens the audit chain vouches for, re-checked when either file changes."""
         with self.lock:
-            return self.memo(
-                "tokens", (TOKENS_FILE, AUDIT_FILE), lambda: check_tokens(self.registry().repo)
-            )
+            return self.memo("tokens", TOKEN_FILES, lambda: check_tokens(self.registry().repo))
 
     def policy(self) -> ServerPolicy:
         """The ``server:`` section of ``promptgov.yml``."""
         with self.lock:
             return self.memo(
                 "policy",
-                (CONFIG_FILE,),
+                POLICY_FILES,
                 lambda: ServerPolicy.from_config(self.registry().repo.config),
             )
 
