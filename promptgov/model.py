@@ -424,6 +424,25 @@ class GateResult(BaseModel):
     report: str | None = Field(default=None, description="Gate report path under logs/.")
 
 
+class SignedStatement(BaseModel):
+    """An in-toto Statement about a decision and the SSH signature over its exact bytes."""
+
+    model_config = _FROZEN
+    statement: str = Field(
+        description="The in-toto Statement as canonical JSON: exactly the bytes signed."
+    )
+    signature: str = Field(description="Armored SSHSIG (namespace promptgov) over the statement.")
+
+
+def _unsigned(value: Any) -> bool:
+    return value is None
+
+
+#: A record's optional signature; left out of the file (and of its digest) when absent, so
+#: records written before signatures hash as they always did.
+Signed = Annotated[SignedStatement | None, Field(default=None, exclude_if=_unsigned)]
+
+
 class Approval(BaseModel):
     """A recorded approval of a version for an environment."""
 
@@ -433,6 +452,7 @@ class Approval(BaseModel):
     at: Timestamp
     comment: str = ""
     accept_inconclusive: bool = False
+    signed: Signed = None
 
 
 class Quarantine(BaseModel):
@@ -492,6 +512,7 @@ class PointerMove(BaseModel):
     gate_verdict: GateVerdict | None = None
     evidence: list[str] = Field(default_factory=list)
     audit_seq: int | None = None
+    signed: Signed = None
     post_review_due: Timestamp | None = Field(
         default=None,
         description="Set on an emergency move: by when another approver must review it.",
@@ -519,6 +540,7 @@ class PostReview(BaseModel):
     reason: str
     evidence: list[str] = Field(default_factory=list)
     audit_seq: int | None = None
+    signed: Signed = None
 
 
 class Environment(BaseModel):
@@ -693,6 +715,11 @@ class EnvironmentConfig(BaseModel):
     name: Annotated[str, Field(pattern=ENV_RE.pattern.replace(r"\Z", "$"))]
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     allow_emergency: bool = True
+    require_signatures: bool = Field(
+        default=False,
+        description="Approvals and pointer moves into this environment must carry valid SSH "
+        "signatures by keys in the allowed-signers file.",
+    )
     deploy_branch: str | None = Field(
         default=None, description="Git branch brought to this environment's state on each move."
     )
@@ -711,6 +738,9 @@ class GitConfig(BaseModel):
     model_config = _FROZEN
     commit: bool = Field(default=True, description="Commit each governance action.")
     tag_deploys: bool = True
+    sign: bool = Field(
+        default=False, description="Sign promptgov's own commits with the deciding SSH key."
+    )
 
 
 class DeclaredModelPolicy(StrEnum):
@@ -791,6 +821,10 @@ class ProjectConfig(BaseModel):
         default_factory=dict, description="Per-prompt eval suites, by prompt name."
     )
     git: GitConfig = Field(default_factory=GitConfig)
+    allowed_signers: str | None = Field(
+        default=None,
+        description="OpenSSH allowed-signers file (repository path) naming who may sign.",
+    )
     notifications: list[dict[str, Any]] = Field(
         default_factory=list, description="Notification targets (see docs/notifications.md)."
     )
@@ -828,6 +862,7 @@ class ProjectConfig(BaseModel):
 
 __all__ = [
     "Approval",
+    "SignedStatement",
     "ApprovalPolicy",
     "CIConfig",
     "ChangeLogEntry",

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, escape, print_table, repo_path, span
+from ._common import (
+    JsonOpt,
+    RepoOpt,
+    SignOpt,
+    console,
+    emit_json,
+    escape,
+    print_table,
+    repo_path,
+    span,
+)
 
 EnvOpt = Annotated[str, typer.Option("--env", help="Target environment.")]
 
@@ -124,6 +134,7 @@ def approve(
     accept_inconclusive: Annotated[
         bool, typer.Option("--accept-inconclusive", help="Accept an inconclusive gate.")
     ] = False,
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -131,7 +142,9 @@ def approve(
     from ..actions.approve import ApproveOptions
     from ..actions.approve import approve as do_approve
 
-    options = ApproveOptions(env=env, comment=comment, accept_inconclusive=accept_inconclusive)
+    options = ApproveOptions(
+        env=env, comment=comment, accept_inconclusive=accept_inconclusive, sign_with=sign_with
+    )
     a = do_approve(_registry(repo), ref, options, by=by)
     if json_:
         emit_json(a.model_dump(mode="json"))
@@ -161,6 +174,7 @@ def promote(
     evidence: Annotated[
         list[str], typer.Option("--evidence", help="Link or path (repeatable).")
     ] = [],  # noqa: B006
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -175,6 +189,7 @@ def promote(
         accept_inconclusive=accept_inconclusive,
         emergency=emergency,
         evidence=tuple(evidence),
+        sign_with=sign_with,
     )
     res = do_promote(_registry(repo), ref, options, by=by)
     if json_:
