@@ -112,7 +112,7 @@ def sign(
     if key is None:
         if required(repo, env):
             raise PermissionDenied(
-                f"{what} for {env} must be signed (require_signatures in promptgov.yml).",
+                f"{what} must be signed: {env} has require_signatures in promptgov.yml.",
                 cli_hint="Pass --sign-with KEY (or set PROMPTGOV_SIGNING_KEY).",
             )
         return None

@@ -59,7 +59,7 @@ def approve(registry: Registry, ref: str, options: ApproveOptions, *, by: str) -
             repo,
             _signatures.approval_decision(name, rec, approval),
             options.sign_with,
-            what=f"{by}'s approval of {name}@{rec.version}",
+            what=f"{by}'s approval of {name}@{rec.version} for {options.env}",
         )
         approval = approval.model_copy(update={"signed": signed})
         e.replace(

@@ -8,7 +8,7 @@ change (``promptgov policy propose`` → ``approve`` → ``apply``), a signed, a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from .. import signing
@@ -81,6 +81,9 @@ def revoke_key(repo: Repo, who: str, *, at: datetime | None = None) -> list[sign
     current = signers(repo)
     if not any(who in s.principals or who == s.fingerprint for s in current):
         raise NotFound(f"the allowed signers give no key to {who}.")
-    revoked = signing.revoke(current, who, at or utcnow())
+    when = at or utcnow()
+    if when.microsecond:  # the file keeps whole seconds: what was signed before still counts
+        when = when.replace(microsecond=0) + timedelta(seconds=1)
+    revoked = signing.revoke(current, who, when)
     atomic_write(path, signing.dump(revoked).encode())
     return [s for s in revoked if who in s.principals or who == s.fingerprint]

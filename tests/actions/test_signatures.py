@@ -1,0 +1,356 @@
+"""Signed approvals and pointer moves under ``require_signatures``, with real ssh-keygen keys:
+what counts, what promotion refuses and names, what verify reports."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from promptgov import signing
+from promptgov.actions import _signatures
+from promptgov.actions.approve import ApproveOptions, approve
+from promptgov.actions.gate import GateOptions, check_gate
+from promptgov.actions.keys import KeyOptions, add_key, revoke_key
+from promptgov.actions.promote import PromoteOptions, promote
+from promptgov.actions.verify import verify
+from promptgov.errors import GateFailed, PermissionDenied
+from promptgov.model import utcnow
+
+from ..flows import (
+    APPROVER,
+    PROMPT,
+    add_version,
+    change_policy,
+    edit_config,
+    env_config,
+    registry,
+    release,
+)
+from ..signing.test_sshsig import keygen, ssh_verify
+
+REF = f"{PROMPT}@1.0.0"
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    kd = tmp_path / "keys"
+    kd.mkdir()
+    return {who: keygen(kd, who) for who in ("alice", "bob", "carol", "mallory")}
+
+
+def _require(
+    root: Path,
+    keys: dict[str, Path],
+    *,
+    required: int = 1,
+    extra: str = "",
+    managers: tuple[str, ...] = ("alice", "bob"),
+) -> None:
+    def edit(r: Path) -> None:
+        def cfg(doc):  # type: ignore[no-untyped-def]
+            doc["allowed_signers"] = "allowed_signers"
+            prod = env_config(doc, "prod")
+            prod["require_signatures"] = True
+            prod["approvals"]["required"] = required
+            doc["groups"]["release-managers"] = list(managers)
+
+        edit_config(r, cfg)
+        for who in ("alice", "bob", "carol"):
+            add_key(
+                registry(r).repo,
+                who if who != "alice" else "alice" + extra,
+                f"{keys[who]}.pub",
+                KeyOptions(),
+            )
+
+    change_policy(root, edit)
+
+
+@pytest.fixture
+def signed_repo(example_repo: Path, keys: dict[str, Path]) -> Path:
+    """1.0.0 serving in dev and staging, gated for prod, which requires signatures."""
+    add_version(example_repo, "1.0.0")
+    release(example_repo, "1.0.0", ("dev", "staging"))
+    _require(example_repo, keys)
+    check_gate(registry(example_repo), REF, GateOptions(env="prod"))
+    return example_repo
+
+
+def _approve(root: Path, who: str, key: Path | None, env: str = "prod"):  # type: ignore[no-untyped-def]
+    return approve(
+        registry(root), REF, ApproveOptions(env=env, sign_with=str(key) if key else None), by=who
+    )
+
+
+def _promote(root: Path, key: Path | None, by: str = APPROVER):  # type: ignore[no-untyped-def]
+    options = PromoteOptions(to="prod", reason="release", sign_with=str(key) if key else None)
+    return promote(registry(root), REF, options, by=by)
+
+
+def test_signed_approval_and_move_promote_and_verify_with_ssh_keygen(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    a = _approve(signed_repo, "alice", keys["alice"])
+    res = _promote(signed_repo, keys["alice"])
+    assert res.move.signed is not None and a.signed is not None
+    assert res.move.approvers == ["alice"]
+    report = verify(registry(signed_repo).repo)
+    assert report.ok, report.problems
+    assert report.checked["signatures"] == 2
+    for signed in (a.signed, res.move.signed):
+        done = ssh_verify(
+            signed_repo,
+            "alice",
+            Path(f"{keys['alice']}.pub"),
+            signed.statement.encode(),
+            signed.signature,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_unsigned_approval_or_move_is_refused_where_required(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    with pytest.raises(
+        PermissionDenied, match=r"alice's approval of support-reply@1.0.0 for prod must be signed"
+    ):
+        _approve(signed_repo, "alice", None)
+    _approve(signed_repo, "alice", keys["alice"])
+    with pytest.raises(
+        PermissionDenied, match="the move of prod to support-reply@1.0.0 must be signed"
+    ):
+        _promote(signed_repo, None)
+
+
+def test_key_not_in_allowed_signers_or_of_another_person_is_refused(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    with pytest.raises(PermissionDenied, match=r"key SHA256:\S+ is not in the allowed signers"):
+        _approve(signed_repo, "alice", keys["mallory"])
+    with pytest.raises(PermissionDenied, match=r"is not alice's key"):
+        _approve(signed_repo, "alice", keys["bob"])
+
+
+def test_revoked_key_stops_counting_from_its_date_not_before(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    _approve(signed_repo, "alice", keys["alice"])
+    change_policy(signed_repo, lambda r: revoke_key(registry(r).repo, "alice"))
+    time.sleep(1.05)  # the file keeps whole seconds; the revocation starts at the next one
+    # What alice signed before the revocation still counts; her key signs nothing new.
+    with pytest.raises(PermissionDenied, match="revoked or expired"):
+        _promote(signed_repo, keys["alice"])
+    res = _promote(signed_repo, keys["bob"], by="bob")
+    assert res.move.approvers == ["alice"]
+
+
+def test_approval_signed_before_the_key_is_removed_no_longer_counts(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    _approve(signed_repo, "alice", keys["alice"])
+
+    def drop_alice(r: Path) -> None:
+        path = r / "allowed_signers"
+        path.write_text(
+            "".join(ln for ln in path.read_text().splitlines(True) if not ln.startswith("alice"))
+        )
+
+    change_policy(signed_repo, drop_alice)
+    with pytest.raises(
+        GateFailed, match=r"alice's approval: key SHA256:\S+ is not in the allowed signers"
+    ):
+        _promote(signed_repo, keys["bob"], by="bob")
+    problems = [str(p) for p in verify(registry(signed_repo).repo).problems]
+    assert any("support-reply@1.0.0 approval by alice for prod: key" in p for p in problems), (
+        problems
+    )
+
+
+def test_one_key_under_two_spellings_counts_once(example_repo: Path, keys: dict[str, Path]) -> None:
+    add_version(example_repo, "1.0.0")
+    release(example_repo, "1.0.0", ("dev", "staging"))
+    _require(
+        example_repo,
+        keys,
+        required=2,
+        extra=",alice.smith",
+        managers=("alice", "alice.smith", "bob"),
+    )
+    check_gate(registry(example_repo), REF, GateOptions(env="prod"))
+    _approve(example_repo, "alice", keys["alice"])
+    _approve(example_repo, "alice.smith", keys["alice"])
+    with pytest.raises(GateFailed, match=r"alice.smith's approval: signed with the key alice used"):
+        _promote(example_repo, keys["bob"], by="bob")
+
+
+def test_author_key_is_self_approval_whatever_the_spelling(
+    example_repo: Path, keys: dict[str, Path]
+) -> None:
+    # carol wrote 1.0.0; her key also carries the name "cc", which the policy allows.
+    add_version(example_repo, "1.0.0")
+    release(example_repo, "1.0.0", ("dev", "staging"))
+    _require(example_repo, keys)
+
+    def give_carol_cc(r: Path) -> None:
+        edit_config(r, lambda d: d["groups"].__setitem__("release-managers", ["alice", "cc"]))
+        add_key(registry(r).repo, "cc", f"{keys['carol']}.pub", KeyOptions())
+        text = (
+            (r / "allowed_signers")
+            .read_text()
+            .replace("\ncc ", "\ncc,carol ")
+            .replace("carol ssh", "carol,cc ssh", 1)
+        )
+        (r / "allowed_signers").write_text(text)
+
+    change_policy(example_repo, give_carol_cc)
+    check_gate(registry(example_repo), REF, GateOptions(env="prod"))
+    _approve(example_repo, "cc", keys["carol"])
+    with pytest.raises(
+        GateFailed, match=r"cc's approval: its key also belongs to the author carol"
+    ):
+        _promote(example_repo, keys["alice"])
+
+
+def _forged(signed_repo: Path, key: Path, **change: object) -> signing.SignatureCheck:
+    """An approval whose statement says ``change`` instead of the record, checked as the
+    record's signature."""
+    reg = registry(signed_repo)
+    rec = reg.entry(PROMPT).versions[0]
+    a = _approve(signed_repo, "alice", key)
+    from dataclasses import replace
+
+    honest = _signatures.approval_decision(PROMPT, rec, a)
+    forged = signing.sign_decision(replace(honest, **change), key)
+    return signing.check(forged, honest, _signatures.signers(reg.repo))
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"sha256": "0" * 64}, "over another content"),
+        ({"env": "staging"}, "for environment staging, not prod"),
+        ({"version": "1.0.1"}, "for version 1.0.1, not 1.0.0"),
+        ({"prompt": "other"}, "about prompt other"),
+        ({"action": "promote"}, "for action promote"),
+    ],
+)
+def test_statement_that_binds_another_fact_is_refused(
+    signed_repo: Path, keys: dict[str, Path], change: dict[str, object], why: str
+) -> None:
+    result = _forged(signed_repo, keys["alice"], **change)
+    assert not result.ok and why in result.why
+
+
+def test_replayed_approval_on_new_content_with_the_same_version_is_refused(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    reg = registry(signed_repo)
+    old = reg.entry(PROMPT).versions[0]
+    a = _approve(signed_repo, "alice", keys["alice"])
+    new_content = old.model_copy(update={"sha256": "f" * 64})
+    result = signing.check(
+        a.signed,
+        _signatures.approval_decision(PROMPT, new_content, a),
+        _signatures.signers(reg.repo),
+    )
+    assert not result.ok and "over another content" in result.why
+
+
+def test_statement_altered_after_signing_is_reported(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    a = _approve(signed_repo, "alice", keys["alice"])
+    assert a.signed is not None
+    altered = a.signed.model_copy(
+        update={"statement": a.signed.statement.replace('"reason":""', '"reason":"x"')}
+    )
+    reg = registry(signed_repo)
+    rec = reg.entry(PROMPT).versions[0]
+    result = signing.check(
+        altered, _signatures.approval_decision(PROMPT, rec, a), _signatures.signers(reg.repo)
+    )
+    assert not result.ok and "altered" in result.why
+
+
+def test_approval_added_by_editing_yaml_is_reported_and_refused(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    path = signed_repo / "schemas/prompt-version-schema.yml"
+    text = path.read_text()
+    stamp = (utcnow() - timedelta(minutes=1)).isoformat()
+    forged = f"      approvals:\n      - env: prod\n        by: alice\n        at: '{stamp}'\n"
+    assert "      approvals:\n" in text
+    path.write_text(text.replace("      approvals:\n", forged, 1))
+    report = verify(registry(signed_repo).repo)
+    assert not report.ok
+    assert any("approval by alice for prod: it is unsigned" in str(w) for w in report.warnings)
+    with pytest.raises(Exception, match="audit"):
+        _promote(signed_repo, keys["alice"])
+
+
+def test_signature_made_by_plain_ssh_keygen_counts(
+    signed_repo: Path, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    reg = registry(signed_repo)
+    rec = reg.entry(PROMPT).versions[0]
+    a = _approve(signed_repo, "alice", keys["alice"])
+    decision = _signatures.approval_decision(PROMPT, rec, a)
+    from promptgov.hashing import canonical_json
+    from promptgov.model import SignedStatement
+
+    msg = tmp_path / "statement.json"
+    msg.write_bytes(canonical_json(decision.statement()))
+    subprocess.run(
+        ["ssh-keygen", "-q", "-Y", "sign", "-n", "promptgov", "-f", str(keys["alice"]), str(msg)],
+        check=True,
+        timeout=30,
+    )
+    signed = SignedStatement(
+        statement=msg.read_text(), signature=(tmp_path / "statement.json.sig").read_text()
+    )
+    assert signing.check(signed, decision, _signatures.signers(reg.repo)).ok
+
+
+def test_rollback_authorization_is_signed_where_required(
+    example_repo: Path, keys: dict[str, Path]
+) -> None:
+    from promptgov.actions.rollback import RollbackOptions, rollback
+
+    add_version(example_repo, "1.0.0")
+    release(example_repo, "1.0.0")
+    add_version(example_repo, "1.1.0", note="A second release.")
+    release(example_repo, "1.1.0", ("dev", "staging"))
+    _require(example_repo, keys)
+    check_gate(registry(example_repo), f"{PROMPT}@1.1.0", GateOptions(env="prod"))
+    approve(
+        registry(example_repo),
+        f"{PROMPT}@1.1.0",
+        ApproveOptions(env="prod", sign_with=str(keys["alice"])),
+        by="alice",
+    )
+    promote(
+        registry(example_repo),
+        f"{PROMPT}@1.1.0",
+        PromoteOptions(to="prod", reason="r", sign_with=str(keys["alice"])),
+        by="alice",
+    )
+    with pytest.raises(
+        PermissionDenied, match="bob's authorization of the rollback of prod must be signed"
+    ):
+        rollback(registry(example_repo), PROMPT, RollbackOptions(reason="bad"), by="bob")
+    res = rollback(
+        registry(example_repo),
+        PROMPT,
+        RollbackOptions(reason="bad", sign_with=str(keys["bob"])),
+        by="bob",
+    )
+    failed = [line.task for line in res.checklist if not line.ok]
+    assert failed == ["Stakeholders notified"]  # the example configures no targets
+    move = registry(example_repo).entry(PROMPT).environments["prod"].history[-1]
+    assert move.signed is not None and '"action":"rollback"' in move.signed.statement
+    report = verify(registry(example_repo).repo)
+    assert not report.problems, report.problems
