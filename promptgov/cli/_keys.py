@@ -1,4 +1,4 @@
-"""CLI commands of the allowed-signers file: keys add, list, revoke."""
+"""CLI commands of signing: keys add, list, revoke (the allowed-signers file); attest export."""
 
 from __future__ import annotations
 
@@ -115,5 +115,33 @@ def revoke(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``keys`` command group to the main app."""
+    """Add the ``keys`` and ``attest`` command groups to the main app."""
     app.add_typer(keys_app, name="keys")
+    app.add_typer(attest_app, name="attest")
+
+
+attest_app = typer.Typer(
+    help="Export the signed decisions behind a version, checkable with ssh-keygen alone.",
+    no_args_is_help=True,
+)
+
+
+@attest_app.command("export")
+def export(
+    ref: Annotated[str, typer.Argument(help="name@version or name@env.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Directory to write the bundle to.")],
+    repo: RepoOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Write statements, signatures, allowed signers and a README of ssh-keygen commands."""
+    from ..actions.attest import export_attestations
+    from ..registry import Registry
+
+    bundle = export_attestations(Registry(repo_path(repo)), ref, out)
+    if json_:
+        emit_json(bundle.to_dict())
+    else:
+        console.print(
+            f"Wrote {len(bundle.statements)} signed statement(s) for "
+            f"{bundle.name}@{bundle.version} to {out} (see {out / 'README.md'})"
+        )

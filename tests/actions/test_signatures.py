@@ -3,6 +3,7 @@ what counts, what promotion refuses and names, what verify reports."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from datetime import timedelta
@@ -354,3 +355,37 @@ def test_rollback_authorization_is_signed_where_required(
     assert move.signed is not None and '"action":"rollback"' in move.signed.statement
     report = verify(registry(example_repo).repo)
     assert not report.problems, report.problems
+
+
+def test_cli_keys_sign_with_and_attest_export_checked_by_ssh_keygen(
+    signed_repo: Path, keys: dict[str, Path], tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    listed = cli("keys", "list", "--repo", signed_repo, "--json")
+    assert listed.exit_code == 0
+    assert [r["principals"] for r in json.loads(listed.stdout)] == [["alice"], ["bob"], ["carol"]]
+    denied = cli("approve", REF, "--env", "prod", "--by", "alice", "--repo", signed_repo)
+    assert denied.exit_code == 2
+    assert "alice's approval of support-reply@1.0.0 for prod must be signed" in denied.stderr
+    monkeypatch.setenv("PROMPTGOV_SIGNING_KEY", str(keys["alice"]))
+    assert cli("approve", REF, "--env", "prod", "--by", "alice", "--repo", signed_repo).exit_code == 0
+    done = cli(
+        "promote", REF, "--to", "prod", "--by", "alice", "--reason", "go", "--repo", signed_repo
+    )
+    assert done.exit_code == 0, done.stderr
+    bundle = tmp_path / "bundle"
+    out = cli("attest", "export", f"{PROMPT}@prod", "-o", bundle, "--repo", signed_repo, "--json")
+    assert out.exit_code == 0, out.stderr
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert [s["action"] for s in manifest["statements"]] == ["approve", "promote"]
+    readme = (bundle / "README.md").read_text()
+    commands = [line for line in readme.splitlines() if line.startswith("ssh-keygen -Y verify")]
+    assert len(commands) == 2
+    for command in commands:
+        ran = subprocess.run(command, shell=True, cwd=bundle, capture_output=True, timeout=30)
+        assert ran.returncode == 0, ran.stderr
+        assert b'Good "promptgov" signature for alice' in ran.stdout
+    # A statement altered in the bundle fails the same command.
+    first = bundle / manifest["statements"][0]["file"]
+    first.write_text(first.read_text().replace('"prod"', '"dev"'))
+    ran = subprocess.run(commands[0], shell=True, cwd=bundle, capture_output=True, timeout=30)
+    assert ran.returncode != 0
