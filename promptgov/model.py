@@ -432,6 +432,11 @@ class SignedStatement(BaseModel):
         description="The in-toto Statement as canonical JSON: exactly the bytes signed."
     )
     signature: str = Field(description="Armored SSHSIG (namespace promptgov) over the statement.")
+    dsse: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Base64 raw Ed25519 signature over the statement's DSSE PAE (Ed25519 keys).",
+    )
 
 
 def _unsigned(value: Any) -> bool:

@@ -88,6 +88,9 @@ def export_attestations(registry: Registry, ref: str, out: Path) -> AttestBundle
         base = f"statements/{i:02d}-{action}-{env}"
         atomic_write(out / f"{base}.json", s.statement.encode())
         atomic_write(out / f"{base}.json.sig", s.signature.encode())
+        key = _public_key(s.signature)
+        env_doc = signing.envelope(s.statement, key, s.dsse if key else None)
+        atomic_write(out / f"{base}.dsse.json", json.dumps(env_doc, indent=2).encode())
         result = signing.check(s, decision, allowed)
         who = result.principal or decision.by
         when = signing.format_time(decision.at).rstrip("Z")
@@ -99,6 +102,8 @@ def export_attestations(registry: Registry, ref: str, out: Path) -> AttestBundle
             {
                 "file": f"{base}.json",
                 "signature": f"{base}.json.sig",
+                "dsse": f"{base}.dsse.json",
+                "public_key": key,
                 "action": action,
                 "env": env,
                 "identity": who,
@@ -117,3 +122,11 @@ def export_attestations(registry: Registry, ref: str, out: Path) -> AttestBundle
     )
     atomic_write(out / "README.md", readme.encode())
     return bundle
+
+
+def _public_key(armored: str) -> str:
+    """The key an SSH signature names ("" when it does not parse)."""
+    try:
+        return signing.parse_signature(armored).public_key
+    except signing.BadSignature:
+        return ""

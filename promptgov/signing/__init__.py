@@ -6,7 +6,9 @@ of the repository's allowed-signers file.
 """
 
 from ._allowed_signers import AllowedSigner, dump, format_time, parse, parse_time, revoke
+from ._dsse import PAYLOAD_TYPE, envelope, pae
 from ._sshsig import NAMESPACE, BadSignature, SshSig, fingerprint, sign, verify
+from ._sshsig import parse as parse_signature
 from ._statement import (
     PREDICATE_TYPE,
     STATEMENT_TYPE,
@@ -18,6 +20,7 @@ from ._statement import (
 
 __all__ = [
     "NAMESPACE",
+    "PAYLOAD_TYPE",
     "PREDICATE_TYPE",
     "STATEMENT_TYPE",
     "AllowedSigner",
@@ -27,9 +30,12 @@ __all__ = [
     "SshSig",
     "check",
     "dump",
+    "envelope",
     "fingerprint",
     "format_time",
+    "pae",
     "parse",
+    "parse_signature",
     "parse_time",
     "revoke",
     "sign",

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from ..hashing import canonical_json
 from ..model import SignedStatement, identity_key
-from . import _sshsig
+from . import _dsse, _sshsig
 from ._allowed_signers import AllowedSigner
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -81,7 +81,9 @@ def sign_decision(decision: Decision, key: str | Path) -> SignedStatement:
         InputError: ssh-keygen cannot sign with the key.
     """
     text = canonical_json(decision.statement()).decode()
-    return SignedStatement(statement=text, signature=_sshsig.sign(text.encode(), key))
+    signature = _sshsig.sign(text.encode(), key)
+    dsse = _dsse.raw_sign(_dsse.pae(_dsse.PAYLOAD_TYPE, text.encode()), key)
+    return SignedStatement(statement=text, signature=signature, dsse=dsse)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ what counts, what promotion refuses and names, what verify reports."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -367,7 +368,9 @@ def test_cli_keys_sign_with_and_attest_export_checked_by_ssh_keygen(
     assert denied.exit_code == 2
     assert "alice's approval of support-reply@1.0.0 for prod must be signed" in denied.stderr
     monkeypatch.setenv("PROMPTGOV_SIGNING_KEY", str(keys["alice"]))
-    assert cli("approve", REF, "--env", "prod", "--by", "alice", "--repo", signed_repo).exit_code == 0
+    assert (
+        cli("approve", REF, "--env", "prod", "--by", "alice", "--repo", signed_repo).exit_code == 0
+    )
     done = cli(
         "promote", REF, "--to", "prod", "--by", "alice", "--reason", "go", "--repo", signed_repo
     )
@@ -384,6 +387,18 @@ def test_cli_keys_sign_with_and_attest_export_checked_by_ssh_keygen(
         ran = subprocess.run(command, shell=True, cwd=bundle, capture_output=True, timeout=30)
         assert ran.returncode == 0, ran.stderr
         assert b'Good "promptgov" signature for alice' in ran.stdout
+    # Every DSSE envelope verifies with securesystemslib, a third-party DSSE verifier.
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.signer import SSlibKey
+
+    for entry in manifest["statements"]:
+        raw = base64.b64decode(entry["public_key"].split()[1])[-32:]
+        key = SSlibKey(entry["fingerprint"], "ed25519", "ed25519", {"public": raw.hex()})
+        envelope = Envelope.from_dict(json.loads((bundle / entry["dsse"]).read_text()))
+        assert key.keyid in envelope.verify([key], 1)
+        assert json.loads(envelope.pae().split(b" ", 4)[4]) == json.loads(
+            (bundle / entry["file"]).read_text()
+        )
     # A statement altered in the bundle fails the same command.
     first = bundle / manifest["statements"][0]["file"]
     first.write_text(first.read_text().replace('"prod"', '"dev"'))

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given
 from hypothesis import strategies as st
 
 from promptgov import signing
 from promptgov.errors import InvalidFile
+from promptgov.signing._dsse import raw_sign
 
 
 def keygen(tmp: Path, name: str, kind: str = "ed25519") -> Path:
@@ -94,12 +98,19 @@ def test_signing_through_a_real_ssh_agent(tmp_path: Path, monkeypatch: pytest.Mo
         key.unlink()  # only the agent holds the private key now
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         sig = signing.sign(b"agent-signed", Path(f"{key}.pub"))
+        # The agent also gives the raw Ed25519 signature a DSSE envelope needs.
+        pae = signing.pae(signing.PAYLOAD_TYPE, b"agent-signed")
+        raw = raw_sign(pae, Path(f"{key}.pub"))
     finally:
         agent.terminate()
         agent.wait(timeout=10)
     assert signing.verify(b"agent-signed", sig).fingerprint == signing.fingerprint(
         Path(f"{key}.pub").read_text()
     )
+    assert raw is not None
+    public = serialization.load_ssh_public_key(Path(f"{key}.pub").read_bytes())
+    assert isinstance(public, Ed25519PublicKey)
+    public.verify(base64.b64decode(raw), pae)
 
 
 def test_allowed_signers_round_trip_and_revocation(tmp_path: Path) -> None:
@@ -156,8 +167,6 @@ def test_hostile_signature_text_is_an_answer_not_a_crash(text: str) -> None:
 
 @given(st.binary(max_size=300))
 def test_hostile_signature_blob_is_an_answer_not_a_crash(blob: bytes) -> None:
-    import base64
-
     armored = (
         "-----BEGIN SSH SIGNATURE-----\n"
         + base64.b64encode(b"SSHSIG" + blob).decode()
