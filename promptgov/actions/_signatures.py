@@ -242,3 +242,31 @@ def _finding(
     result = signing.check(signed, decision, allowed)
     if not result.ok:
         yield SignatureFinding(where, result.why, unsigned=False)
+
+
+def current_move_problem(repo: Repo, name: str, entry: PromptEntry, env: str) -> str | None:
+    """Why the move that put ``env``'s current version in place lacks valid signatures
+    under the policy (None: it is signed, and so are the approvals it counted)."""
+    state = entry.environments.get(env)
+    if state is None or not state.history:
+        return f"{env} has no pointer move for {name}"
+    move = state.history[-1]
+    rec = next((r for r in entry.versions if r.version == move.version), None)
+    if rec is None:
+        return f"{name}@{move.version} is not in the registry"
+    allowed = signers(repo)
+    result = signing.check(move.signed, move_decision(name, rec.sha256, env, move), allowed)
+    if not result.ok:
+        return f"the move of {env} to {name}@{move.version} by {move.by}: {result.why}"
+    policy = repo.config.environment(env)
+    if move.kind.value == "promote" and policy is not None and policy.approvals.required:
+        judged = signed_approvers(
+            repo, name, rec, env, rec.approvals, allow_self=policy.approvals.allow_self_approval
+        )
+        if len(judged.counted) < policy.approvals.required:
+            why = "; ".join(judged.refused) or "no signed approval"
+            return (
+                f"{name}@{move.version} has {len(judged.counted)} of the "
+                f"{policy.approvals.required} signed approval(s) {env} needs ({why})"
+            )
+    return None

@@ -404,3 +404,41 @@ def test_cli_keys_sign_with_and_attest_export_checked_by_ssh_keygen(
     first.write_text(first.read_text().replace('"prod"', '"dev"'))
     ran = subprocess.run(commands[0], shell=True, cwd=bundle, capture_output=True, timeout=30)
     assert ran.returncode != 0
+
+
+def test_sdk_require_signed_keeps_serving_the_signed_version(
+    example_repo: Path, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    from promptgov.sdk import PromptClient
+
+    def signers_only(r: Path) -> None:
+        edit_config(r, lambda d: d.__setitem__("allowed_signers", "allowed_signers"))
+        for who in ("alice", "bob"):
+            add_key(registry(r).repo, who, f"{keys[who]}.pub", KeyOptions())
+
+    change_policy(example_repo, signers_only)
+    add_version(example_repo, "1.0.0")
+    release(example_repo, "1.0.0", ("dev", "staging"))
+    reg = registry(example_repo)
+    check_gate(reg, REF, GateOptions(env="prod"))
+    _approve(example_repo, "alice", keys["alice"])
+    _promote(example_repo, keys["alice"])
+    clock = [0.0]
+    client = PromptClient(
+        example_repo,
+        env="prod",
+        cache_dir=tmp_path / "cache",
+        require_signed=True,
+        clock=lambda: clock[0],
+    )
+    assert client.get(PROMPT).version == "1.0.0"
+    add_version(example_repo, "1.1.0", note="Unsigned release.")
+    release(example_repo, "1.1.0")  # approved and promoted without signatures
+    clock[0] += 3600
+    served = client.get(PROMPT)
+    assert served.version == "1.0.0" and served.source == "stale"
+    assert served.error is not None
+    assert "not switching to support-reply@1.1.0: the move of prod" in served.error
+    assert "it is unsigned" in served.error
+    unsigned = PromptClient(example_repo, env="prod", cache_dir=tmp_path / "c2")
+    assert unsigned.get(PROMPT).version == "1.1.0"
