@@ -620,6 +620,11 @@ class Publication(BaseModel):
     audit_seq: int = Field(description="The audit entry the commit names (Promptgov-Audit-Seq).")
     rollback_id: str | None = None
     recorded_at: Timestamp
+    signing_key: str | None = Field(
+        default=None,
+        exclude_if=_unsigned,
+        description="The key that signed the decision; signs the commit when git.sign is on.",
+    )
 
 
 class PromptEntry(BaseModel):

@@ -199,6 +199,7 @@ def promote(registry: Registry, ref: str, options: PromoteOptions, *, by: str) -
             authorized_by=by,
             audit_seq=seq,
             recorded_at=move.at,
+            signing_key=options.sign_with if repo.config.git.sign else None,
         )
         _publish.stage(e, repo, pub)  # the git step, recorded pending with the move
     result = PromotionResult(name, to, move, seq)

@@ -442,3 +442,39 @@ def test_sdk_require_signed_keeps_serving_the_signed_version(
     assert "it is unsigned" in served.error
     unsigned = PromptClient(example_repo, env="prod", cache_dir=tmp_path / "c2")
     assert unsigned.get(PROMPT).version == "1.1.0"
+
+
+def test_git_sign_signs_the_promotion_commit_with_the_deciding_key(
+    example_repo: Path, keys: dict[str, Path]
+) -> None:
+    from ..flows import git, git_init
+
+    git_init(example_repo)
+    add_version(example_repo, "1.0.0")
+    release(example_repo, "1.0.0", ("dev", "staging"))
+    _require(example_repo, keys)
+    change_policy(
+        example_repo, lambda r: edit_config(r, lambda d: d["git"].__setitem__("sign", True))
+    )
+    check_gate(registry(example_repo), REF, GateOptions(env="prod"))
+    _approve(example_repo, "alice", keys["alice"])
+    res = _promote(example_repo, keys["alice"])
+    assert res.git_commit is not None
+    done = subprocess.run(
+        [
+            "git",
+            "-c",
+            "gpg.ssh.allowedSignersFile=allowed_signers",
+            "verify-commit",
+            res.git_commit,
+        ],
+        cwd=example_repo,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'Good "git" signature for alice' in done.stderr
+    assert "Promptgov-Action: promote" in git(
+        example_repo, "log", "-1", "--format=%B", res.git_commit
+    )
