@@ -188,10 +188,11 @@ class SignatureFinding:
 
 
 def audit_signatures(
-    repo: Repo, entries: Iterable[tuple[str, PromptEntry]]
+    repo: Repo, entries: Iterable[tuple[str, PromptEntry]], *, every_unsigned: bool = False
 ) -> Iterator[SignatureFinding]:
     """Every signed record that does not verify, and every unsigned one in an environment
-    that requires signatures, across ``entries`` (read-only)."""
+    that requires signatures (with ``every_unsigned``, every unsigned one), across
+    ``entries`` (read-only)."""
     allowed = signers(repo)
     for name, entry in entries:
         by_version = {r.version: r for r in entry.versions}
@@ -203,6 +204,7 @@ def audit_signatures(
                     a.signed,
                     approval_decision(name, rec, a),
                     allowed,
+                    every_unsigned,
                 )
         for env, state in entry.environments.items():
             for m in state.history:
@@ -215,6 +217,7 @@ def audit_signatures(
                     m.signed,
                     move_decision(name, target.sha256, env, m),
                     allowed,
+                    every_unsigned,
                 )
         for r in entry.post_reviews:
             target = by_version.get(r.version)
@@ -225,6 +228,7 @@ def audit_signatures(
                     r.signed,
                     review_decision(name, target.sha256, r),
                     allowed,
+                    every_unsigned,
                 )
 
 
@@ -234,9 +238,10 @@ def _finding(
     signed: SignedStatement | None,
     decision: signing.Decision,
     allowed: list[signing.AllowedSigner],
+    every_unsigned: bool,
 ) -> Iterator[SignatureFinding]:
     if signed is None:
-        if required(repo, decision.env or ""):
+        if every_unsigned or required(repo, decision.env or ""):
             yield SignatureFinding(where, "it is unsigned", unsigned=True)
         return
     result = signing.check(signed, decision, allowed)

@@ -87,3 +87,51 @@ def revoke_key(repo: Repo, who: str, *, at: datetime | None = None) -> list[sign
     revoked = signing.revoke(current, who, when)
     atomic_write(path, signing.dump(revoked).encode())
     return [s for s in revoked if who in s.principals or who == s.fingerprint]
+
+
+#: Where ``upgrade_signing`` puts the allowed-signers file of a repository that names none.
+DEFAULT_SIGNERS_FILE = "allowed_signers"
+_SIGNERS_HEADER = (
+    "# Who may sign promptgov decisions (OpenSSH allowed-signers format; see docs/signing.md).\n"
+)
+
+
+@dataclass(frozen=True)
+class SigningUpgrade:
+    """What ``upgrade_signing`` changed and found."""
+
+    written: list[str]
+    """Files it created or edited (a policy change to propose), empty when already set up."""
+    unsigned: list[str]
+    """Every decision recorded without a signature, oldest first within each prompt."""
+    bad: list[str]
+    """Every signature that does not verify, and why."""
+
+
+def upgrade_signing(repo: Repo) -> SigningUpgrade:
+    """Prepare a repository made before signed decisions: name an allowed-signers file in
+    ``promptgov.yml`` (creating it empty) when none is named, and list the decisions
+    recorded unsigned. The edits are a policy change: nothing counts them until it is
+    proposed, approved and applied; the registry is not touched (old decisions stay valid
+    where signatures are not required).
+    """
+    from ._signatures import audit_signatures
+
+    written = []
+    if not repo.config.allowed_signers:
+        config = repo.path("promptgov.yml")
+        text = (read_bytes(config) or b"").decode("utf-8")
+        sep = "" if text.endswith("\n") or not text else "\n"
+        atomic_write(config, f"{text}{sep}allowed_signers: {DEFAULT_SIGNERS_FILE}\n".encode())
+        written.append("promptgov.yml")
+        path = repo.path(DEFAULT_SIGNERS_FILE)
+        if read_bytes(path) is None:
+            atomic_write(path, _SIGNERS_HEADER.encode())
+            written.append(DEFAULT_SIGNERS_FILE)
+        repo.__dict__.pop("config", None)
+    found = list(audit_signatures(repo, repo.store.registry().items(), every_unsigned=True))
+    return SigningUpgrade(
+        written,
+        [f"{f.where}" for f in found if f.unsigned],
+        [f"{f.where}: {f.why}" for f in found if not f.unsigned],
+    )

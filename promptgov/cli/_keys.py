@@ -120,6 +120,27 @@ def register(app: typer.Typer) -> None:
     app.add_typer(attest_app, name="attest")
 
 
+@keys_app.command("upgrade")
+def upgrade(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """Set up signing in an older repository and list the decisions recorded unsigned."""
+    from ..actions.keys import upgrade_signing
+
+    up = upgrade_signing(_repo(repo))
+    if json_:
+        emit_json({"written": up.written, "unsigned": up.unsigned, "bad": up.bad})
+        return
+    for line in up.unsigned:
+        console.print(f"unsigned: {line}", markup=False)
+    for line in up.bad:
+        console.print(f"bad signature: {line}", markup=False)
+    console.print(f"{len(up.unsigned)} decision(s) unsigned, {len(up.bad)} bad signature(s).")
+    if up.written:
+        console.print(
+            f"Wrote {', '.join(up.written)}: add keys ('promptgov keys add'), then "
+            "'promptgov policy propose' to put them in force."
+        )
+
+
 attest_app = typer.Typer(
     help="Export the signed decisions behind a version, checkable with ssh-keygen alone.",
     no_args_is_help=True,

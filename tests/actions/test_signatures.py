@@ -478,3 +478,22 @@ def test_git_sign_signs_the_promotion_commit_with_the_deciding_key(
     assert "Promptgov-Action: promote" in git(
         example_repo, "log", "-1", "--format=%B", res.git_commit
     )
+
+
+def test_upgrade_names_the_signers_file_and_lists_unsigned_decisions(
+    served_repo: Path, cli
+) -> None:  # type: ignore[no-untyped-def]
+    before = (served_repo / "schemas/prompt-version-schema.yml").read_bytes()
+    out = cli("keys", "upgrade", "--repo", served_repo, "--json")
+    assert out.exit_code == 0, out.stderr
+    up = json.loads(out.stdout)
+    assert up["written"] == ["promptgov.yml", "allowed_signers"]
+    assert "support-reply@1.0.0 approval by alice for prod" in up["unsigned"]
+    assert any(u.startswith("support-reply prod move #1 to 1.0.0 by alice") for u in up["unsigned"])
+    assert up["bad"] == []
+    assert (served_repo / "schemas/prompt-version-schema.yml").read_bytes() == before
+    # The edit is a policy change like any other: applied, the repository verifies.
+    change_policy(served_repo, lambda r: None)
+    report = verify(registry(served_repo).repo)
+    assert report.ok, report.problems
+    assert cli("keys", "upgrade", "--repo", served_repo, "--json").exit_code == 0
