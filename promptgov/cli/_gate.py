@@ -211,6 +211,7 @@ def review(
     evidence: Annotated[
         list[str], typer.Option("--evidence", help="Link or path (repeatable).")
     ] = [],  # noqa: B006
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -218,7 +219,7 @@ def review(
     from ..actions.review import ReviewOptions
     from ..actions.review import review as do_review
 
-    options = ReviewOptions(env=env, reason=reason, evidence=tuple(evidence))
+    options = ReviewOptions(env=env, reason=reason, evidence=tuple(evidence), sign_with=sign_with)
     res = do_review(_registry(repo), ref, options, by=by)
     if json_:
         emit_json(res.to_dict())

@@ -497,3 +497,29 @@ def test_upgrade_names_the_signers_file_and_lists_unsigned_decisions(
     report = verify(registry(served_repo).repo)
     assert report.ok, report.problems
     assert cli("keys", "upgrade", "--repo", served_repo, "--json").exit_code == 0
+
+
+def test_emergency_move_and_its_post_review_are_signed(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    from promptgov.actions.review import ReviewOptions, review
+
+    options = PromoteOptions(
+        to="prod", reason="incident", emergency=True, sign_with=str(keys["alice"])
+    )
+    res = promote(registry(signed_repo), REF, options, by="alice")
+    assert res.move.signed is not None and '"action":"emergency"' in res.move.signed.statement
+    with pytest.raises(
+        PermissionDenied, match="bob's post-review of the prod move #1 must be signed"
+    ):
+        review(registry(signed_repo), PROMPT, ReviewOptions(env="prod", reason="fine"), by="bob")
+    done = review(
+        registry(signed_repo),
+        PROMPT,
+        ReviewOptions(env="prod", reason="fine", sign_with=str(keys["bob"])),
+        by="bob",
+    )
+    assert done.review.signed is not None
+    report = verify(registry(signed_repo).repo)
+    assert report.ok, report.problems
+    assert not report.warnings, report.warnings
