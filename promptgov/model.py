@@ -410,20 +410,6 @@ class EvalRunRef(BaseModel):
         return data
 
 
-class GateResult(BaseModel):
-    """A gate verdict for one content hash, one gate file and one environment."""
-
-    model_config = _FROZEN
-    env: str
-    verdict: GateVerdict
-    sha256: str
-    gate_sha256: str
-    run_id: str
-    baseline_version: str | None = None
-    at: Timestamp
-    report: str | None = Field(default=None, description="Gate report path under logs/.")
-
-
 class SignedStatement(BaseModel):
     """An in-toto Statement about a decision and the SSH signature over its exact bytes."""
 
@@ -446,6 +432,26 @@ def _unsigned(value: Any) -> bool:
 #: A record's optional signature; left out of the file (and of its digest) when absent, so
 #: records written before signatures hash as they always did.
 Signed = Annotated[SignedStatement | None, Field(default=None, exclude_if=_unsigned)]
+
+
+class GateResult(BaseModel):
+    """A gate verdict for one content hash, one gate file and one environment."""
+
+    model_config = _FROZEN
+    env: str
+    verdict: GateVerdict
+    sha256: str
+    gate_sha256: str
+    run_id: str
+    baseline_version: str | None = None
+    at: Timestamp
+    report: str | None = Field(default=None, description="Gate report path under logs/.")
+    by: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Who (or which CI job) ran the gate, when it was signed.",
+    )
+    signed: Signed = None
 
 
 class Approval(BaseModel):

@@ -9,6 +9,7 @@ keys; a key that also belongs to the author is self-approval whatever the spelli
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from .. import signing
 from ..errors import PermissionDenied
 from ..model import (
     Approval,
+    GateResult,
     PointerMove,
     PostReview,
     PromptEntry,
@@ -75,6 +77,26 @@ def move_decision(name: str, sha256: str, env: str, m: PointerMove) -> signing.D
         at=m.at,
         reason=m.reason,
         gate_verdict=m.gate_verdict.value if m.gate_verdict else None,
+    )
+
+
+def gate_decision(
+    repo: Repo, name: str, rec: VersionRecord, g: GateResult, results: str
+) -> signing.Decision:
+    """What a gate verdict's Statement must say: over the results file's sha256. A verdict
+    is about content, which versions sharing it share, so it names no version."""
+    data = read_bytes(repo.path(results))
+    return signing.Decision(
+        action="gate",
+        prompt=name,
+        sha256=g.sha256,
+        version="",
+        env=g.env,
+        by=g.by or "",
+        at=g.at,
+        gate_verdict=g.verdict.value,
+        eval_run=g.run_id,
+        results_sha256=hashlib.sha256(data).hexdigest() if data is not None else None,
     )
 
 
@@ -206,6 +228,17 @@ def audit_signatures(
                     allowed,
                     every_unsigned,
                 )
+            runs = {r.run_id: r.output for v in entry.versions for r in v.eval_runs}
+            for g in rec.gate_results:
+                if g.signed is not None and g.run_id in runs:
+                    yield from _finding(
+                        repo,
+                        f"{name}@{rec.version} gate verdict for {g.env} by {g.by}",
+                        g.signed,
+                        gate_decision(repo, name, rec, g, runs[g.run_id]),
+                        allowed,
+                        every_unsigned,
+                    )
         for env, state in entry.environments.items():
             for m in state.history:
                 target = by_version.get(m.version)

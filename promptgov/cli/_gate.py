@@ -90,6 +90,10 @@ def gate(
         str | None,
         typer.Option("--prompt", help="Prompt name for per-prompt rules (with --results)."),
     ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who (or which CI job) runs the gate.")
+    ] = None,
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -109,7 +113,7 @@ def gate(
             )
         ]
     elif ref is not None:
-        options = GateOptions(env=envs[0], baseline=baseline)
+        options = GateOptions(env=envs[0], baseline=baseline, by=by, sign_with=sign_with)
         reports = check_gates(_registry(repo), ref, envs, options)
     else:
         raise InputError("give name@version, or --results out.json.")

@@ -159,6 +159,8 @@ def _mismatch(
         return f"for version {pred.get('version')}, not {expect.version}"
     if pred.get("env") != expect.env:
         return f"for environment {pred.get('env')}, not {expect.env}"
+    if pred.get("results_sha256") != expect.results_sha256:
+        return "over other eval results than the recorded file"
     if identity_key(str(pred.get("by"))) != identity_key(expect.by):
         return f"by {pred.get('by')}, not {expect.by}"
     if datetime.fromisoformat(pred["time"]) != expect.at:

@@ -523,3 +523,23 @@ def test_emergency_move_and_its_post_review_are_signed(
     report = verify(registry(signed_repo).repo)
     assert report.ok, report.problems
     assert not report.warnings, report.warnings
+
+
+def test_gate_verdict_is_signed_over_the_results_file(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    check_gate(
+        registry(signed_repo), REF, GateOptions(env="prod", by="bob", sign_with=str(keys["bob"]))
+    )
+    rec = registry(signed_repo).entry(PROMPT).versions[0]
+    signed = rec.gate_results[-1].signed
+    assert signed is not None and '"results_sha256":"' in signed.statement
+    assert verify(registry(signed_repo).repo).ok
+    # Eval results edited after the verdict: the signature no longer covers them.
+    output = signed_repo / rec.eval_runs[-1].output
+    output.write_bytes(output.read_bytes() + b" ")
+    problems = [str(p) for p in verify(registry(signed_repo).repo).problems]
+    assert any(
+        "gate verdict for prod by bob: its signed statement is over other eval results" in p
+        for p in problems
+    ), problems
