@@ -363,6 +363,30 @@ class MoveKind(StrEnum):
 # --------------------------------------------------------------------------- registry records
 
 
+class SignedStatement(BaseModel):
+    """An in-toto Statement about a decision and the SSH signature over its exact bytes."""
+
+    model_config = _FROZEN
+    statement: str = Field(
+        description="The in-toto Statement as canonical JSON: exactly the bytes signed."
+    )
+    signature: str = Field(description="Armored SSHSIG (namespace promptgov) over the statement.")
+    dsse: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Base64 raw Ed25519 signature over the statement's DSSE PAE (Ed25519 keys).",
+    )
+
+
+def _unsigned(value: Any) -> bool:
+    return value is None
+
+
+#: A record's optional signature; left out of the file (and of its digest) when absent, so
+#: records written before signatures hash as they always did.
+Signed = Annotated[SignedStatement | None, Field(default=None, exclude_if=_unsigned)]
+
+
 class EvalRunRef(BaseModel):
     """An eval run recorded against a content hash."""
 
@@ -400,6 +424,7 @@ class EvalRunRef(BaseModel):
         description="The engine that ran the suite: native or promptfoo (None: recorded before "
         "runs named their engine, by the native engine).",
     )
+    signed: Signed = None
 
     @model_serializer(mode="wrap")
     def _omit_no_engine(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -408,30 +433,6 @@ class EvalRunRef(BaseModel):
         if self.engine is None:
             data.pop("engine", None)
         return data
-
-
-class SignedStatement(BaseModel):
-    """An in-toto Statement about a decision and the SSH signature over its exact bytes."""
-
-    model_config = _FROZEN
-    statement: str = Field(
-        description="The in-toto Statement as canonical JSON: exactly the bytes signed."
-    )
-    signature: str = Field(description="Armored SSHSIG (namespace promptgov) over the statement.")
-    dsse: str | None = Field(
-        default=None,
-        exclude_if=lambda v: v is None,
-        description="Base64 raw Ed25519 signature over the statement's DSSE PAE (Ed25519 keys).",
-    )
-
-
-def _unsigned(value: Any) -> bool:
-    return value is None
-
-
-#: A record's optional signature; left out of the file (and of its digest) when absent, so
-#: records written before signatures hash as they always did.
-Signed = Annotated[SignedStatement | None, Field(default=None, exclude_if=_unsigned)]
 
 
 class GateResult(BaseModel):

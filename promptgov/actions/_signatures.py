@@ -18,6 +18,7 @@ from .. import signing
 from ..errors import PermissionDenied
 from ..model import (
     Approval,
+    EvalRunRef,
     GateResult,
     PointerMove,
     PostReview,
@@ -97,6 +98,21 @@ def gate_decision(
         gate_verdict=g.verdict.value,
         eval_run=g.run_id,
         results_sha256=hashlib.sha256(data).hexdigest() if data is not None else None,
+    )
+
+
+def eval_decision(name: str, version: str, r: EvalRunRef) -> signing.Decision:
+    """What an eval run's Statement must say: over its output file's sha256."""
+    return signing.Decision(
+        action="eval",
+        prompt=name,
+        sha256=r.sha256,
+        version=version,
+        env=None,
+        by=r.by,
+        at=r.at,
+        eval_run=r.run_id,
+        results_sha256=r.output_sha256,
     )
 
 
@@ -228,6 +244,16 @@ def audit_signatures(
                     allowed,
                     every_unsigned,
                 )
+            for run in rec.eval_runs:
+                if run.signed is not None:
+                    yield from _finding(
+                        repo,
+                        f"{name}@{rec.version} eval run {run.run_id} by {run.by}",
+                        run.signed,
+                        eval_decision(name, rec.version, run),
+                        allowed,
+                        every_unsigned,
+                    )
             runs = {r.run_id: r.output for v in entry.versions for r in v.eval_runs}
             for g in rec.gate_results:
                 if g.signed is not None and g.run_id in runs:

@@ -543,3 +543,17 @@ def test_gate_verdict_is_signed_over_the_results_file(
         "gate verdict for prod by bob: its signed statement is over other eval results" in p
         for p in problems
     ), problems
+
+
+def test_eval_run_is_signed_by_the_ci_key_over_its_output(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    from promptgov.actions.evaluate import run_version_eval
+
+    outcome = run_version_eval(registry(signed_repo), REF, by="carol", sign_with=str(keys["carol"]))
+    assert outcome.run.signed is not None
+    assert f'"results_sha256":"{outcome.run.output_sha256}"' in outcome.run.signed.statement
+    report = verify(registry(signed_repo).repo)
+    assert report.ok, report.problems
+    with pytest.raises(PermissionDenied, match="is not bob's key"):
+        run_version_eval(registry(signed_repo), REF, by="bob", sign_with=str(keys["carol"]))
