@@ -475,6 +475,7 @@ class Quarantine(BaseModel):
     by: str
     at: Timestamp
     source: Literal["rollback", "audit-flag", "complaint", "manual"] = "rollback"
+    signed: Signed = None
 
 
 class VersionRecord(BaseModel):
@@ -879,6 +880,7 @@ class ProjectConfig(BaseModel):
 
 __all__ = [
     "Approval",
+    "Signed",
     "SignedStatement",
     "ApprovalPolicy",
     "CIConfig",

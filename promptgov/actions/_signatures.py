@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .. import signing
@@ -116,6 +117,29 @@ def eval_decision(name: str, version: str, r: EvalRunRef) -> signing.Decision:
     )
 
 
+def simple_decision(
+    action: str,
+    name: str,
+    rec: VersionRecord,
+    env: str | None,
+    by: str,
+    at: datetime,
+    reason: str,
+) -> signing.Decision:
+    """The Statement of a decision about one version that relies on no gate or run: a
+    complaint, an audit flag, a quarantine clearance."""
+    return signing.Decision(
+        action=action,
+        prompt=name,
+        sha256=rec.sha256,
+        version=rec.version,
+        env=env,
+        by=by,
+        at=at,
+        reason=reason,
+    )
+
+
 def review_decision(name: str, sha256: str, r: PostReview) -> signing.Decision:
     """What a post-review's Statement must say."""
     return signing.Decision(
@@ -136,9 +160,15 @@ def _verdict(rec: VersionRecord, env: str) -> str | None:
 
 
 def sign(
-    repo: Repo, decision: signing.Decision, key: str | Path | None, *, what: str
+    repo: Repo,
+    decision: signing.Decision,
+    key: str | Path | None,
+    *,
+    what: str,
+    optional: bool = False,
 ) -> SignedStatement | None:
-    """The decision signed with ``key`` (None without a key where the policy allows it).
+    """The decision signed with ``key`` (None without a key where the policy allows it, or
+    where the act is ``optional``: a complaint anyone may file).
 
     A signature the allowed signers would not count is refused now, not at promotion.
 
@@ -148,7 +178,7 @@ def sign(
     """
     env = decision.env or ""
     if key is None:
-        if required(repo, env):
+        if required(repo, env) and not optional:
             raise PermissionDenied(
                 f"{what} must be signed: {env} has require_signatures in promptgov.yml.",
                 cli_hint="Pass --sign-with KEY (or set PROMPTGOV_SIGNING_KEY).",
@@ -254,6 +284,16 @@ def audit_signatures(
                         allowed,
                         every_unsigned,
                     )
+            q = rec.quarantine
+            if q is not None and q.signed is not None:
+                yield from _finding(
+                    repo,
+                    f"{name}@{rec.version} {q.source} quarantine by {q.by}",
+                    q.signed,
+                    simple_decision("flag", name, rec, None, q.by, q.at, q.reason),
+                    allowed,
+                    every_unsigned,
+                )
             runs = {r.run_id: r.output for v in entry.versions for r in v.eval_runs}
             for g in rec.gate_results:
                 if g.signed is not None and g.run_id in runs:

@@ -557,3 +557,47 @@ def test_eval_run_is_signed_by_the_ci_key_over_its_output(
     assert report.ok, report.problems
     with pytest.raises(PermissionDenied, match="is not bob's key"):
         run_version_eval(registry(signed_repo), REF, by="bob", sign_with=str(keys["carol"]))
+
+
+def test_complaint_flag_and_quarantine_clear_are_signed(
+    signed_repo: Path, keys: dict[str, Path]
+) -> None:
+    from promptgov.actions.feedback import (
+        ClearOptions,
+        ComplaintOptions,
+        FlagOptions,
+        clear_quarantine,
+        flag_version,
+        report_complaint,
+    )
+    from promptgov.audit import AuditLog
+
+    complaint = report_complaint(
+        registry(signed_repo),
+        PROMPT,
+        ComplaintOptions(complaint="rude", env="staging", sign_with=str(keys["carol"])),
+        by="carol",
+    )
+    assert complaint.signed is not None and '"action":"complaint"' in complaint.signed.statement
+    flagged = flag_version(
+        registry(signed_repo), REF, FlagOptions(reason="odd", sign_with=str(keys["bob"])), by="bob"
+    )
+    assert flagged.quarantine is not None and flagged.quarantine.signed is not None
+    assert verify(registry(signed_repo).repo).ok
+    with pytest.raises(PermissionDenied, match="alice's clearing of the quarantine must be signed"):
+        clear_quarantine(registry(signed_repo), REF, ClearOptions(reason="fine"), by="alice")
+    clear_quarantine(
+        registry(signed_repo),
+        REF,
+        ClearOptions(reason="fine", sign_with=str(keys["alice"])),
+        by="alice",
+    )
+    entry = list(AuditLog(signed_repo).entries())[-1]
+    done = ssh_verify(
+        signed_repo,
+        "alice",
+        Path(f"{keys['alice']}.pub"),
+        entry.details["signed"]["statement"].encode(),
+        entry.details["signed"]["signature"],
+    )
+    assert done.returncode == 0, done.stderr
