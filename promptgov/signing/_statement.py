@@ -121,6 +121,8 @@ def check(
         pred = st["predicate"]
         subject = st["subject"][0]
         at = datetime.fromisoformat(pred["time"])
+        if not all(isinstance(x, dict) for x in (st, pred, subject)):
+            raise TypeError("not objects")
     except (ValueError, KeyError, IndexError, TypeError, ValidationError):
         return SignatureCheck(False, "its statement is not a promptgov decision", fingerprint=fp)
     wrong = _mismatch(st, pred, subject, expect, set(actions or [expect.action]))

@@ -174,3 +174,33 @@ def test_hostile_signature_blob_is_an_answer_not_a_crash(blob: bytes) -> None:
     )
     with pytest.raises(signing.BadSignature):
         signing.verify(b"m", armored)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "[]",
+        '{"predicate": "x", "subject": ["y"]}',
+        '{"predicate": {"time": 3}, "subject": [{}]}',
+        '{"predicate": {"time": "2026-01-01T00:00:00+00:00"}, "subject": ["s"]}',
+        "not json",
+    ],
+)
+def test_well_signed_statement_of_the_wrong_shape_is_an_answer(
+    tmp_path: Path, statement: str
+) -> None:
+    from promptgov.model import SignedStatement
+
+    key = keygen(tmp_path, "alice")
+    signed = SignedStatement(statement=statement, signature=signing.sign(statement.encode(), key))
+    expect = signing.Decision(
+        action="approve",
+        prompt="p",
+        sha256="0" * 64,
+        version="1.0.0",
+        env="prod",
+        by="alice",
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    result = signing.check(signed, expect, [])
+    assert not result.ok and "not a promptgov decision" in result.why
