@@ -384,8 +384,14 @@ def commit_paths(
     paths: Iterable[str | os.PathLike[str]],
     message: str,
     author: str | None = None,
+    *,
+    sign: bool = False,
+    signing_key: str | None = None,
 ) -> str | None:
     """Commit the current content of ``paths`` (only them) on the checked-out branch.
+
+    With ``sign`` the commit is SSH-signed (``gpg.format=ssh``) by ``signing_key`` (a key
+    file, or a ``.pub`` ssh-agent holds), else by git's own ``user.signingKey``.
 
     Whatever else the user has staged stays staged and uncommitted. Returns the new
     commit's id, or None when those paths have nothing to commit. Hooks are skipped:
@@ -415,9 +421,11 @@ def commit_paths(
         root,
         [
             *_identity_args(root),
+            *_signing_args(sign, signing_key),
             "commit",
             "--quiet",
             "--no-verify",
+            *(["-S"] if sign else []),
             "--only",
             "--allow-empty-message",
             "-m",
@@ -428,6 +436,16 @@ def commit_paths(
         env=_author_env(author),
     )
     return _rev(root, "HEAD^{commit}")
+
+
+def _signing_args(sign: bool, key: str | None) -> list[str]:
+    """``-c gpg.format=ssh [-c user.signingKey=…]`` for an SSH-signed commit."""
+    if not sign:
+        return []
+    args = ["-c", "gpg.format=ssh"]
+    if key:
+        args += ["-c", f"user.signingKey={os.path.abspath(key)}"]
+    return args
 
 
 def _stage(root: Path, specs: list[str], env: Mapping[str, str] | None) -> None:

@@ -363,6 +363,30 @@ class MoveKind(StrEnum):
 # --------------------------------------------------------------------------- registry records
 
 
+class SignedStatement(BaseModel):
+    """An in-toto Statement about a decision and the SSH signature over its exact bytes."""
+
+    model_config = _FROZEN
+    statement: str = Field(
+        description="The in-toto Statement as canonical JSON: exactly the bytes signed."
+    )
+    signature: str = Field(description="Armored SSHSIG (namespace promptgov) over the statement.")
+    dsse: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Base64 raw Ed25519 signature over the statement's DSSE PAE (Ed25519 keys).",
+    )
+
+
+def _unsigned(value: Any) -> bool:
+    return value is None
+
+
+#: A record's optional signature; left out of the file (and of its digest) when absent, so
+#: records written before signatures hash as they always did.
+Signed = Annotated[SignedStatement | None, Field(default=None, exclude_if=_unsigned)]
+
+
 class EvalRunRef(BaseModel):
     """An eval run recorded against a content hash."""
 
@@ -400,6 +424,7 @@ class EvalRunRef(BaseModel):
         description="The engine that ran the suite: native or promptfoo (None: recorded before "
         "runs named their engine, by the native engine).",
     )
+    signed: Signed = None
 
     @model_serializer(mode="wrap")
     def _omit_no_engine(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -422,6 +447,12 @@ class GateResult(BaseModel):
     baseline_version: str | None = None
     at: Timestamp
     report: str | None = Field(default=None, description="Gate report path under logs/.")
+    by: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Who (or which CI job) ran the gate, when it was signed.",
+    )
+    signed: Signed = None
 
 
 class Approval(BaseModel):
@@ -433,6 +464,7 @@ class Approval(BaseModel):
     at: Timestamp
     comment: str = ""
     accept_inconclusive: bool = False
+    signed: Signed = None
 
 
 class Quarantine(BaseModel):
@@ -443,6 +475,7 @@ class Quarantine(BaseModel):
     by: str
     at: Timestamp
     source: Literal["rollback", "audit-flag", "complaint", "manual"] = "rollback"
+    signed: Signed = None
 
 
 class VersionRecord(BaseModel):
@@ -492,6 +525,7 @@ class PointerMove(BaseModel):
     gate_verdict: GateVerdict | None = None
     evidence: list[str] = Field(default_factory=list)
     audit_seq: int | None = None
+    signed: Signed = None
     post_review_due: Timestamp | None = Field(
         default=None,
         description="Set on an emergency move: by when another approver must review it.",
@@ -519,6 +553,7 @@ class PostReview(BaseModel):
     reason: str
     evidence: list[str] = Field(default_factory=list)
     audit_seq: int | None = None
+    signed: Signed = None
 
 
 class Environment(BaseModel):
@@ -593,6 +628,11 @@ class Publication(BaseModel):
     audit_seq: int = Field(description="The audit entry the commit names (Promptgov-Audit-Seq).")
     rollback_id: str | None = None
     recorded_at: Timestamp
+    signing_key: str | None = Field(
+        default=None,
+        exclude_if=_unsigned,
+        description="The key that signed the decision; signs the commit when git.sign is on.",
+    )
 
 
 class PromptEntry(BaseModel):
@@ -693,6 +733,11 @@ class EnvironmentConfig(BaseModel):
     name: Annotated[str, Field(pattern=ENV_RE.pattern.replace(r"\Z", "$"))]
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     allow_emergency: bool = True
+    require_signatures: bool = Field(
+        default=False,
+        description="Approvals and pointer moves into this environment must carry valid SSH "
+        "signatures by keys in the allowed-signers file.",
+    )
     deploy_branch: str | None = Field(
         default=None, description="Git branch brought to this environment's state on each move."
     )
@@ -711,6 +756,9 @@ class GitConfig(BaseModel):
     model_config = _FROZEN
     commit: bool = Field(default=True, description="Commit each governance action.")
     tag_deploys: bool = True
+    sign: bool = Field(
+        default=False, description="Sign promptgov's own commits with the deciding SSH key."
+    )
 
 
 class DeclaredModelPolicy(StrEnum):
@@ -791,6 +839,10 @@ class ProjectConfig(BaseModel):
         default_factory=dict, description="Per-prompt eval suites, by prompt name."
     )
     git: GitConfig = Field(default_factory=GitConfig)
+    allowed_signers: str | None = Field(
+        default=None,
+        description="OpenSSH allowed-signers file (repository path) naming who may sign.",
+    )
     notifications: list[dict[str, Any]] = Field(
         default_factory=list, description="Notification targets (see docs/notifications.md)."
     )
@@ -828,6 +880,8 @@ class ProjectConfig(BaseModel):
 
 __all__ = [
     "Approval",
+    "Signed",
+    "SignedStatement",
     "ApprovalPolicy",
     "CIConfig",
     "ChangeLogEntry",

@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import NotFound, PromptGovError
+from .errors import CheckFailed, NotFound, PromptGovError
 from .model import ENV_RE, ModelSpec, PromptContent, Variable, check_name
 from .registry import Registry
 from .render import render, template_variables
@@ -120,7 +120,10 @@ class PromptClient:
     tests); ``cache_dir`` (default ``$PROMPTGOV_CACHE_DIR`` or ``~/.cache/promptgov/sdk``)
     holds the last-good copies, created 0700 with files 0600; ``fallback`` maps a prompt
     name to a template string (or a :class:`PromptContent`) used when nothing else can be
-    served.
+    served. With ``require_signed`` a version is served live only when the pointer move
+    that put it in place (and, for a promotion, the approvals the policy needs) carries
+    valid signatures of the allowed signers; otherwise the client keeps what it had and
+    says why in ``error``.
     """
 
     def __init__(
@@ -133,8 +136,10 @@ class PromptClient:
         fallback: Mapping[str, str | PromptContent] | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        require_signed: bool = False,
     ) -> None:
         environ = os.environ if environ is None else environ
+        self.require_signed = require_signed
         root = repo if repo is not None else environ.get("PROMPTGOV_REPO")
         self.repo = Path(root) if root is not None else None
         self.env = env
@@ -186,6 +191,12 @@ class PromptClient:
             self._registry = Registry(self.repo)
         reg = self._registry
         v = reg.get(name, env=env)
+        if self.require_signed:
+            from .actions._signatures import current_move_problem
+
+            problem = current_move_problem(reg.repo, name, reg.entry(name), env)
+            if problem is not None:
+                raise CheckFailed(f"not switching to {name}@{v.version}: {problem}.")
         return ServedPrompt(name, env, v.version, v.sha256, v.content, "live", verified=True), reg
 
     def _degraded(

@@ -227,7 +227,9 @@ def _publish(repo: Repo, pub: Publication) -> Published:
         out.commit = gitops.find_trailer(root, "HEAD", SEQ_TRAILER, seq, since=since)
         if out.commit is None:
             fault_point("publish.before-commit")
-            out.commit = gitops.commit_paths(root, paths, message)
+            out.commit = gitops.commit_paths(
+                root, paths, message, sign=repo.config.git.sign, signing_key=pub.signing_key
+            )
             fault_point("publish.after-commit")
         if env_cfg is not None and env_cfg.deploy_branch:
             out.branch = branch = env_cfg.deploy_branch

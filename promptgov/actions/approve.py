@@ -8,6 +8,7 @@ from ..errors import Conflict, InputError, PermissionDenied
 from ..lifecycle import after_approval
 from ..model import Approval, EnvironmentConfig, VersionRecord, identity, utcnow
 from ..registry import Registry, parse_ref
+from . import _signatures
 from ._policy import allowed_approver, same_person
 from ._policy_files import require_policy_in_force
 from ._text import FreeText
@@ -25,6 +26,9 @@ class ApproveOptions(FreeText):
     """Why the approver agrees."""
     accept_inconclusive: bool = False
     """The approver also accepts an inconclusive gate verdict."""
+    sign_with: str | None = None
+    """The SSH key that signs the approval: a private key file, or a ``.pub`` whose key
+    ssh-agent holds (required where the environment has ``require_signatures``)."""
 
 
 def approve(registry: Registry, ref: str, options: ApproveOptions, *, by: str) -> Approval:
@@ -51,6 +55,13 @@ def approve(registry: Registry, ref: str, options: ApproveOptions, *, by: str) -
             comment=options.comment,
             accept_inconclusive=options.accept_inconclusive,
         )
+        signed = _signatures.sign(
+            repo,
+            _signatures.approval_decision(name, rec, approval),
+            options.sign_with,
+            what=f"{by}'s approval of {name}@{rec.version} for {options.env}",
+        )
+        approval = approval.model_copy(update={"signed": signed})
         e.replace(
             rec.model_copy(
                 update={
@@ -68,7 +79,8 @@ def approve(registry: Registry, ref: str, options: ApproveOptions, *, by: str) -
             to_sha256=rec.sha256,
             reason=options.comment or "approved",
             approvers=[by],
-            details={"accept_inconclusive": options.accept_inconclusive},
+            details={"accept_inconclusive": options.accept_inconclusive}
+            | ({"signed": True} if signed else {}),
         )
     return approval
 

@@ -21,10 +21,12 @@ from ..model import EvalRunRef, utcnow
 from ..registry import PromptVersion, Registry
 from ..store import Edit
 from ..store.commitments import file_digest
+from . import _signatures
 from ._policy_files import require_policy_in_force
 
 if TYPE_CHECKING:
     from ..evals import RunOptions
+    from ..repo import Repo
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ def run_version_eval(
     scheduled: bool = False,
     fresh: bool = True,
     engine: str = "native",
+    sign_with: str | None = None,
 ) -> EvalOutcome:
     """Run ``ref``'s eval suite against exactly that version and record the run.
 
@@ -79,14 +82,15 @@ def run_version_eval(
 
     The run's promptfoo v3 JSON is written to ``logs/evals/<name>/<run_id>.json``; the
     registry gains an :class:`EvalRunRef` keyed by the version's content hash; the audit
-    log an ``eval`` entry. Provider errors are part of the results, not exceptions.
+    log an ``eval`` entry. Provider errors are part of the results, not exceptions. With
+    ``sign_with`` the run is signed by ``by``'s key over the output file's sha256.
     """
     require_policy_in_force(registry.repo)  # a recorded run is evidence: judged by the policy
     run = run_suite(
         registry, ref, suite=suite, options=options, fresh=fresh or scheduled, engine=engine
     )
     with registry.repo.edit(run.version.name) as e:
-        ref_ = stage_run(e, run, by=by, scheduled=scheduled)
+        ref_ = stage_run(e, run, by=by, scheduled=scheduled, signer=_signer(registry, sign_with))
     return EvalOutcome(run.version, ref_, run.summary)
 
 
@@ -168,18 +172,32 @@ def record_run(
     suite: str,
     by: str,
     scheduled: bool = False,
+    sign_with: str | None = None,
 ) -> EvalOutcome:
-    """Store v3 output for ``v`` and record the run (imported results, e.g. from CI)."""
+    """Store v3 output for ``v`` and record the run (imported results, e.g. from CI); with
+    ``sign_with``, signed by ``by`` (the CI job's key) over the output file's sha256."""
     require_policy_in_force(registry.repo)
     declared = DeclaredModel.of(registry.repo.config, v.content)
     run = SuiteRun(v, suite, suite_sha256(registry, suite), v3, None, declared)
     with registry.repo.edit(v.name) as e:
-        ref = stage_run(e, run, by=by, scheduled=scheduled)
+        ref = stage_run(e, run, by=by, scheduled=scheduled, signer=_signer(registry, sign_with))
     return EvalOutcome(v, ref, None)
 
 
-def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> EvalRunRef:
-    """Stage the run's output file, its record on the version and its audit entry."""
+def _signer(registry: Registry, key: str | None) -> tuple[Repo, str] | None:
+    return None if key is None else (registry.repo, key)
+
+
+def stage_run(
+    e: Edit,
+    run: SuiteRun,
+    *,
+    by: str,
+    scheduled: bool = False,
+    signer: tuple[Repo, str] | None = None,
+) -> EvalRunRef:
+    """Stage the run's output file, its record on the version and its audit entry;
+    ``signer`` (the repository and a key) signs the run over the output's sha256."""
     successes, failures, errors = _counts(run.v3)
     rows = rows_from_v3(run.v3)
     cached = sum(row.cached for row in rows)
@@ -210,6 +228,10 @@ def stage_run(e: Edit, run: SuiteRun, *, by: str, scheduled: bool = False) -> Ev
         model_mismatch=mismatch,
         engine=run.engine,
     )
+    if signer is not None:
+        decision = _signatures.eval_decision(v.name, v.version, ref)
+        signed = _signatures.sign(signer[0], decision, signer[1], what=f"{by}'s eval run")
+        ref = ref.model_copy(update={"signed": signed})
     rec = e.record(v.version)
     e.replace(rec.model_copy(update={"eval_runs": [*rec.eval_runs, ref]}))
     e.audit(

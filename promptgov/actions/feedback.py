@@ -19,6 +19,7 @@ from ..model import Environment, PromptEntry, Quarantine, VersionRecord, identit
 from ..monitor.feedback import COMPLAINTS_DIR, Complaint, complaints, complaints_path
 from ..monitor.policy import Severity
 from ..registry import Registry
+from . import _signatures
 from ._policy import allowed_approver
 from ._policy_files import require_policy_in_force
 from ._text import FreeText
@@ -64,6 +65,8 @@ class ComplaintOptions(FreeText):
     """low, medium, high or critical."""
     evidence: tuple[str, ...] = ()
     """Links or files: transcripts, tickets."""
+    sign_with: str | None = None
+    """The SSH key that signs the complaint (see :mod:`promptgov.signing`)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class FlagOptions(FreeText):
     _free_text = ("reason",)
 
     reason: str
+    sign_with: str | None = None
+    """The SSH key that signs the flag."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,8 @@ class ClearOptions(FreeText):
     reason: str
     env: str | None = None
     """Whose approver list applies (default: the last environment, the strictest)."""
+    sign_with: str | None = None
+    """The SSH key that signs the clearance (required where ``env`` requires signatures)."""
 
 
 def report_complaint(
@@ -139,6 +146,17 @@ def report_complaint(
             severity=sev,
             text=text,
             evidence=links,
+        )
+        draft = draft.model_copy(
+            update={
+                "signed": _signatures.sign(
+                    repo,
+                    _signatures.simple_decision("complaint", name, rec, env, by, now, text),
+                    options.sign_with,
+                    what=f"{by}'s complaint",
+                    optional=True,
+                )
+            }
         )
         seq = e.audit(
             action="complaint",
@@ -196,6 +214,9 @@ def flag_version(registry: Registry, ref: str, options: FlagOptions, *, by: str)
                 version=rec.version,
             )
         q = Quarantine(reason=reason, by=by, at=utcnow(), source="audit-flag")
+        decision = _signatures.simple_decision("flag", name, rec, None, by, q.at, reason)
+        signed = _signatures.sign(registry.repo, decision, options.sign_with, what=f"{by}'s flag")
+        q = q.model_copy(update={"signed": signed})
         status = quarantine(rec.status, version=rec.version)
         new = rec.model_copy(update={"quarantine": q, "status": status})
         e.replace(new)
@@ -250,6 +271,12 @@ def clear_quarantine(
         serving = _serving_envs(e.entry, rec.version)
         status = release(rec.status, serving=bool(serving), version=rec.version)
         new = rec.model_copy(update={"quarantine": None, "status": status})
+        decision = _signatures.simple_decision(
+            "quarantine-clear", name, rec, env, by, utcnow(), reason
+        )
+        signed = _signatures.sign(
+            repo, decision, options.sign_with, what=f"{by}'s clearing of the quarantine"
+        )
         e.replace(new)
         e.audit(
             action="quarantine-clear",
@@ -259,7 +286,8 @@ def clear_quarantine(
             to_sha256=rec.sha256,
             reason=reason,
             approvers=[by],
-            details={"cleared": old.model_dump(mode="json"), "approver_env": env},
+            details={"cleared": old.model_dump(mode="json"), "approver_env": env}
+            | ({"signed": signed.model_dump(mode="json")} if signed else {}),
         )
     return new
 

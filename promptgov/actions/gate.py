@@ -7,13 +7,22 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..declared_model import DeclaredModel
-from ..errors import NotFound
+from ..errors import InputError, NotFound
 from ..eval_runs import latest_run, load_run_output, prompt_label, suite_path, suite_sha256
 from ..gate import GateReport, evaluate_gate, gate_file_sha256, load_gate_config, rows_from_v3
 from ..lifecycle import after_gate
-from ..model import Environment, EvalRunRef, GateResult, GateVerdict, VersionRecord, utcnow
+from ..model import (
+    Environment,
+    EvalRunRef,
+    GateResult,
+    GateVerdict,
+    VersionRecord,
+    identity,
+    utcnow,
+)
 from ..registry import Registry
 from ..store import Edit
+from . import _signatures
 from ._policy_files import require_policy_in_force
 
 
@@ -27,6 +36,10 @@ class GateOptions:
     """A version or environment to compare with (default: what ``env`` serves now)."""
     record: bool = True
     """Store the verdict against the content hash and gate file hash."""
+    by: str | None = None
+    """Who (or which CI job) runs the gate: the identity ``sign_with``'s key has."""
+    sign_with: str | None = None
+    """The SSH key that signs the verdict over the results file's hash (needs ``by``)."""
 
 
 def check_gate(registry: Registry, ref: str, options: GateOptions) -> GateReport:
@@ -43,8 +56,19 @@ def check_gate(registry: Registry, ref: str, options: GateOptions) -> GateReport
     report, base_label = gate_report(registry, name, rec, v3, run.output, suite_sha, options)
     if options.record:
         with registry.repo.edit(name) as e:
-            stage_verdict(registry, e, rec, report, run.run_id, base_label)
+            stage_verdict(
+                registry, e, rec, report, run.run_id, base_label, signer=_signer(options, run)
+            )
     return report
+
+
+def _signer(options: GateOptions, run: EvalRunRef) -> tuple[str, str, str] | None:
+    """(who, key, results file) when the verdict is to be signed."""
+    if options.sign_with is None:
+        return None
+    if not options.by:
+        raise InputError("a signed gate verdict needs who runs it.", cli_hint="Pass --by.")
+    return identity(options.by), options.sign_with, run.output
 
 
 #: ``--env all``: every environment of ``promptgov.yml``, in promotion order.
@@ -144,8 +168,11 @@ def stage_verdict(
     report: GateReport,
     run_id: str,
     base: str | None,
+    *,
+    signer: tuple[str, str, str] | None = None,
 ) -> None:
-    """Stage the verdict on every version with this content, and its audit entry."""
+    """Stage the verdict on every version with this content, and its audit entry; with
+    ``signer`` (who, key, results file) the verdict is signed over the results' hash."""
     gate_sha = gate_file_sha256(registry.repo)
     result = GateResult(
         env=report.env,
@@ -155,7 +182,15 @@ def stage_verdict(
         run_id=run_id,
         baseline_version=base,
         at=utcnow(),
+        by=signer[0] if signer else None,
     )
+    if signer is not None:
+        assert e.name is not None  # a verdict is staged in one prompt's unit of work
+        decision = _signatures.gate_decision(registry.repo, e.name, rec, result, signer[2])
+        signed = _signatures.sign(
+            registry.repo, decision, signer[1], what=f"{signer[0]}'s gate verdict"
+        )
+        result = result.model_copy(update={"signed": signed})
     for r in e.entry.versions:
         if r.sha256 == rec.sha256:
             e.replace(

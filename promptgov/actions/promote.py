@@ -29,7 +29,7 @@ from ..model import (
     utcnow,
 )
 from ..registry import Registry, parse_ref
-from . import _publish
+from . import _publish, _signatures
 from ._policy import allowed_approver, same_person, valid_approvers
 from ._policy_files import require_policy_in_force
 from ._text import FreeText
@@ -66,6 +66,8 @@ class PromoteOptions(FreeText):
     another approver must then review the move (``promptgov review``)."""
     evidence: tuple[str, ...] = ()
     """Links or files the decision relied on."""
+    sign_with: str | None = None
+    """The SSH key that signs the move (required where the environment requires signatures)."""
 
 
 @dataclass
@@ -98,7 +100,7 @@ class Refusal:
     """One reason a promotion is refused; ``kind`` decides the error and what the emergency
     path may skip (everything but a quarantine)."""
 
-    kind: Literal["order", "quarantined", "gate", "inconclusive", "approvals"]
+    kind: Literal["order", "quarantined", "gate", "inconclusive", "approvals", "signatures"]
     text: str
     #: What to run at the command line (the error's ``cli_hint``).
     cli_hint: str | None = None
@@ -162,6 +164,16 @@ def promote(registry: Registry, ref: str, options: PromoteOptions, *, by: str) -
             audit_seq=seq,
             post_review_due=review_due,
         )
+        move = move.model_copy(
+            update={
+                "signed": _signatures.sign(
+                    repo,
+                    _signatures.move_decision(name, rec.sha256, to, move),
+                    options.sign_with,
+                    what=f"the move of {to} to {name}@{rec.version}",
+                )
+            }
+        )
         e.entry = move_pointer(e.entry, to, move)
         e.changelog(
             time=move.at,
@@ -187,6 +199,7 @@ def promote(registry: Registry, ref: str, options: PromoteOptions, *, by: str) -
             authorized_by=by,
             audit_seq=seq,
             recorded_at=move.at,
+            signing_key=options.sign_with if repo.config.git.sign else None,
         )
         _publish.stage(e, repo, pub)  # the git step, recorded pending with the move
     result = PromotionResult(name, to, move, seq)
@@ -312,6 +325,18 @@ def promotion_refusals(
     verdict, gate_reasons = _gate_refusals(registry, entry, name, rec, env, accept_inconclusive_by)
     reasons += gate_reasons
     approvers = valid_approvers(config, env, rec)
+    if policy.require_signatures:
+        judged = _signatures.signed_approvers(
+            registry.repo,
+            name,
+            rec,
+            env,
+            [a for a in rec.approvals if allowed_approver(config, env, a.by)],
+            allow_self=policy.approvals.allow_self_approval,
+        )
+        approvers = judged.counted
+        if judged.refused and len(approvers) < policy.approvals.required:
+            reasons.append(Refusal("signatures", "; ".join(judged.refused)))
     if len(approvers) < policy.approvals.required:
         have = f" (has: {', '.join(approvers)})" if approvers else ""
         reasons.append(

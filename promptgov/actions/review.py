@@ -15,6 +15,7 @@ from ..errors import InputError, NotFound, PermissionDenied
 from ..model import MoveKind, PointerMove, PostReview, PromptEntry, identity, utcnow
 from ..post_review import PostReviewDue, post_reviews_due
 from ..registry import Registry, parse_ref
+from . import _signatures
 from ._policy import allowed_approver, same_person
 from ._policy_files import require_policy_in_force
 from ._text import FreeText
@@ -32,6 +33,8 @@ class ReviewOptions(FreeText):
     """What the review found (recorded on the review, the change log and the audit entry)."""
     evidence: tuple[str, ...] = ()
     """Links or files the review relied on: incident report, eval runs."""
+    sign_with: str | None = None
+    """The SSH key that signs the review (required where the environment requires it)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,13 @@ def review(registry: Registry, ref: str, options: ReviewOptions, *, by: str) -> 
             evidence=list(options.evidence),
             audit_seq=seq,
         )
+        signed = _signatures.sign(
+            registry.repo,
+            _signatures.review_decision(name, e.record(move.version).sha256, done),
+            options.sign_with,
+            what=f"{by}'s post-review of the {env} move #{move.seq}",
+        )
+        done = done.model_copy(update={"signed": signed})
         e.entry = e.entry.model_copy(update={"post_reviews": [*e.entry.post_reviews, done]})
         e.changelog(
             time=now,

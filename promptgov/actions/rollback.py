@@ -39,7 +39,7 @@ from ..model import (
 from ..registry import Registry
 from ..store import Edit
 from ..store.files import fault_point
-from . import _publish
+from . import _publish, _signatures
 from ._last_known_good import locate_last_known_good
 from ._policy import allowed_approver, same_person
 from ._policy_files import require_policy_in_force
@@ -100,6 +100,9 @@ class RollbackOptions(FreeText):
     """Retries and timeouts of the notification step."""
     eval_timeout: float = DEFAULT_EVAL_TIMEOUT
     """Seconds the whole eval re-run may take; then it is stopped and the stall recorded."""
+    sign_with: str | None = None
+    """The SSH key that signs the authorization (required where the environment requires
+    signatures); a key file, or a ``.pub`` whose key ssh-agent holds."""
 
 
 @dataclass(frozen=True)
@@ -471,6 +474,16 @@ def _restore(
             evidence=evidence,
             audit_seq=seq,
             post_review_due=review_due,
+        )
+        move = move.model_copy(
+            update={
+                "signed": _signatures.sign(
+                    repo,
+                    _signatures.move_decision(plan.prompt, lkg.sha256, plan.env, move),
+                    options.sign_with,
+                    what=f"{by}'s authorization of the rollback of {plan.env}",
+                )
+            }
         )
         entry = e.entry.model_copy(
             update={"versions": versions, "rollbacks": [*e.entry.rollbacks, record]}

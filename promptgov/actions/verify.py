@@ -95,6 +95,7 @@ def verify(repo: Repo, *, strict: bool = False) -> VerifyReport:
         _gate,
         _audit,
         _state,
+        _signed,
         _policy_record,
         _git_record,
         _tokens,
@@ -229,6 +230,31 @@ def _prompts(repo: Repo, report: VerifyReport) -> None:
     for rel in repo.bad_source_dirs():
         report.add(rel, "not a valid prompt name: rename the directory (lowercase, '-', '_', '.')")
     report.checked["prompts"] = len(names)
+
+
+def _signed(repo: Repo, report: VerifyReport) -> None:
+    """Every signature verifies; unsigned decisions where signatures are required warn (the
+    promotion refuses them; old ones predate the requirement: see 'promptgov keys')."""
+    from ._signatures import audit_signatures
+
+    prompts = repo.store.registry()
+    count = 0
+    for f in audit_signatures(repo, prompts.items()):
+        count += 1
+        (report.warn if f.unsigned else report.add)(REGISTRY_FILE, f"{f.where}: {f.why}")
+    report.checked["signatures"] = sum(
+        1
+        for entry in prompts.values()
+        for r in entry.versions
+        for a in r.approvals
+        if a.signed is not None
+    ) + sum(
+        1
+        for entry in prompts.values()
+        for st in entry.environments.values()
+        for m in st.history
+        if m.signed is not None
+    )
 
 
 def _schemas(repo: Repo, report: VerifyReport) -> None:

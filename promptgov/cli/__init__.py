@@ -63,6 +63,7 @@ def _register() -> None:
         "_eval",
         "_gate",
         "_import",
+        "_keys",
         "_merge",
         "_policy",
         "_rollback",

@@ -92,3 +92,15 @@ def span(delta: timedelta) -> str:
     units = [(days, "day"), (hours, "hour")] if days else [(hours, "hour"), (minutes, "minute")]
     parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in units if n]
     return " ".join(parts) or "less than a minute"
+
+
+SignOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sign-with",
+        envvar="PROMPTGOV_SIGNING_KEY",
+        help="SSH key that signs the decision: a private key file, or a .pub whose key "
+        "ssh-agent holds (default: $PROMPTGOV_SIGNING_KEY).",
+        show_default=False,
+    ),
+]

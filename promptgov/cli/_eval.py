@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import PromptGovError
-from ._common import JsonOpt, RepoOpt, emit_json, err_console, escape, repo_path
+from ._common import JsonOpt, RepoOpt, SignOpt, emit_json, err_console, escape, repo_path
 
 #: promptfoo exits 1 when the config cannot be used (not 2 as promptgov's InputError).
 CONFIG_ERROR_EXIT = 1
@@ -87,6 +87,7 @@ def eval_command(
         bool,
         typer.Option("--verbose", "-v", help="Show each failing result's output too."),
     ] = False,
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -114,6 +115,7 @@ def eval_command(
             json_out,
             verbose,
             engine,
+            sign_with,
         )
         return
     if config is None:
@@ -157,6 +159,7 @@ def _governed(
     json_out: bool,
     verbose: bool = False,
     engine: str = "native",
+    sign_with: str | None = None,
 ) -> None:
     """``promptgov eval name@version``: run, store under logs/, record against the hash."""
     from ..actions.evaluate import run_version_eval
@@ -185,6 +188,7 @@ def _governed(
             scheduled=scheduled,
             fresh=no_cache,
             engine=engine,
+            sign_with=sign_with,
         )
     outputs = list(output or [])
     write_outputs(outcome.summary, outputs)

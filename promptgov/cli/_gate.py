@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, escape, print_table, repo_path, span
+from ._common import (
+    JsonOpt,
+    RepoOpt,
+    SignOpt,
+    console,
+    emit_json,
+    escape,
+    print_table,
+    repo_path,
+    span,
+)
 
 EnvOpt = Annotated[str, typer.Option("--env", help="Target environment.")]
 
@@ -80,6 +90,10 @@ def gate(
         str | None,
         typer.Option("--prompt", help="Prompt name for per-prompt rules (with --results)."),
     ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who (or which CI job) runs the gate.")
+    ] = None,
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -99,7 +113,7 @@ def gate(
             )
         ]
     elif ref is not None:
-        options = GateOptions(env=envs[0], baseline=baseline)
+        options = GateOptions(env=envs[0], baseline=baseline, by=by, sign_with=sign_with)
         reports = check_gates(_registry(repo), ref, envs, options)
     else:
         raise InputError("give name@version, or --results out.json.")
@@ -124,6 +138,7 @@ def approve(
     accept_inconclusive: Annotated[
         bool, typer.Option("--accept-inconclusive", help="Accept an inconclusive gate.")
     ] = False,
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -131,7 +146,9 @@ def approve(
     from ..actions.approve import ApproveOptions
     from ..actions.approve import approve as do_approve
 
-    options = ApproveOptions(env=env, comment=comment, accept_inconclusive=accept_inconclusive)
+    options = ApproveOptions(
+        env=env, comment=comment, accept_inconclusive=accept_inconclusive, sign_with=sign_with
+    )
     a = do_approve(_registry(repo), ref, options, by=by)
     if json_:
         emit_json(a.model_dump(mode="json"))
@@ -161,6 +178,7 @@ def promote(
     evidence: Annotated[
         list[str], typer.Option("--evidence", help="Link or path (repeatable).")
     ] = [],  # noqa: B006
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -175,6 +193,7 @@ def promote(
         accept_inconclusive=accept_inconclusive,
         emergency=emergency,
         evidence=tuple(evidence),
+        sign_with=sign_with,
     )
     res = do_promote(_registry(repo), ref, options, by=by)
     if json_:
@@ -196,6 +215,7 @@ def review(
     evidence: Annotated[
         list[str], typer.Option("--evidence", help="Link or path (repeatable).")
     ] = [],  # noqa: B006
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -203,7 +223,7 @@ def review(
     from ..actions.review import ReviewOptions
     from ..actions.review import review as do_review
 
-    options = ReviewOptions(env=env, reason=reason, evidence=tuple(evidence))
+    options = ReviewOptions(env=env, reason=reason, evidence=tuple(evidence), sign_with=sign_with)
     res = do_review(_registry(repo), ref, options, by=by)
     if json_:
         emit_json(res.to_dict())

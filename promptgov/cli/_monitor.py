@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import JsonOpt, RepoOpt, console, emit_json, escape, repo_path
+from ._common import JsonOpt, RepoOpt, SignOpt, console, emit_json, escape, repo_path
 
 if TYPE_CHECKING:
     from ..actions.monitor import MonitorCycle, TriggerReport
@@ -226,6 +226,7 @@ def report(
     env: Annotated[
         str, typer.Option("--env", help="Environment whose output is complained about.")
     ] = "prod",
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -234,7 +235,11 @@ def report(
     from ..registry import Registry
 
     options = ComplaintOptions(
-        complaint=complaint, env=env, severity=severity, evidence=tuple(evidence)
+        complaint=complaint,
+        env=env,
+        severity=severity,
+        evidence=tuple(evidence),
+        sign_with=sign_with,
     )
     c = report_complaint(Registry(repo_path(repo)), name, options, by=by)
     if json_:
@@ -251,6 +256,7 @@ def flag(
     ref: Annotated[str, typer.Argument(help="name@version to flag.")],
     reason: Annotated[str, typer.Option("--reason", help="The anomaly found.")],
     by: Annotated[str, typer.Option("--by", help="The auditor.")],
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -258,7 +264,9 @@ def flag(
     from ..actions.feedback import FlagOptions, flag_version
     from ..registry import Registry
 
-    rec = flag_version(Registry(repo_path(repo)), ref, FlagOptions(reason=reason), by=by)
+    rec = flag_version(
+        Registry(repo_path(repo)), ref, FlagOptions(reason=reason, sign_with=sign_with), by=by
+    )
     if json_:
         emit_json(rec.model_dump(mode="json"))
     else:
@@ -275,6 +283,7 @@ def clear(
         str | None,
         typer.Option("--env", help="Environment whose approvers decide (default: the last)."),
     ] = None,
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -282,7 +291,7 @@ def clear(
     from ..actions.feedback import ClearOptions, clear_quarantine
     from ..registry import Registry
 
-    options = ClearOptions(reason=reason, env=env)
+    options = ClearOptions(reason=reason, env=env, sign_with=sign_with)
     rec = clear_quarantine(Registry(repo_path(repo)), ref, options, by=by)
     if json_:
         emit_json(rec.model_dump(mode="json"))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from ..actions._rerun import DEFAULT_EVAL_TIMEOUT
-from ._common import JsonOpt, RepoOpt, console, emit_json, escape, repo_path
+from ._common import JsonOpt, RepoOpt, SignOpt, console, emit_json, escape, repo_path
 
 
 def print_result(res: Any) -> None:
@@ -143,6 +143,7 @@ def rollback(
             "--eval-timeout", help="Seconds the whole eval re-run may take before it is stopped."
         ),
     ] = DEFAULT_EVAL_TIMEOUT,
+    sign_with: SignOpt = None,
     repo: RepoOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -182,6 +183,7 @@ def rollback(
         skip_evals=skip_evals,
         description=description,
         eval_timeout=eval_timeout,
+        sign_with=sign_with,
     )
     res = do_rollback(registry, name, options, by=authorized_by)
     _render(res, json_, print_result)

@@ -11,6 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InvalidFile
+from ..model import Signed
 from ..registry import Registry, parse_ref
 from ..store.files import read_bytes
 from .policy import Severity
@@ -37,6 +38,7 @@ class Complaint(BaseModel):
         default_factory=list, description="Links or files: transcripts, tickets."
     )
     audit_seq: int | None = None
+    signed: Signed = None
 
 
 def complaints_path(name: str) -> str:
