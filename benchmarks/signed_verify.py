@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import promptgov
+from promptgov import signed_decisions as _signatures
 from promptgov import signing
-from promptgov.actions import _signatures
 from promptgov.actions.policy import (
     ApplyOptions,
     PolicyApproveOptions,

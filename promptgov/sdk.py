@@ -192,7 +192,7 @@ class PromptClient:
         reg = self._registry
         v = reg.get(name, env=env)
         if self.require_signed:
-            from .actions._signatures import current_move_problem
+            from .signed_decisions import current_move_problem
 
             problem = current_move_problem(reg.repo, name, reg.entry(name), env)
             if problem is not None:

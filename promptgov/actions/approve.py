@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import signed_decisions as _signatures
 from ..errors import Conflict, InputError, PermissionDenied
 from ..lifecycle import after_approval
 from ..model import Approval, EnvironmentConfig, VersionRecord, identity, utcnow
 from ..registry import Registry, parse_ref
-from . import _signatures
 from ._policy import allowed_approver, same_person
 from ._policy_files import require_policy_in_force
 from ._text import FreeText

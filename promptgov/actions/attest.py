@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import signed_decisions as _signatures
 from .. import signing
 from ..errors import InputError, NotFound
 from ..registry import Registry
 from ..store.files import atomic_write, read_bytes
-from . import _signatures
 
 _README = """# Signed decisions for {name}@{version} (sha256 {sha256})
 

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from .. import signed_decisions as _signatures
 from ..declared_model import DeclaredModel, answered
 from ..errors import InputError, InvalidFile
 from ..eval_runs import EVAL_LOG_DIR, prompt_label, resolver_for, suite_path, suite_sha256
@@ -21,7 +22,6 @@ from ..model import EvalRunRef, utcnow
 from ..registry import PromptVersion, Registry
 from ..store import Edit
 from ..store.commitments import file_digest
-from . import _signatures
 from ._policy_files import require_policy_in_force
 
 if TYPE_CHECKING:

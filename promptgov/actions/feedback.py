@@ -13,13 +13,13 @@ import json
 import uuid
 from dataclasses import dataclass
 
+from .. import signed_decisions as _signatures
 from ..errors import Conflict, InputError, NotFound, PermissionDenied
 from ..lifecycle import quarantine, release
 from ..model import Environment, PromptEntry, Quarantine, VersionRecord, identity, utcnow
 from ..monitor.feedback import COMPLAINTS_DIR, Complaint, complaints, complaints_path
 from ..monitor.policy import Severity
 from ..registry import Registry
-from . import _signatures
 from ._policy import allowed_approver
 from ._policy_files import require_policy_in_force
 from ._text import FreeText

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import signed_decisions as _signatures
 from ..declared_model import DeclaredModel
 from ..errors import InputError, NotFound
 from ..eval_runs import latest_run, load_run_output, prompt_label, suite_path, suite_sha256
@@ -22,7 +23,6 @@ from ..model import (
 )
 from ..registry import Registry
 from ..store import Edit
-from . import _signatures
 from ._policy_files import require_policy_in_force
 
 

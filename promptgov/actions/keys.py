@@ -15,8 +15,8 @@ from .. import signing
 from ..errors import Conflict, InputError, NotFound
 from ..model import identity, utcnow
 from ..repo import Repo
+from ..signed_decisions import signers
 from ..store.files import atomic_write, read_bytes
-from ._signatures import signers
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def upgrade_signing(repo: Repo) -> SigningUpgrade:
     proposed, approved and applied; the registry is not touched (old decisions stay valid
     where signatures are not required).
     """
-    from ._signatures import audit_signatures
+    from ..signed_decisions import audit_signatures
 
     written = []
     if not repo.config.allowed_signers:

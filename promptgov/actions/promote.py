@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
+from .. import signed_decisions as _signatures
 from ..errors import Conflict, GateFailed, GateInconclusive, InputError, PermissionDenied
 from ..gate import gate_file_sha256
 from ..lifecycle import transition
@@ -29,7 +30,7 @@ from ..model import (
     utcnow,
 )
 from ..registry import Registry, parse_ref
-from . import _publish, _signatures
+from . import _publish
 from ._policy import allowed_approver, same_person, valid_approvers
 from ._policy_files import require_policy_in_force
 from ._text import FreeText

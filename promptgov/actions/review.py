@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import signed_decisions as _signatures
 from ..errors import InputError, NotFound, PermissionDenied
 from ..model import MoveKind, PointerMove, PostReview, PromptEntry, identity, utcnow
 from ..post_review import PostReviewDue, post_reviews_due
 from ..registry import Registry, parse_ref
-from . import _signatures
 from ._policy import allowed_approver, same_person
 from ._policy_files import require_policy_in_force
 from ._text import FreeText

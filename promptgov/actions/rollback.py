@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .. import signed_decisions as _signatures
 from ..errors import Conflict, GateFailed, InputError, NotFound, PermissionDenied, PromptGovError
 from ..gate import GateReport
 from ..lifecycle import quarantine
@@ -39,7 +40,7 @@ from ..model import (
 from ..registry import Registry
 from ..store import Edit
 from ..store.files import fault_point
-from . import _publish, _signatures
+from . import _publish
 from ._last_known_good import locate_last_known_good
 from ._policy import allowed_approver, same_person
 from ._policy_files import require_policy_in_force

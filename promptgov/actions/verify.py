@@ -235,7 +235,7 @@ def _prompts(repo: Repo, report: VerifyReport) -> None:
 def _signed(repo: Repo, report: VerifyReport) -> None:
     """Every signature verifies; unsigned decisions where signatures are required warn (the
     promotion refuses them; old ones predate the requirement: see 'promptgov keys')."""
-    from ._signatures import audit_signatures
+    from ..signed_decisions import audit_signatures
 
     prompts = repo.store.registry()
     count = 0

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
             emit_json(json_error(exc))
         sys.exit(exc.exit_code)
     finally:
-        if args and args[0] not in ("init", "--help", "merge-driver"):
+        if args and args[0] not in ("init", "--help", "--version", "merge-driver"):
             _warn_pending(args)
 
 
@@ -160,6 +160,9 @@ def _warn_pending(args: list[str]) -> None:
     from ._common import repo_path
 
     repo_arg = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "--repo"), None)
+    start = Path(repo_arg) if repo_arg else Path.cwd()
+    if not any((d / "promptgov.yml").is_file() for d in (start, *start.parents)):
+        return  # not in a governed repository: nothing can wait, and nothing is imported
     try:
         from ..post_review import open_post_reviews
         from ..repo import Repo

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from promptgov import signed_decisions as _signatures
 from promptgov import signing
-from promptgov.actions import _signatures
 from promptgov.actions.approve import ApproveOptions, approve
 from promptgov.actions.gate import GateOptions, check_gate
 from promptgov.actions.keys import KeyOptions, add_key, revoke_key

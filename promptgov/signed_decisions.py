@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .. import signing
-from ..errors import PermissionDenied
-from ..model import (
+from . import signing
+from .errors import PermissionDenied
+from .model import (
     Approval,
     EvalRunRef,
     GateResult,
@@ -28,8 +28,8 @@ from ..model import (
     VersionRecord,
     identity_key,
 )
-from ..repo import Repo
-from ..store.files import read_bytes
+from .repo import Repo
+from .store.files import read_bytes
 
 
 def signers(repo: Repo) -> list[signing.AllowedSigner]:
