@@ -20,7 +20,15 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats as _st
+
+
+def _st() -> Any:
+    """scipy.stats, imported when a test statistic is first computed: it costs most of a
+    second, which a command or server that never computes one should not pay."""
+    from scipy import stats
+
+    return stats
+
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -241,8 +249,8 @@ def proportion_power(
     p2 = min(max(shifted, 0.0), 1.0)
     h = abs(2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2)))
     n_eff = reference_n * current_n / (reference_n + current_n)
-    z_alpha = _st.norm.isf(alpha / 2 if alternative == "two-sided" else alpha)
-    return float(_st.norm.cdf(h * math.sqrt(n_eff) - z_alpha))
+    z_alpha = _st().norm.isf(alpha / 2 if alternative == "two-sided" else alpha)
+    return float(_st().norm.cdf(h * math.sqrt(n_eff) - z_alpha))
 
 
 def _proportion_result(
@@ -332,7 +340,7 @@ def fisher_drop(
         [current_successes, current_n - current_successes],
         [reference_successes, reference_n - reference_successes],
     ]
-    p = float(_st.fisher_exact(table, alternative="less").pvalue)
+    p = float(_st().fisher_exact(table, alternative="less").pvalue)
     return _proportion_result(
         "fisher_exact",
         "less",
@@ -388,7 +396,7 @@ def two_proportion(
             [current_successes, current_n - current_successes],
             [reference_successes, reference_n - reference_successes],
         ]
-        res = _st.chi2_contingency(table, correction=False)
+        res = _st().chi2_contingency(table, correction=False)
         two_sided = float(res.pvalue)
         diff = current_successes / current_n - reference_successes / reference_n
         if alternative == "two-sided":
@@ -452,7 +460,7 @@ def mann_whitney_increase(
     if np.ptp(np.concatenate([ref, cur])) == 0:
         statistic, p = float(n_ref * n_cur / 2), 1.0  # all values equal: nothing to rank
     else:
-        res = _st.mannwhitneyu(cur, ref, alternative="greater")
+        res = _st().mannwhitneyu(cur, ref, alternative="greater")
         statistic, p = float(res.statistic), float(res.pvalue)
     outcome = _decide(p, alpha)
     return ShiftResult(
@@ -487,7 +495,7 @@ def ks_test(
         return DistributionResult(
             "kolmogorov_smirnov", n_ref, n_cur, None, None, alpha, Outcome.INCONCLUSIVE, too_few
         )
-    res = _st.ks_2samp(ref, cur)
+    res = _st().ks_2samp(ref, cur)
     p = float(res.pvalue)
     outcome = _decide(p, alpha)
     return DistributionResult(
@@ -513,7 +521,7 @@ def normalised_wasserstein(reference: ArrayLike, current: ArrayLike) -> Distance
     n_ref, n_cur = int(ref.size), int(cur.size)
     if not n_ref or not n_cur:
         return DistanceResult(n_ref, n_cur, None, None, None)
-    distance = float(_st.wasserstein_distance(ref, cur))
+    distance = float(_st().wasserstein_distance(ref, cur))
     spread = float(ref.std())
     if spread == 0.0:
         spread = 1.0
@@ -589,7 +597,7 @@ def chi_square(
     if len(columns) < 2:
         statistic, dof, p = 0.0, 0, 1.0
     else:
-        res = _st.chi2_contingency([[r[i] for i in columns], [c[i] for i in columns]])
+        res = _st().chi2_contingency([[r[i] for i in columns], [c[i] for i in columns]])
         statistic, dof, p = float(res.statistic), int(res.dof), float(res.pvalue)
     outcome = _decide(p, alpha)
     return CategoricalResult(
@@ -623,5 +631,5 @@ def benjamini_hochberg(
         raise ValueError(f"p-values must lie in [0, 1], got {ps}")
     if not ps:
         return MultipleTestResult((), (), (), alpha)
-    adjusted = tuple(float(a) for a in _st.false_discovery_control(ps, method="bh"))
+    adjusted = tuple(float(a) for a in _st().false_discovery_control(ps, method="bh"))
     return MultipleTestResult(ps, adjusted, tuple(a <= alpha for a in adjusted), alpha)
