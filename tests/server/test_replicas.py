@@ -79,17 +79,17 @@ class Replicas:
         self.stack = ExitStack()
         self.nodes: list[Served] = []
 
-    def start(self, n: int) -> list[Served]:
+    def start(self, n: int, interval: float = INTERVAL) -> list[Served]:
         for i in range(len(self.nodes), len(self.nodes) + n):
             clone = clone_replica(str(self.remote), self.base / f"replica-{i}", timeout=30)
-            self.nodes.append(self.run(clone))
+            self.nodes.append(self.run(clone, interval))
         for node in self.nodes:
             wait_for(partial(ready, node), "a replica did not become ready")
         return self.nodes
 
-    def run(self, clone: Path) -> Served:
+    def run(self, clone: Path, interval: float = INTERVAL) -> Served:
         options = ServerOptions(
-            poll_interval=0.05, sync_from=str(self.remote), sync_interval=INTERVAL, sync_timeout=10
+            poll_interval=0.05, sync_from=str(self.remote), sync_interval=interval, sync_timeout=10
         )
         running = self.stack.enter_context(Running(clone, options))
         return Served(clone, running.url, self.tokens)
@@ -323,8 +323,8 @@ def test_sse_on_one_replica_hears_a_rollback_made_through_another(
 
 def test_post_sync_fetches_at_once(replicas: Replicas, remote: Path, tmp_path: Path) -> None:
     """A push made straight to the remote (another replica, a CI job) is served by the
-    replica as soon as a webhook calls ``POST /v1/sync``."""
-    (a,) = replicas.start(1)
+    replica as soon as a webhook calls ``POST /v1/sync`` (long before its own next sync)."""
+    (a,) = replicas.start(1, interval=600)
     outside = tmp_path / "outside"
     git(tmp_path, "clone", "-q", str(remote), str(outside))
     promote_direct(outside, "1.2.0")
