@@ -1,7 +1,7 @@
 """The CI files ``init`` writes, with the install step taken from ``ci.install`` in promptgov.yml.
 
 No public package index serves promptgov, so a bare ``pip install promptgov`` fails or, worse,
-installs whatever someone registered under that name (issue 15). Each CI file installs the
+installs whatever someone registered under that name. Each CI file installs the
 one requirement the repository pins; ``promptgov docs`` rewrites that line when it changes.
 """
 

@@ -673,7 +673,7 @@ def gate_results_file(
 
     The gate file defaults to ``ci/eval-gate.yml`` in the current directory. Without one
     the gate is refused rather than run on the built-in defaults, whose thresholds may be
-    looser than the team's (issue 16: it passed silently); an empty gate file asks for the
+    looser than the team's (it passed silently); an empty gate file asks for the
     defaults on purpose.
 
     Raises:

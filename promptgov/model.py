@@ -48,7 +48,7 @@ ENV_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 # RFC 3339 times as one regular expression that Python's ``re``, ECMAScript (what
 # check-jsonschema and most JSON Schema validators use) and the calendar all agree on: the
 # schemas carry it as ``pattern`` and the models check it before parsing, so a time one
-# side accepts the other accepts too (issue 15: schemas and parsers agree).
+# side accepts the other accepts too (schemas and parsers agree).
 _YEAR = r"(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9][0-9]|[1-9][0-9]{3})"
 _LEAP = r"(?:[0-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
 _DATE = (

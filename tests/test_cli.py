@@ -156,7 +156,7 @@ def lived(lived_in: Path, tmp_path: Path) -> Path:
 
 
 def test_status_marks_quarantined_versions_still_serving(lived_in: Path) -> None:
-    """Issue 16: dev and staging kept serving a quarantined version with no hint."""
+    """Dev and staging kept serving a quarantined version with no hint."""
     res = run_cli("status", "--repo", lived_in)
     assert res.exit_code == 0, res.stderr
     row = next(line for line in res.stdout.splitlines() if line.startswith("support-reply"))
@@ -171,7 +171,7 @@ def test_status_marks_quarantined_versions_still_serving(lived_in: Path) -> None
 
 
 def test_audit_show_of_promotions_includes_the_emergency_one(lived_in: Path) -> None:
-    """Issue 16: 'audit show --action promote' omitted the emergency promotion."""
+    """'audit show --action promote' omitted the emergency promotion."""
     res = run_cli("audit", "show", "--action", "promote", "--json", "--repo", lived_in)
     assert res.exit_code == 0, res.stderr
     moves = [(e["action"], e["env"], e["to_version"]) for e in json.loads(res.stdout)]
@@ -180,7 +180,7 @@ def test_audit_show_of_promotions_includes_the_emergency_one(lived_in: Path) -> 
 
 
 def test_a_refused_command_with_json_prints_an_error_object(lived: Path) -> None:
-    """Issue 16: a refused 'promote --json' printed nothing on stdout."""
+    """A refused 'promote --json' printed nothing on stdout."""
     res = run_cli(
         "promote", "support-reply@1.2.0", "--to", "prod", "--by", "alice", "--json", "--repo", lived
     )
@@ -219,7 +219,7 @@ def test_gate_takes_several_environments_or_all(lived: Path) -> None:
 
 
 def test_notify_test_names_the_targets_it_skipped(lived: Path) -> None:
-    """Issue 16: 'notify test' silently skipped targets not subscribed to test messages."""
+    """'notify test' silently skipped targets not subscribed to test messages."""
     from . import flows
     from .notify_sink import NotifySink
 

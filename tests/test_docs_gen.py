@@ -1,4 +1,4 @@
-"""Every Mermaid diagram promptgov generates parses with mermaid's own parser (issue 15)."""
+"""Every Mermaid diagram promptgov generates parses with mermaid's own parser."""
 
 from __future__ import annotations
 

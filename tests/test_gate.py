@@ -565,7 +565,7 @@ def test_math_sanity_of_fixtures() -> None:
 def test_gate_results_without_a_gate_file_is_refused_not_passed_on_defaults(
     tmp_path: Path,
 ) -> None:
-    """Issue 16: 'gate --results' with no gate file silently passed on the defaults."""
+    """'gate --results' with no gate file silently passed on the defaults."""
     out = _write(tmp_path / "out.json", v3(outcomes(3, 0)))
     before = snapshot(tmp_path)
     res = run_cli("gate", "--results", out, "--json", cwd=tmp_path)

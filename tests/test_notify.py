@@ -144,7 +144,7 @@ def test_promotion_and_trigger_messages(event: str, title: str, lead: str) -> No
 
 
 def test_a_list_of_facts_reads_as_names_not_a_python_list() -> None:
-    """Issue 16: a promotion message said "Approvers: ['morgan']"."""
+    """A promotion message said "Approvers: ['morgan']"."""
     note = render_notification(
         "promotion",
         prompt="greet",

@@ -148,7 +148,7 @@ def test_diff_shows_template_and_parameter_changes(registered_repo: Path, cli) -
 
 
 def test_diff_compares_a_version_with_the_working_copy(registered_repo: Path, cli) -> None:
-    """Issue 16: 'diff' could not compare with the working copy."""
+    """'diff' could not compare with the working copy."""
     _edit_template(registered_repo, "sign off politely", "sign off warmly")
     d = Registry(registered_repo).diff("support-reply", "1.0.0")
     assert (d.a, d.b) == ("1.0.0", "working")

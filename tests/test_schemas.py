@@ -2,7 +2,7 @@
 
 Each file format has valid and invalid documents; every one is checked by the real
 ``check-jsonschema`` CLI against the schema ``init`` wrote and read by the loader promptgov
-uses for that file, and both must give the document's expected verdict (issue 15).
+uses for that file, and both must give the document's expected verdict.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The SDK's on-disk last-good copy: tied to its registry, checked on every live read, private.
 
-Issue 10, "the application's disk copy certifies itself": content plus its own sha written
+"the application's disk copy certifies itself": content plus its own sha written
 into the cache was served as "1.3.0 from disk". Each forgery below is written the way an
 attacker would, by rewriting a real disk copy with new content and every hash recomputed.
 """

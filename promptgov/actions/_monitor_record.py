@@ -300,7 +300,7 @@ def auto_rollback(
             details={"pending_seq": due.pending_seq, **action.data},
         )
     # The rollback's commit was made before this settlement: commit it too, so git holds
-    # the whole automatic rollback (issue 16).
+    # the whole automatic rollback.
     try:
         _publish.commit_entry(repo, seq, "auto-rollback", subj.name, subj.env, action.detail)
     except PromptGovError as exc:

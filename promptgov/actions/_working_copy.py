@@ -2,7 +2,7 @@
 author's unsaved edits.
 
 A rollback, its undo and ``checkout`` all replace the working copy. Edits that are not
-a registered version (content and card) would be lost with it (issue 16: a rollback
+a registered version (content and card) would be lost with it (a rollback
 overwrote an in-progress ``prompt.yml`` with no way back), so they are first kept beside
 it as ``prompt.yml.before-<what>-<time>``, in the same unit of work.
 """

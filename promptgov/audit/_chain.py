@@ -52,7 +52,7 @@ REPAIRS_DIR = "audit/repairs"
 REPO_MARKERS = ("promptgov.yml", STATE_DIR)
 _TAIL_CHUNK = 1 << 16
 #: Actions a filter on another action includes: an emergency promotion is a promotion
-#: (issue 16: 'audit show --action promote' left it out).
+#: ('audit show --action promote' left it out).
 ACTION_FAMILIES: dict[str, tuple[str, ...]] = {"promote": ("emergency-promote",)}
 
 

@@ -164,7 +164,7 @@ class _Run:
         """The run's one default grader, closed with the run's own providers.
 
         One per grading call, never closed, left its connections open when the run's
-        loop ended: the ``Event loop is closed`` traceback of issue 16.
+        loop ended: the ``Event loop is closed`` traceback.
         """
         if self.grader is None:
             from .providers import get_default_grader

@@ -39,7 +39,7 @@ __all__ = [
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?) *([wdhms])")
 #: The whole text of a duration, in ASCII digits and spaces so that the schema's pattern
-#: (ECMAScript) means the same (issue 15); the schema adds "a digit other than 0".
+#: (ECMAScript) means the same; the schema adds "a digit other than 0".
 _DURATION_TEXT = r"^ *(?:[0-9]+(?:\.[0-9]+)? *[wdhmsWDHMS] *)+$"
 _DURATION_FULL = re.compile(_DURATION_TEXT)
 
@@ -127,7 +127,7 @@ class Severity(StrEnum):
 
 
 class _Model(BaseModel):
-    # Strict: "yes" is no bool and "5" no number, as for JSON Schema (issue 15); the
+    # Strict: "yes" is no bool and "5" no number, as for JSON Schema; the
     # enum fields opt out so YAML strings still name their members.
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 

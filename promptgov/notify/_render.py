@@ -38,7 +38,7 @@ def md_text(value: Any) -> str:
 
     The body is Markdown; apprise turns it into each target's format (HTML for mail,
     Slack's mrkdwn with ``&amp; &lt; &gt;``), so a value escaped once here arrives as
-    text everywhere instead of as a ``<script>`` tag or a Slack link (issue 15). A line
+    text everywhere instead of as a ``<script>`` tag or a Slack link. A line
     break would start a new list item, so it becomes a space.
     """
     return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), _LINE_BREAK.sub(" ", _plain(value)))
@@ -51,7 +51,7 @@ def _facts(pairs: Iterable[tuple[str, Any]]) -> list[str]:
 
 
 def _plain(value: Any) -> str:
-    """A fact for people: a list as ``a, b``, never Python's ``['a', 'b']`` (issue 16)."""
+    """A fact for people: a list as ``a, b``, never Python's ``['a', 'b']``."""
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(str(v) for v in value)
     return str(value)

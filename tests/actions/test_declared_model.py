@@ -1,7 +1,7 @@
 """A governed run evaluates the model the version declares, and the gate checks it did.
 
 A version declaring ``anthropic:messages:…`` was evaluated with the suite's
-``openai:chat:gpt-4o-mini`` and the gate said PASS (issue 16). Two real model stubs on
+``openai:chat:gpt-4o-mini`` and the gate said PASS. Two real model stubs on
 127.0.0.1 — one reached as the suite's OpenAI-compatible provider, one as the Anthropic
 API — show which model each policy calls.
 """

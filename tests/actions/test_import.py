@@ -1,6 +1,5 @@
 """``promptgov import``: a promptfoo project's prompts become governed prompts, each with its
-first version and its own suite, and promptfoo still runs the original config (issue 16,
-"Coming from promptfoo")."""
+first version and its own suite, and promptfoo still runs the original config ("Coming from promptfoo")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``promptgov notify add``: a target lands in promptgov.yml with its comments kept, as a
-policy change; a bad one changes nothing (issue 15)."""
+policy change; a bad one changes nothing."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Policy is governed too: the gate file, the suites and promptgov.yml change only through an
-approved policy change, judged by the policy in force before it (issue 16, SOC 2 CC8.1)."""
+approved policy change, judged by the policy in force before it (SOC 2 CC8.1)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Emergency moves and their post-review: recorded on the move, shown by ``status``, warned by
 every command, failed by ``verify --strict``, and closed by another approver's review.
 
-Issue 10, "Emergency promote": the post-review date was written but never shown.
+"Emergency promote": the post-review date was written but never shown.
 """
 
 from __future__ import annotations

@@ -412,7 +412,7 @@ def test_repeating_a_rollback_does_nothing_twice(repo: Path, sink: NotifySink) -
 
 
 def test_rolling_back_to_one_content_again_reuses_its_rollback_version(repo: Path) -> None:
-    """Issue 16: one content became 1.0.0-rollback … -rollback.5, parented on the bad
+    """One content became 1.0.0-rollback … -rollback.5, parented on the bad
     version, and 'latest' showed the last of them."""
     do_rollback(repo)
     for version in ("1.2.0", "1.3.0"):
@@ -738,7 +738,7 @@ def test_undone_rollback_in_git_leaves_a_clean_tree_and_the_served_content(repo:
 
 
 def test_rollback_keeps_the_authors_unsaved_edits_beside_the_restored_copy(repo: Path) -> None:
-    """Issue 16: a rollback overwrote the in-progress prompt.yml with no way back."""
+    """A rollback overwrote the in-progress prompt.yml with no way back."""
     path = repo / flows.PROMPT_FILE
     flows.edit_prompt(repo, "and sign off politely.", "and sign off politely. WIP: new tone")
     draft = path.read_bytes()
@@ -763,7 +763,7 @@ def test_rollback_of_a_clean_working_copy_keeps_no_copy(repo: Path) -> None:
 
 
 def test_a_dry_run_needs_no_reason_or_authorizer(repo: Path) -> None:
-    """Issue 16: 'rollback --dry-run' demanded --reason and --authorized-by."""
+    """'rollback --dry-run' demanded --reason and --authorized-by."""
     before = snapshot(repo)
     res = run_cli("rollback", PROMPT, "--env", "prod", "--dry-run", "--repo", repo)
     assert res.exit_code == 0, res.stderr

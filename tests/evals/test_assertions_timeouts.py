@@ -1,6 +1,6 @@
 """Assertions that never finish: a catastrophic regex, python code that never returns.
 
-Reproductions of issue 10 ("Hanging evals"), each a real ``promptgov eval`` on real files.
+Reproductions ("Hanging evals"), each a real ``promptgov eval`` on real files.
 Without ``timeoutMs`` the limit is ``REQUEST_TIMEOUT_MS`` (promptfoo's default for a call of
 user code), set small here; the row is an ERROR and the process exits.
 """

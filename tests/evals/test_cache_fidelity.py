@@ -3,7 +3,7 @@
 promptfoo 0.123.1 keys a python provider's cache on the call's vars, which carry the
 per-run ``__evalId`` and per-call ``__evalStepId``: a second run calls the script again.
 HTTP providers are keyed on the request, so a second run is answered from the cache, and
-a ``latency`` assertion judges the latency the cached answer carries (issue 15).
+a ``latency`` assertion judges the latency the cached answer carries.
 """
 
 from __future__ import annotations

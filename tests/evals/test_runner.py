@@ -212,7 +212,7 @@ def test_run_eval_works_inside_a_running_loop(tmp_path: Path) -> None:
 
 
 def test_the_default_grader_is_one_per_run_and_closed_with_it(tmp_path: Path) -> None:
-    """Issue 16: an 'Event loop is closed' traceback after a first eval run. Every
+    """An 'Event loop is closed' traceback after a first eval run. Every
     model-graded assertion built a default grader of its own and never closed it, so each
     left a connection open when the run's loop ended."""
     from tests.stub_servers import stub_server

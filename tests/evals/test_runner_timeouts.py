@@ -1,6 +1,6 @@
 """``timeoutMs``: a step past it is promptfoo's ERROR row, and the process still exits.
 
-Reproductions of issue 10 ("Hanging evals"): with ``timeoutMs`` and a python provider that
+Reproductions ("Hanging evals"): with ``timeoutMs`` and a python provider that
 never returned, the row was written but the process never exited (the thread running the
 script kept the interpreter alive). Each runs a real ``promptgov eval`` on real files.
 """

@@ -1,5 +1,5 @@
 """User text in a notification arrives as text: real SMTP for mail, apprise's Slack payload
-captured on 127.0.0.1 (issue 15)."""
+captured on 127.0.0.1."""
 
 from __future__ import annotations
 

@@ -184,7 +184,7 @@ class PythonProvider(Provider):
         ctx = _json_copy(script_context(context), "the call context")
         # promptfoo keys its cache on the vars, which include the per-run __evalId and the
         # per-call __evalStepId: within an eval such calls never hit, so they are not
-        # stored either (issue 15: a second run must call the script again, as promptfoo).
+        # stored either (a second run must call the script again, as promptfoo).
         use_cache = not context.no_cache and "__evalId" not in ctx["vars"]
         key = ""
         if use_cache:

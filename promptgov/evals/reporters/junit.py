@@ -78,7 +78,7 @@ def _xml_safe(text: str) -> str:
     """``text`` with every character XML 1.0 cannot carry shown as ``#xNN``, as pytest does.
 
     A single U+0001 in a model's output would otherwise make the whole file unreadable to
-    every JUnit consumer (issue 15).
+    every JUnit consumer.
     """
     return _ILLEGAL_XML.sub(_visible, text)
 

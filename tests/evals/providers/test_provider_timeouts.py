@@ -1,6 +1,6 @@
 """Script providers that never answer: the row is an ERROR, the eval exits, nothing is left running.
 
-Reproductions of issue 10 ("Hanging evals"), each as a real ``promptgov eval`` process on real
+Reproductions ("Hanging evals"), each as a real ``promptgov eval`` process on real
 files. The scripts write the pid of the process running them to ``pids`` so the test can
 check that process is gone once the eval has exited.
 """
