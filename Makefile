@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench clean chromium
+.PHONY: demo test venv lint bench clean debian-packages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,14 +22,14 @@ $(NODE_STAMP): package.json package-lock.json
 
 venv: $(STAMP)
 
-# Debian's chromium, which the dashboard's Playwright tests drive (skipped when installed).
-chromium:
-	sh scripts/install-chromium.sh
+# Debian's chromium and openssh-client, which the tests drive (skipped when installed).
+debian-packages:
+	sh scripts/install-debian-packages.sh
 
 demo: $(STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-test: $(STAMP) $(NODE_STAMP) chromium
+test: $(STAMP) $(NODE_STAMP) debian-packages
 	$(BIN)/python -m pytest -n 2 tests
 
 lint: $(STAMP)

@@ -49,7 +49,7 @@ def served(prepared: Path, tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian chromium (``make chromium`` installs it). Per module: the sync API
+    """Headless Debian chromium (``make debian-packages`` installs it). Per module: the sync API
     keeps an event loop running in this thread, which tests elsewhere must not find."""
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
