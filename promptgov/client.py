@@ -22,6 +22,7 @@ import math
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -76,7 +77,7 @@ class _Entry:
     kept: _Kept | None
 
 
-class _Core:
+class _Core(ABC):
     """What both clients share: the cache, the answer's checks, the disk copy, degrading."""
 
     def __init__(
@@ -109,13 +110,13 @@ class _Core:
         self._last_event: str | None = None
         self._open()
 
+    @abstractmethod
     def _open(self) -> None:
         """Set up connections and background machinery (per client kind)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _background(self, key: Key) -> None:
         """Revalidate ``key`` without making the caller wait (per client kind)."""
-        raise NotImplementedError
 
     def _hit(self, key: Key) -> ServedPrompt | None:
         """The answer in memory (revalidated in the background once past its TTL), or None."""

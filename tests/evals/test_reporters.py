@@ -117,11 +117,13 @@ def test_the_junit_schema_accepts_what_pytest_and_junitparser_write(
     import xmlschema
 
     schema = xmlschema.XMLSchema(JUNIT_XSD)
+    # A sample suite with every outcome pytest reports (pass, failure, skip, error), so its
+    # JUnit file holds each element the schema must accept; it is run here, not collected.
     (tmp_path / "test_sample.py").write_text(
         "import pytest\n"
         "def test_ok(): print('out\\x01')\n"
         "def test_bad(): assert 1 == 2\n"
-        "def test_skip(): pytest.skip('later')\n"
+        "def test_skip(): pytest.skip('the sample needs a <skipped> element')\n"
         "@pytest.fixture\n"
         "def broken(): raise RuntimeError('boom')\n"
         "def test_error(broken): pass\n"

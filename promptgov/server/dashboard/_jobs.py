@@ -28,21 +28,10 @@ class RollbackJob:
     error: PromptGovError | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
-    seen: list[ChecklistLine] = field(default_factory=list)
-    """The checklist as last read, shown again while a step's write is half done."""
-
     def progress(self, make: Callable[[], Registry]) -> list[ChecklistLine]:
-        """The checklist as the ledger has it now (before the result is in).
-
-        A read that lands between the files of one step's write can find them disagreeing;
-        the previous reading stands until the write completes.
-        """
-        try:
-            self.seen = RollbackResult(self.plan, record=self._record(make())).checklist
-        except PromptGovError:
-            if not self.seen:
-                self.seen = RollbackResult(self.plan).checklist
-        return self.seen
+        """The checklist as the ledger has it now (before the result is in); a read that
+        lands inside a step's write waits for it in the store."""
+        return RollbackResult(self.plan, record=self._record(make())).checklist
 
     def _record(self, reg: Registry) -> RollbackRecord | None:
         for rb in reversed(reg.entry(self.plan.prompt).rollbacks):
